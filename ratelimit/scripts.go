@@ -150,7 +150,7 @@ local allowed = 0
 if n > 0 and n <= tokens + 1e-9 then
   tokens = math.max(0, tokens - n)
   allowed = 1
-  redis.call('SET', KEYS[1], fmt(tokens) .. ' ' .. fmt(t) .. ' ' .. fmt(burst), 'PX', ms((burst - tokens) / rate))
+  redis.call('SET', KEYS[1], fmt(tokens) .. ' ' .. fmt(t) .. ' ' .. fmt(burst), 'PX', ms(t + (burst - tokens) / rate - now))
 end
 local function retry(k)
   if k > burst or rate <= 0 then return -1 end
