@@ -66,7 +66,9 @@ func Append(dst []byte, key string) []byte {
 		if p := seg.placeholder(key[segRaw:i]); p != "" {
 			dst = append(dst[:segOut], p...)
 		}
-		if len(dst)-base > MaxLen {
+		// The separator that follows must fit too, so the cut pattern
+		// stays within MaxLen+len(truncated) bytes.
+		if n := len(dst) - base; n > MaxLen || !end && n == MaxLen {
 			return append(dst[:segOut], truncated...)
 		}
 		if end {
