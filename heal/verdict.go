@@ -180,6 +180,7 @@ func NewClassifier(rules ...Rule) *Classifier {
 // Classify returns the verdict of the first rule with an opinion, or of the
 // built-in rules.
 func (c *Classifier) Classify(f Failure) Verdict {
+	f = mergeHTTPError(f)
 	if c != nil {
 		for _, r := range c.rules {
 			v, ok := r.Classify(f)
@@ -201,7 +202,7 @@ func (c *Classifier) Classify(f Failure) Verdict {
 // status classes, then Go errors and error text. Repetition across runs is
 // the Monitor's business, because one failure cannot show it.
 func Classify(f Failure) Verdict {
-	return classifyBuiltin(f)
+	return classifyBuiltin(mergeHTTPError(f))
 }
 
 func classifyBuiltin(f Failure) Verdict {
@@ -234,4 +235,24 @@ func excerpt(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// mergeHTTPError fills status, header, body and URL from an *HTTPError in
+// f.Err's chain.
+func mergeHTTPError(f Failure) Failure {
+	if f.Status != 0 || f.Err == nil {
+		return f
+	}
+	from := FailureOf(f.Err)
+	if from.Status == 0 {
+		return f
+	}
+	f.Status, f.Header = from.Status, from.Header
+	if f.Body == "" {
+		f.Body = from.Body
+	}
+	if f.URL == "" {
+		f.URL = from.URL
+	}
+	return f
 }
