@@ -7,3 +7,7 @@ var Detectors = map[string]func(f *File) Detector{
 	"perfect":  func(f *File) Detector { return NewPerfect(f) },
 	"gaussian": func(*File) Detector { return NewWindowedGaussian() },
 }
+
+func init() {
+	Detectors["correlate"] = func(*File) Detector { return newCorrelate() }
+}

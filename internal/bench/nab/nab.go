@@ -351,3 +351,25 @@ func ScoreAt(f *File, scores []float64, p Profile, threshold float64) Result {
 	}
 	return res
 }
+
+// Subset returns the files at even or odd positions (in name order), or all
+// of them, so that parameters can be tuned on one half of the corpus and
+// checked on the other.
+func Subset(files []File, which string) ([]File, error) {
+	var parity int
+	switch which {
+	case "all":
+		return files, nil
+	case "even":
+		parity = 0
+	case "odd":
+		parity = 1
+	default:
+		return nil, fmt.Errorf("nab: invalid subset %q: use all, even or odd", which)
+	}
+	var out []File
+	for i := parity; i < len(files); i += 2 {
+		out = append(out, files[i])
+	}
+	return out, nil
+}

@@ -16,12 +16,18 @@ func main() {
 	dir := flag.String("data", "../../../shared/nab", "NAB corpus directory (contains data/ and labels/)")
 	detector := flag.String("detector", "correlate", "detector to score: correlate, gaussian, null or perfect")
 	perFile := flag.Bool("files", false, "also print the standard-profile raw score of each file at the chosen threshold")
+	subset := flag.String("subset", "all", "files to score: all, even or odd (by position in name order), for tuning on one half and checking on the other")
 	flag.Parse()
 
 	files, err := nab.LoadCorpus(*dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
+	}
+	files, err = nab.Subset(files, *subset)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
 	}
 	newDetector, ok := nab.Detectors[*detector]
 	if !ok {
