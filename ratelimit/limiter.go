@@ -55,6 +55,10 @@ type Limiter struct {
 	metrics *instruments
 	tracer  trace.Tracer
 	logs    logThrottle
+
+	// Built once in New, because every decision sends them.
+	limitArg, periodArg, burstArg string
+	spanOpts                      []trace.SpanStartOption
 }
 
 // New returns a Limiter that keeps its state in rdb and decides with alg.
@@ -103,6 +107,14 @@ func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
 		workers: newWorkers(cfg.maxInFlight),
 		metrics: metrics,
 		tracer:  cfg.tracer.Tracer(tracerName),
+
+		limitArg:  formatFloat(alg.limit),
+		periodArg: strconv.FormatInt(alg.period.Microseconds(), 10),
+		burstArg:  formatFloat(alg.burst),
+		spanOpts: []trace.SpanStartOption{
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("ratelimit.algorithm", alg.name())),
+		},
 	}
 	if cfg.denyCacheSize > 0 {
 		l.deny = newDenyCache(cfg.denyCacheSize)
@@ -267,10 +279,17 @@ func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 		}
 		ints[i] = n
 	}
-	limitText, _ := arr[5].(string)
-	limit, err := strconv.ParseFloat(limitText, 64)
-	if err != nil {
-		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: invalid limit %q in reply", key, ErrBackend, limitText)
+	var limit float64
+	switch v := arr[5].(type) {
+	case int64:
+		limit = float64(v)
+	case string:
+		var err error
+		if limit, err = strconv.ParseFloat(v, 64); err != nil {
+			return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: invalid limit %q in reply", key, ErrBackend, v)
+		}
+	default:
+		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: reply element 5 is %T, expected the limit", key, ErrBackend, arr[5])
 	}
 
 	res := Result{
@@ -299,8 +318,7 @@ func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 // delays the caller by the timeout alone, whatever the go-redis client's
 // own read timeout is; the worker is free again when the client gives up.
 func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...any) (any, error) {
-	ctx, span := l.tracer.Start(ctx, "ratelimit.redis", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("ratelimit.algorithm", l.alg.name())))
+	ctx, span := l.tracer.Start(ctx, "ratelimit.redis", l.spanOpts...)
 	defer span.End()
 
 	callCtx, cancel := context.WithTimeout(ctx, l.cfg.timeout)

@@ -21,7 +21,8 @@ import (
 //
 // and returns {allowed (0|1), remaining (whole units), retry after for the
 // requested cost in µs (-1: never at this limit), retry after for cost 1 in
-// µs, reset after in µs, effective limit as a string}.
+// µs, reset after in µs, effective limit as a string, or as an integer
+// from the fixed window}.
 //
 // Billed commands: the EVALSHA, one MGET that reads state and override
 // together, and one SET with PX when the request is allowed. A denial or a
@@ -34,15 +35,20 @@ local s = v[1]
 `
 
 // argsLua reads the arguments and the time.
-const argsLua = `
+const argsLua = timeArgsLua + limitArgsLua
+
+const timeArgsLua = `
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local n = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
 local period = tonumber(ARGV[4])
+`
+
+const limitArgsLua = `
+local limit = tonumber(ARGV[3])
 local burst = tonumber(ARGV[5])
 local MAX = 1125899906842624
 local function fmt(x) return string.format('%.17g', x) end
@@ -106,15 +112,38 @@ const fixedWindowMax = 1<<48 - 1
 // faster server has left. A limit change through SetOverride or
 // ClearOverride rewrites the cap of the current window at once; an
 // override that expires by its TTL takes effect at the next window.
-const fixedWindowScript = argsLua + uint48Lua + `
+const fixedWindowScript = timeArgsLua + `
+local MAXC0 = 281474976710655
+local idx = math.floor(now / period)
+local r
+if n > 0 then
+  r = redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
+    'OVERFLOW', 'FAIL', 'INCRBY', 'u48', 48, n)
+  if r[1] - 1 >= idx then
+    -- The current window (or a newer one that a faster clock began): the
+    -- BITFIELD has decided, and nothing else is read or written.
+    local cap = r[2]
+    local reset = math.min(r[1] * period - now, period)
+    local used, allowed = r[3] - (MAXC0 - cap), 0
+    if r[4] then
+      allowed = 1
+      used = r[4] - (MAXC0 - cap)
+    end
+    local retryN, retry1, resetAfter = 0, 0, 0
+    if n > cap then retryN = -1 elseif used + n > cap then retryN = math.ceil(reset) end
+    if cap < 1 then retry1 = -1 elseif used + 1 > cap then retry1 = math.ceil(reset) end
+    if used > 0 then resetAfter = math.ceil(reset) end
+    return {allowed, math.max(0, cap - used), retryN, retry1, resetAfter, cap}
+  end
+end
+` + limitArgsLua + uint48Lua + `
 local function capOf()
   return math.min(math.floor(limit), MAXC - 1)
 end
-local idx = math.floor(now / period)
 local cap, used, allowed = 0, 0, 0
-local sidx = -1
 if n == 0 then
   local v = redis.call('MGET', KEYS[1], KEYS[2])
+  local sidx = -1
   if v[1] and string.len(v[1]) >= 18 then
     sidx = u48(v[1], 1) - 1
     if sidx >= idx then
@@ -127,33 +156,19 @@ if n == 0 then
     applyOverride(v[2])
     cap = capOf()
   end
-  limit = cap
 else
-  local r = redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
-    'OVERFLOW', 'FAIL', 'INCRBY', 'u48', 48, n)
-  sidx = r[1] - 1
-  if sidx >= idx then
-    idx = sidx
-    cap = r[2]
-    if r[4] then
-      allowed = 1
-      used = r[4] - (MAXC - cap)
-    else
-      used = r[3] - (MAXC - cap)
-    end
+  -- The first decision of a window, or of the key: BITFIELD found no
+  -- current window (and may have created the key), so start one.
+  applyOverride(redis.call('GET', KEYS[2]))
+  cap = capOf()
+  if n <= cap then
+    allowed = 1
+    used = n
+    local reset = math.min((idx + 1) * period - now, period)
+    redis.call('SET', KEYS[1], be48(idx + 1) .. be48(MAXC - cap + n) .. be48(cap), 'PX', ms(reset))
   else
-    applyOverride(redis.call('GET', KEYS[2]))
-    cap = capOf()
-    if n <= cap then
-      allowed = 1
-      used = n
-      local reset = math.min((idx + 1) * period - now, period)
-      redis.call('SET', KEYS[1], be48(idx + 1) .. be48(MAXC - cap + n) .. be48(cap), 'PX', ms(reset))
-    else
-      redis.call('DEL', KEYS[1])
-    end
+    redis.call('DEL', KEYS[1])
   end
-  limit = cap
 end
 local reset = math.min((idx + 1) * period - now, period)
 local function retry(k)
@@ -163,7 +178,7 @@ local function retry(k)
 end
 local resetAfter = 0
 if used > 0 then resetAfter = math.ceil(reset) end
-return {allowed, math.max(0, cap - used), retry(math.max(n, 1)), retry(1), resetAfter, fmt(limit)}
+return {allowed, math.max(0, cap - used), retry(math.max(n, 1)), retry(1), resetAfter, cap}
 `
 
 // The sliding window state is "index current previous": the counts of the
