@@ -18,7 +18,7 @@ import (
 )
 
 // hangingRedis listens on a loopback port, accepts connections and reads
-// from them, but never answers. It returns a client for it whose own read
+// from them, but never replies. It returns a client for it whose own read
 // timeout is far above the limiter's, with a password that must never
 // reach a log or an error.
 func hangingRedis(t *testing.T) *redis.Client {

@@ -21,12 +21,12 @@ import (
 
 // Errors that callers branch on with errors.Is.
 var (
-	// ErrTimeout reports that Redis did not answer within the per-call
+	// ErrTimeout reports that Redis did not reply within the per-call
 	// timeout (WithTimeout).
 	ErrTimeout = errors.New("ratelimit: redis call timed out")
 	// ErrOverloaded reports that the bound on outstanding Redis calls
 	// (WithMaxInFlight) was reached, which happens when Redis stops
-	// answering under load.
+	// replying under load.
 	ErrOverloaded = errors.New("ratelimit: too many redis calls in flight")
 	// ErrBackend wraps every other failure of a Redis call.
 	ErrBackend = errors.New("ratelimit: redis call failed")
@@ -325,7 +325,7 @@ func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 // call runs s with a per-call timeout. When the go-redis client honours
 // context deadlines (ContextTimeoutEnabled), the call runs on the caller's
 // goroutine. Otherwise it runs on a worker goroutine, so that a Redis that
-// accepts connections but never answers delays the caller by the timeout
+// accepts connections but never replies delays the caller by the timeout
 // alone, whatever the client's own read timeout is; the worker is free
 // again when the client gives up.
 func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...any) (any, error) {

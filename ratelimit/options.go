@@ -131,7 +131,7 @@ func WithLocalFallbackKeys(n int) Option {
 
 // WithMaxInFlight bounds the Redis calls that may be outstanding at once.
 // A decision that finds the bound reached goes to the failure policy at
-// once instead of queueing behind a Redis that does not answer. The default
+// once instead of queueing behind a Redis that does not reply. The default
 // is 1024; a value of zero or less keeps the default.
 func WithMaxInFlight(n int) Option {
 	return optionFunc(func(c *config) {

@@ -351,7 +351,7 @@ var (
 )
 
 // script is a Lua script with its SHA1, run with EVALSHA and, when the
-// server answers NOSCRIPT, once more with EVAL, which also caches it there.
+// server replies NOSCRIPT, once more with EVAL, which also caches it there.
 type script struct {
 	src string
 	sha string
