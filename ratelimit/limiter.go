@@ -164,6 +164,14 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error)
 	if n <= 0 {
 		return l.Remaining(ctx, key)
 	}
+	res, err := l.allowN(ctx, key, n)
+	if err == nil && l.cfg.onDecision != nil {
+		l.cfg.onDecision(key, res)
+	}
+	return res, err
+}
+
+func (l *Limiter) allowN(ctx context.Context, key string, n int) (Result, error) {
 	now := l.clock.Now()
 	if l.deny != nil {
 		if res, ok := l.deny.get(key, now, l.alg.period); ok {

@@ -58,6 +58,7 @@ type config struct {
 	logger        *slog.Logger
 	meterProvider metric.MeterProvider
 	tracer        trace.TracerProvider
+	onDecision    func(key string, res Result)
 }
 
 // Option configures a Limiter.
@@ -180,4 +181,12 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // each Redis round trip. The default is the global provider.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) { c.tracer = tp })
+}
+
+// WithOnDecision sets a function that AllowN calls with every decision it
+// returns, from Redis, the deny cache or the failure policy, on the
+// caller's goroutine. It must be fast and safe for concurrent use; the
+// adaptive package's Recorder.Observe is one. The default is none.
+func WithOnDecision(f func(key string, res Result)) Option {
+	return optionFunc(func(c *config) { c.onDecision = f })
 }
