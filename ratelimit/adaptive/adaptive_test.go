@@ -2,6 +2,7 @@ package adaptive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -431,4 +432,33 @@ func billed(t *testing.T, rdb *redis.Client) int64 {
 		}
 	}
 	return total
+}
+
+func TestRunFlushesAndEvaluates(t *testing.T) {
+	e := newEnv(t, ratelimit.GCRA(500, time.Minute, 500), trusted, Policy{})
+	e.drive(t, "enterprise", 100, 0, 60)
+	for range 5 {
+		e.rec.Record("enterprise", 450, 0)
+		e.clock.Advance(time.Minute)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.tuner.Run(ctx, time.Minute) }()
+	if err := e.clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	e.rec.Record("enterprise", 450, 0)
+	e.clock.Advance(time.Minute)
+	// The next wait starts once the first round has flushed and evaluated.
+	if err := e.clock.BlockUntil(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run returned %v, want context.Canceled", err)
+	}
+	if got, want := e.hookStages(), []string{"raise/proposed", "raise/applied"}; !cmp.Equal(got, want) {
+		t.Errorf("hook saw %v, want %v", got, want)
+	}
 }

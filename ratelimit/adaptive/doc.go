@@ -3,7 +3,7 @@
 // every change.
 //
 // A Recorder counts each key's requests and denials per bucket of time
-// (one minute by default) in process, from ratelimit.WithOnDecision, and
+// (one minute by default) in process, fed by ratelimit.WithOnDecision.
 // Flush writes them to one Redis sorted set per key in one pipeline, so
 // every app instance reads the same history. The layer bills no Redis
 // command per request and 3 per key per flush (ZADD, ZREMRANGEBYSCORE,

@@ -9,7 +9,7 @@ import (
 
 // Evaluate applies the policy to key now. Each change goes to the hook as
 // proposed, is written as an override with its TTL unless the hook rejects
-// it, and goes to the hook again as applied; recommendations, and every
+// it, and goes to the hook again as applied. Recommendations, and every
 // change in recommend-only mode, go to the hook once as recommended. It
 // returns the changes in their final stage; a rejected change is left out.
 func (t *Tuner) Evaluate(ctx context.Context, key string) ([]Change, error) {
@@ -195,12 +195,12 @@ func (t *Tuner) shouldRecommend(key string, now time.Time) bool {
 	return true
 }
 
-// usage reads key's history and sums it per limiter period: the mean of the
-// last RecentBuckets complete buckets; the baseline, the median bucket
-// before them within BaselineWindow (from the first bucket with traffic,
-// empty buckets counting as 0), so that a flood that goes on for a while
-// does not become its own baseline; and the peak bucket of each of the last
-// GrowthDays days.
+// usage reads key's history and converts it to demand per limiter period.
+// Recent demand is the mean of the last RecentBuckets complete buckets. The
+// baseline is the median bucket before them within BaselineWindow, counted
+// from the first bucket with traffic with empty buckets as 0, so that a
+// flood that goes on for a while does not become its own baseline. The
+// daily peaks are the largest bucket of each of the last GrowthDays days.
 func (t *Tuner) usage(ctx context.Context, key string, now time.Time) (usage, error) {
 	p := t.policy
 	bucket := t.recorder.bucket

@@ -41,7 +41,7 @@ type Bucket struct {
 type counts struct{ requests, denied int64 }
 
 // Recorder aggregates each key's traffic per bucket of time in process and
-// flushes it to Redis, so that every app instance sees the same history.
+// flushes it to Redis, so that every app instance reads the same history.
 //
 // The history of key K is the sorted set "{prefix:K}:hist", in the hash
 // slot of the limiter's own keys. Each flush adds one member per key and

@@ -20,7 +20,7 @@ type Limits interface {
 
 var _ Limits = (*ratelimit.Limiter)(nil)
 
-// Account is what the application knows about the owner of a key.
+// Account is the application's record of the owner of a key.
 type Account struct {
 	// Known is false for keys the application cannot attribute; they are
 	// treated as untrusted.
@@ -30,7 +30,7 @@ type Account struct {
 	Name    string
 }
 
-// AccountLookup tells the tuner who a key belongs to.
+// AccountLookup returns the account that owns a key.
 type AccountLookup interface {
 	LookupAccount(ctx context.Context, key string) (Account, error)
 }
@@ -71,7 +71,7 @@ func (k Kind) String() string {
 	}
 }
 
-// Stage is where a change is in its life.
+// Stage is the step a change has reached.
 type Stage uint8
 
 const (
@@ -109,7 +109,7 @@ type Change struct {
 	// TTL is how long an applied override lasts before the limit reverts.
 	TTL    time.Duration
 	Reason string
-	// Flagged asks a person to review the key.
+	// Flagged marks the key for review by a person.
 	Flagged bool
 	At      time.Time
 }
@@ -178,6 +178,7 @@ func (p Policy) withDefaults() Policy {
 	setFloat(&p.TightenFactor, d.TightenFactor)
 	setFloat(&p.GrowthRatio, d.GrowthRatio)
 	setFloat(&p.GrowthFactor, d.GrowthFactor)
+
 	if p.RecentBuckets <= 0 {
 		p.RecentBuckets = d.RecentBuckets
 	}
@@ -193,6 +194,7 @@ func (p Policy) withDefaults() Policy {
 	if p.GrowthDays <= 0 {
 		p.GrowthDays = d.GrowthDays
 	}
+
 	p.Ceiling = max(p.Ceiling, p.Floor)
 	return p
 }
