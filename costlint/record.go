@@ -89,6 +89,7 @@ type siteStats struct {
 	batchCalls uint64
 	maxRun     uint64
 
+	repeats      uint64        // calls on the same key as the previous call
 	blockTimeout time.Duration // summed timeouts of blocking commands
 	scanCount    uint64        // summed COUNT of SCAN
 }
@@ -289,6 +290,9 @@ func (r *recorder) updateSite(s *siteStats, cmd *cmdEntry, ev *event, keyHash ui
 	if s.run > 0 && (ev.scope != s.scope || ev.at.Sub(s.last) > r.cfg.burstGap ||
 		cmd.info.sameKey && keyHash != s.lastKey) {
 		s.closeBurst(r.cfg.minBurst)
+	}
+	if s.calls > 1 && keyHash == s.lastKey {
+		s.repeats++
 	}
 	s.run++
 	s.last, s.scope, s.lastKey = ev.at, ev.scope, keyHash

@@ -62,6 +62,9 @@ func checkNPlusOne(s *Snapshot) []Finding {
 		if info.batch == "" || site.Bursts == 0 || site.Mode == Tx {
 			continue
 		}
+		if !info.sameKey && 2*site.Repeats >= site.Calls {
+			continue // one key read again and again: a hot key, not N+1.
+		}
 		if site.Command == "set" && patternHasTTL(s, site.Pattern) {
 			continue // MSET cannot set a TTL, so there is no variadic fix.
 		}

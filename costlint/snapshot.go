@@ -74,6 +74,8 @@ type Site struct {
 
 	Calls, Errors, Nils, Keys uint64
 	ArgBytes, ReplyBytes      uint64
+	// Repeats counts calls on the same key as the call before them.
+	Repeats uint64
 
 	// Bursts is the number of runs of at least MinBurst commands with no
 	// gap above the burst gap (or under one Scope). BurstCalls is the
@@ -204,7 +206,7 @@ func (v *siteStats) export(k siteKey, pattern string, minBurst int) Site {
 	s := Site{
 		Command: k.cmd.name, Pattern: pattern, Mode: k.mode,
 		Calls: v.calls, Errors: v.errs, Nils: v.nils, Keys: v.keys,
-		ArgBytes: v.argBytes, ReplyBytes: v.replyBytes,
+		ArgBytes: v.argBytes, ReplyBytes: v.replyBytes, Repeats: v.repeats,
 	}
 	s.Bursts, s.BurstCalls, s.BatchCalls, s.MaxBurst = v.burstTotals(minBurst)
 	if v.calls > 0 {
