@@ -32,8 +32,8 @@ type Report struct {
 	// BandwidthPerMonthGB is the estimated bandwidth in GB (10^9 bytes).
 	BandwidthPerMonthGB float64 `json:"bandwidth_per_month_gb"`
 	CostPerMonth        float64 `json:"cost_per_month_usd"`
-	// PeakFreeCommandsPerSecond is, on a fixed plan, the average commands
-	// a second observed, to compare with the plan's cap.
+	// CommandsPerSecond is the mean billed commands a second in the
+	// window, to compare with a fixed plan's cap.
 	CommandsPerSecond float64 `json:"commands_per_second"`
 
 	Findings []Finding `json:"findings"`
@@ -122,8 +122,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "Redis cost report (%s)\n", r.Pricing)
 	fmt.Fprintf(&b, "Window: %s, %s billed commands (%.1f/s)\n",
 		time.Duration(r.WindowSeconds*float64(time.Second)).Round(time.Millisecond), count(float64(r.CommandsObserved)), r.CommandsPerSecond)
-	fmt.Fprintf(&b, "Projected month: %s commands, %.3f GB, $%.2f\n", count(r.CommandsPerMonth), r.BandwidthPerMonthGB, r.CostPerMonth)
-	fmt.Fprintf(&b, "Findings: %d, savings $%.2f a month\n", len(r.Findings), r.MonthlySavings)
+	fmt.Fprintf(&b, "Projected month: %s commands, %.3f GB, %s\n", count(r.CommandsPerMonth), r.BandwidthPerMonthGB, money(r.CostPerMonth))
+	fmt.Fprintf(&b, "Findings: %d, savings %s a month\n", len(r.Findings), money(r.MonthlySavings))
 	for i, f := range r.Findings {
 		fmt.Fprintf(&b, "\n%d. [%s] %s\n", i+1, strings.ToUpper(f.Severity.String()), f.Title)
 		fmt.Fprintf(&b, "   rule: %s\n", f.Rule)
@@ -137,7 +137,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		if f.CommandsPerMonth > 0 {
 			fmt.Fprintf(&b, "   commands a month: %s now, %s after\n", count(f.CommandsPerMonth), count(f.CommandsPerMonthAfter))
 		}
-		fmt.Fprintf(&b, "   saves: $%.2f a month", f.MonthlySavings)
+		fmt.Fprintf(&b, "   saves: %s a month", money(f.MonthlySavings))
 		if f.CommandsPerSecondFreed > 0 {
 			fmt.Fprintf(&b, " (frees %.1f commands/s of the plan's cap)", f.CommandsPerSecondFreed)
 		}
@@ -170,13 +170,13 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "| Pricing | %s |\n", r.Pricing)
 	fmt.Fprintf(&b, "| Window | %s |\n", time.Duration(r.WindowSeconds*float64(time.Second)).Round(time.Millisecond))
 	fmt.Fprintf(&b, "| Billed commands | %s (%.1f/s) |\n", count(float64(r.CommandsObserved)), r.CommandsPerSecond)
-	fmt.Fprintf(&b, "| Projected month | %s commands, %.3f GB, $%.2f |\n", count(r.CommandsPerMonth), r.BandwidthPerMonthGB, r.CostPerMonth)
-	fmt.Fprintf(&b, "| Savings found | $%.2f a month in %d findings |\n", r.MonthlySavings, len(r.Findings))
+	fmt.Fprintf(&b, "| Projected month | %s commands, %.3f GB, %s |\n", count(r.CommandsPerMonth), r.BandwidthPerMonthGB, money(r.CostPerMonth))
+	fmt.Fprintf(&b, "| Savings found | %s a month in %d findings |\n", money(r.MonthlySavings), len(r.Findings))
 	if len(r.Findings) > 0 {
 		fmt.Fprintf(&b, "\n| Severity | Finding | Commands a month (now → after) | Saves a month |\n|---|---|---:|---:|\n")
 		for _, f := range r.Findings {
-			fmt.Fprintf(&b, "| %s | %s | %s → %s | $%.2f |\n", f.Severity, mdEscape(f.Title),
-				count(f.CommandsPerMonth), count(f.CommandsPerMonthAfter), f.MonthlySavings)
+			fmt.Fprintf(&b, "| %s | %s | %s → %s | %s |\n", f.Severity, mdEscape(f.Title),
+				count(f.CommandsPerMonth), count(f.CommandsPerMonthAfter), money(f.MonthlySavings))
 		}
 	}
 	for _, f := range r.Findings {
@@ -189,7 +189,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, "- **Keys:** `%s`\n", strings.Join(f.Patterns, "`, `"))
 		}
 		fmt.Fprintf(&b, "- **Evidence:** %s\n", f.Evidence)
-		fmt.Fprintf(&b, "- **Saves:** $%.2f a month\n", f.MonthlySavings)
+		fmt.Fprintf(&b, "- **Saves:** %s a month\n", money(f.MonthlySavings))
 		fmt.Fprintf(&b, "\n%s\n", f.Recommendation)
 		if f.Before != "" {
 			fmt.Fprintf(&b, "\nBefore:\n\n```go\n%s\n```\n\nAfter:\n\n```go\n%s\n```\n", f.Before, f.After)

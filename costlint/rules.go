@@ -78,7 +78,7 @@ func checkNPlusOne(s *Snapshot) []Finding {
 			Commands:  []string{upper, info.batch},
 			Evidence: fmt.Sprintf("%s %s commands in %s bursts (mean %.0f, max %d) over %s, sent %s.",
 				count(float64(site.BurstCalls)), upper, count(float64(site.Bursts)), mean, site.MaxBurst,
-				s.Window.Round(time.Millisecond), site.Mode),
+				s.Window.Round(time.Millisecond), modePhrase(site.Mode)),
 			CommandsPerMonth:      s.PerMonth(float64(site.BurstCalls)),
 			CommandsPerMonthAfter: s.PerMonth(float64(site.BatchCalls)),
 		}
@@ -143,8 +143,8 @@ func checkRedundantExpire(s *Snapshot) []Finding {
 			f.Before = "rdb.Set(ctx, key, v, 0)\nrdb.Expire(ctx, key, ttl)"
 			f.After = "rdb.Set(ctx, key, v, ttl)"
 		} else {
-			f.Recommendation = "Set the TTL only on the first write: call EXPIRE when INCR returns 1, " +
-				"or send EXPIRE key ttl NX, which is still billed, only for new keys."
+			f.Recommendation = "Set the TTL only on the first write: send EXPIRE only when INCR returns 1. " +
+				"EXPIRE ... NX would still be one billed command per write."
 			f.Before = "n, _ := rdb.Incr(ctx, key).Result()\nrdb.Expire(ctx, key, ttl)"
 			f.After = "n, _ := rdb.Incr(ctx, key).Result()\nif n == 1 {\n\trdb.Expire(ctx, key, ttl)\n}"
 		}
@@ -231,7 +231,7 @@ func checkKeys(s *Snapshot) []Finding {
 				count(float64(site.Calls)), s.Window.Round(time.Millisecond), keys),
 			Recommendation: fmt.Sprintf("Keep an index set: SADD the key to a set when it is created and read the set with SMEMBERS or SSCAN, "+
 				"one billed command per lookup. The naive fix, a SCAN sweep with COUNT 100, would take about %.0f commands per call, "+
-				"%s commands a month ($%.2f).", sweep, count(now*sweep), s.Pricing.CommandCost(now*sweep)),
+				"%s commands a month (%s).", sweep, count(now*sweep), money(s.Pricing.CommandCost(now*sweep))),
 			Before:                "keys, _ := rdb.Keys(ctx, \"session:*\").Result()",
 			After:                 "// on create: rdb.SAdd(ctx, \"index:sessions\", key)\nkeys, _ := rdb.SMembers(ctx, \"index:sessions\").Result()",
 			CommandsPerMonth:      now,
@@ -436,7 +436,7 @@ func checkChurn(s *Snapshot) []Finding {
 		Rule:     "connection-churn",
 		Title:    fmt.Sprintf("%.0f new connections a minute", perMinute),
 		Commands: []string{"HELLO", "CLIENT SETINFO"},
-		Evidence: fmt.Sprintf("%s dials over %s; each sends HELLO and %d billed handshake commands.",
+		Evidence: fmt.Sprintf("%s new connections over %s; each sends HELLO and %d billed handshake commands.",
 			count(float64(s.Dials)), s.Window.Round(time.Millisecond), s.HandshakeBilled),
 		Recommendation:        rec,
 		CommandsPerMonth:      now,
@@ -500,6 +500,23 @@ func checkServerEvictions(s *Snapshot) []Finding {
 		Evidence:       fmt.Sprintf("The server evicted %s keys in the window because it reached maxmemory.", count(float64(s.Server.EvictedKeys))),
 		Recommendation: "Evicted keys are refilled with billed writes: add TTLs to data that grows, or move to a plan with more memory.",
 	}}
+}
+
+func modePhrase(m Mode) string {
+	switch m {
+	case Pipeline:
+		return "in pipelines"
+	case Tx:
+		return "in transactions"
+	}
+	return "one at a time"
+}
+
+// money formats dollars with thousands separators and cents.
+func money(x float64) string {
+	cents := math.Round(x * 100)
+	whole := math.Trunc(cents / 100)
+	return fmt.Sprintf("$%s.%02.0f", count(whole), math.Abs(cents-whole*100))
 }
 
 // count formats n with thousands separators.
