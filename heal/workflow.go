@@ -127,7 +127,9 @@ func DecodeLogsPage(r io.Reader) (LogsPage, error) {
 // RunEvents turns one workflow run into failure events:
 //   - each step of a "next" group with errors[], from its last error;
 //   - each context.call step that got a status of 400 or more, unless the
-//     run succeeded; a 5xx in a successful run is a silent failure;
+//     run succeeded; a 5xx in a successful run is a silent failure. When
+//     the next step failed right after such a call, its error becomes the
+//     call event's Message instead of an event of its own;
 //   - for a failed run with none of the above, the failure function's
 //     failStatus and failResponse;
 //   - a failure function that itself failed, as step "failure-function".
@@ -142,11 +144,18 @@ func RunEvents(run WorkflowRun) []Event {
 	}
 
 	previous := ""
+	lastCall := -1 // index in events of the call event just before, or -1
 	for _, group := range run.Steps {
 		for _, s := range group.Steps {
 			switch {
 			case group.Type == "next" && len(s.Errors) > 0:
 				last := s.Errors[len(s.Errors)-1]
+				if lastCall >= 0 {
+					// The step right after a failed context.call failed on
+					// the call's response, so the call is the failure.
+					events[lastCall].Failure.Message = last.Error
+					continue
+				}
 				name := s.StepName
 				if name == "" {
 					name = "after " + strconv.Quote(previous)
@@ -163,7 +172,11 @@ func RunEvents(run WorkflowRun) []Event {
 					Status: s.CallResponseStatus, Header: http.Header(s.CallResponseHeaders),
 					Body: rawExcerpt(s.CallResponseBody), URL: s.CallURL,
 				}, s.CreatedAt, silent)
+				lastCall = len(events) - 1
+				previous = s.StepName
+				continue
 			}
+			lastCall = -1
 			if s.StepName != "" && group.Type != "next" {
 				previous = s.StepName
 			}

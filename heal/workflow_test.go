@@ -37,21 +37,18 @@ func TestRunEvents(t *testing.T) {
 	}
 
 	failed := RunEvents(page.Runs[0])
-	if len(failed) != 3 {
-		t.Fatalf("failed run gave %d events, want call, next step and failure function: %+v", len(failed), failed)
+	if len(failed) != 2 {
+		t.Fatalf("failed run gave %d events, want the call and the failure function: %+v", len(failed), failed)
 	}
-	call, next, ff := failed[0], failed[1], failed[2]
+	call, ff := failed[0], failed[1]
 	if call.Step != "charge card" || call.Failure.Status != 503 || call.Failure.URL != "https://api.vendor.example/v1/charges" {
 		t.Errorf("call event = %+v", call)
 	}
+	if call.Failure.Message != "vendor returned 503" {
+		t.Errorf("call event message = %q, want the error of the step after it", call.Failure.Message)
+	}
 	if call.Input != `{"order":"ord_77","amount":1200}` {
 		t.Errorf("input = %q, want the Initial step's out", call.Input)
-	}
-	if next.Step != `after "charge card"` || next.Failure.Message != "vendor returned 503" || next.Failure.Status != 500 {
-		t.Errorf("next event = %+v, want the last error after the call step", next)
-	}
-	if next.Time.UnixMilli() != 1736340464600 {
-		t.Errorf("next event time = %v, want the last error's time", next.Time)
 	}
 	if ff.Step != "failure-function" || !strings.Contains(ff.Failure.Message, "sentry unreachable") {
 		t.Errorf("failure function event = %+v", ff)
@@ -63,6 +60,30 @@ func TestRunEvents(t *testing.T) {
 	}
 	if !ok[0].Silent || ok[0].Failure.Status != 502 || ok[0].Failure.Body != `{"error": "bad gateway"}` {
 		t.Errorf("silent event = %+v", ok[0])
+	}
+}
+
+func TestRunEventsNextStep(t *testing.T) {
+	run := WorkflowRun{
+		RunID: "wfr_1", URL: "https://app.example.com/wf", State: RunFailed,
+		Steps: []StepGroup{
+			{Type: "sequential", Steps: []Step{{StepName: "fetch rows", State: StepSuccess}}},
+			{Type: "next", Steps: []Step{{State: StepFailed, Errors: []StepError{
+				{Error: "first", Status: 500, Time: 1000},
+				{Error: "context deadline exceeded", Status: 0, Time: 2000},
+			}}}},
+		},
+	}
+	events := RunEvents(run)
+	if len(events) != 1 {
+		t.Fatalf("events = %+v, want one", events)
+	}
+	ev := events[0]
+	if ev.Step != `after "fetch rows"` || ev.Failure.Message != "context deadline exceeded" || ev.Failure.URL != run.URL {
+		t.Errorf("event = %+v, want the last error after the previous step, at the workflow URL", ev)
+	}
+	if ev.Time.UnixMilli() != 2000 {
+		t.Errorf("time = %v, want the last error's time", ev.Time)
 	}
 }
 
