@@ -40,7 +40,7 @@ type AuditSink interface {
 	Record(ctx context.Context, r AuditRecord) error
 }
 
-// Alert is what an Alerter receives.
+// Alert is the message an Alerter receives.
 type Alert struct {
 	Target      string
 	RunID       string
@@ -136,7 +136,7 @@ type Action struct {
 	Class  Class
 }
 
-// Outcome is what happened to an action.
+// Outcome is the result of one action under the policy.
 type Outcome string
 
 // The outcomes.

@@ -37,7 +37,7 @@ type Event struct {
 	Input string
 }
 
-// Decision is what the Monitor concluded about one event.
+// Decision is the Monitor's conclusion about one event.
 type Decision struct {
 	// Event is the caller's event unchanged, secrets included; the other
 	// fields and every Alert, Review, AuditRecord and log line have secrets
@@ -210,11 +210,11 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // on them within the policy. It is safe for concurrent use, and it runs
 // one pass at a time, so a pass waits for the one before it.
 //
-// Memory is bounded: the window keeps at most WithMaxFingerprints
-// fingerprints (least recently seen evicted first), the audit trail the
-// last 512 records, the dependency watch 256 dependencies (a new one
-// beyond that is alerted on but not probed) and the set of paused targets
-// 1024 entries.
+// Memory is bounded. The window keeps at most WithMaxFingerprints
+// fingerprints and evicts the least recently seen first. The audit trail
+// keeps the last 512 records. The dependency watch holds 256 dependencies,
+// and a new one beyond that is alerted on but not probed. The set of
+// paused targets holds 1024 entries.
 type Monitor struct {
 	cfg config
 
@@ -426,8 +426,8 @@ func (m *Monitor) own(ev Event, destination string) bool {
 
 // act takes the actions that fit the decision's class. Transient and
 // unknown failures are only recorded. Configuration failures pause the
-// target and alert once per fingerprint; dependency failures pause the
-// target and watch the dependency; logical failures go to review, once per
+// target and alert once per fingerprint. Dependency failures pause the
+// target and watch the dependency. Logical failures go to review once per
 // run, or once per pattern when they repeat. A silent failure only alerts.
 func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry) []AuditRecord {
 	ev, v := d.Event, d.Verdict

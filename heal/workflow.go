@@ -126,10 +126,10 @@ func DecodeLogsPage(r io.Reader) (LogsPage, error) {
 
 // RunEvents turns one workflow run into failure events:
 //   - each step of a "next" group with errors[], from its last error;
-//   - each context.call step that got a status of 400 or more, unless the
-//     run succeeded; a 5xx in a successful run is a silent failure. When
-//     the next step failed right after such a call, its error becomes the
-//     call event's Message instead of an event of its own;
+//   - each context.call step that got a status of 400 or more in a run
+//     that did not succeed, and each 5xx call in a successful run, marked
+//     Silent. When the next step failed right after such a call, its error
+//     becomes the call event's Message instead of an event of its own;
 //   - for a failed run with none of the above, the failure function's
 //     failStatus and failResponse;
 //   - a failure function that itself failed, as step "failure-function".
@@ -231,5 +231,5 @@ func millis(ms int64) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// errLogsStatus is wrapped by errors for non-2xx answers of the logs API.
+// errLogsStatus is wrapped by errors for non-200 responses of the logs API.
 var errLogsStatus = errors.New("unexpected status")
