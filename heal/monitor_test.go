@@ -393,3 +393,94 @@ func TestNoSecretsInOutputs(t *testing.T) {
 		t.Errorf("reviews = %d, want 1", len(rec.reviews))
 	}
 }
+
+func TestMonitorRepetitionKeepsMarker(t *testing.T) {
+	m, _, clk := newTestMonitor(t, DryRun)
+	var last Decision
+	for i := range 3 {
+		var err error
+		last, err = m.Observe(context.Background(), Event{
+			Target: workflowURL, RunID: fmt.Sprintf("run-%d", i), Step: "fetch",
+			Failure: Failure{Status: 503, URL: "https://api.vendor.example/x", Body: "<title>Just a moment...</title>"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+	}
+	if !last.Systemic {
+		t.Fatal("three runs are not systemic")
+	}
+	if last.Verdict.Class != Configuration || last.Verdict.Basis != BasisMarker {
+		t.Errorf("verdict = %v %v, want the configuration marker to survive repetition", last.Verdict.Class, last.Verdict.Basis)
+	}
+}
+
+func TestMonitorWindowExpires(t *testing.T) {
+	m, _, clk := newTestMonitor(t, DryRun)
+	for i := range 3 {
+		d, err := m.Observe(context.Background(), Event{
+			Target: workflowURL, RunID: fmt.Sprintf("run-%d", i), Failure: Failure{Status: 502},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Systemic {
+			t.Errorf("run %d is systemic with runs 31 minutes apart in a one-hour window", i)
+		}
+		clk.Advance(31 * time.Minute)
+	}
+}
+
+// countingSource returns no events and counts its fetches.
+type countingSource struct{ fetches atomic.Int32 }
+
+func (s *countingSource) Fetch(context.Context) ([]Event, error) {
+	s.fetches.Add(1)
+	return nil, nil
+}
+
+func TestMonitorRunPollsOnInterval(t *testing.T) {
+	m, _, clk := newTestMonitor(t, DryRun)
+	src := &countingSource{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, src, time.Minute) }()
+
+	wait, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	for range 2 {
+		if err := clk.BlockUntil(wait, 1); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+	}
+	if err := clk.BlockUntil(wait, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	if n := src.fetches.Load(); n != 3 {
+		t.Errorf("fetches = %d, want 3", n)
+	}
+}
+
+func TestHTTPChecker(t *testing.T) {
+	statuses := map[int]bool{200: true, 204: true, 404: true, 429: false, 500: false, 503: false}
+	for status, healthy := range statuses {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+		}))
+		err := (&HTTPChecker{}).Check(context.Background(), srv.URL)
+		srv.Close()
+		if (err == nil) != healthy {
+			t.Errorf("status %d: Check = %v, want healthy=%v", status, err, healthy)
+		}
+	}
+	addr := closedPortAddr(t)
+	if err := (&HTTPChecker{}).Check(context.Background(), "http://"+addr); err == nil {
+		t.Error("Check of a closed port succeeded, want an error")
+	}
+}
