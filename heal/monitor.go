@@ -35,6 +35,10 @@ type Event struct {
 	Silent bool
 	// Input is an excerpt of the run's input, for a review.
 	Input string
+	// Own marks the failed URL as the app's own endpoint whatever its
+	// host. DeliveryEvent sets it, because QStash delivers to the app's
+	// endpoints.
+	Own bool
 }
 
 // Decision is the Monitor's conclusion about one event.
@@ -357,7 +361,7 @@ func (m *Monitor) Poll(ctx context.Context, src Source) (Report, error) {
 func (m *Monitor) Run(ctx context.Context, src Source, interval time.Duration) error {
 	for {
 		if _, err := m.Poll(ctx, src); err != nil {
-			m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "heal: poll failed", slog.String("error", err.Error()))
+			m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "heal: poll failed", slog.String("error", clip(err.Error(), 300)))
 		}
 		if err := clock.Sleep(ctx, m.cfg.clock, interval); err != nil {
 			return err
@@ -421,7 +425,7 @@ func (m *Monitor) decide(ctx context.Context, ev Event) Decision {
 
 // own reports whether destination belongs to the app.
 func (m *Monitor) own(ev Event, destination string) bool {
-	return destination == "" || destination == hostOf(ev.Target) || m.cfg.ownHosts[destination]
+	return ev.Own || destination == "" || destination == hostOf(ev.Target) || m.cfg.ownHosts[destination]
 }
 
 // act takes the actions that fit the decision's class. Transient and
