@@ -247,6 +247,9 @@ func (st *series) trackDrift(cfg *config, s Sample, p prediction, sc *Score) *An
 		return nil
 	}
 	// The shift is now the level: measure the next drift from here.
+	// NOTE: the seasonal buckets still hold the old level for days after a
+	// large permanent shift, so a later drift back toward it can be
+	// reported while they catch up.
 	st.cusumHi, st.cusumLo = 0, 0
 	st.slow = p.local
 	return a
