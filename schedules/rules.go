@@ -252,7 +252,7 @@ func misconfiguredText(f Finding) string {
 		if f.RedirectTo != "" {
 			return "is misconfigured: the destination redirects to " + f.RedirectTo + ", and QStash does not follow redirects"
 		}
-		return "is misconfigured: the destination answers with a redirect, and QStash does not follow redirects"
+		return "is misconfigured: the destination responds with a redirect, and QStash does not follow redirects"
 	case CauseSignature:
 		return "is misconfigured: the destination rejects the QStash signature (check the signing keys and that the body is not modified before verification)"
 	case CauseBotChallenge:
