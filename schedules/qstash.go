@@ -44,10 +44,14 @@ type qstashConfig struct {
 	pageSize   int
 }
 
-// DefaultEventPageSize is the default number of events requested per page.
-// The auditor usually needs the latest dozen triggers of a schedule, a few
-// events each, so small pages save transfer over QStash's maximum of 1000.
-const DefaultEventPageSize = 200
+// DefaultEventPageSize is the default size of the first page of events
+// requested per schedule. The auditor usually needs only the latest dozen
+// triggers, a few events each, so a small first page saves transfer; later
+// pages use QStash's maximum of 1000 to save requests.
+const DefaultEventPageSize = 100
+
+// laterEventPageSize is the page size after the first page.
+const laterEventPageSize = 1000
 
 // QStashOption configures NewQStash.
 type QStashOption interface{ applyQStash(*qstashConfig) }
@@ -74,8 +78,8 @@ func WithQStashClock(c clock.Clock) QStashOption {
 	return qstashOptionFunc(func(cfg *qstashConfig) { cfg.clock = c })
 }
 
-// WithEventPageSize sets how many events to request per page, at most 1000.
-// The default is DefaultEventPageSize.
+// WithEventPageSize sets how many events to request in the first page of a
+// schedule's events, at most 1000. The default is DefaultEventPageSize.
 func WithEventPageSize(n int) QStashOption {
 	return qstashOptionFunc(func(c *qstashConfig) { c.pageSize = n })
 }
@@ -132,12 +136,27 @@ func fromAPISchedule(s qstash.Schedule) Schedule {
 // EachEvent pages through GET /v2/events?scheduleId=... newest first.
 func (q *QStash) EachEvent(ctx context.Context, scheduleID string, since time.Time, fn func(Event) bool) error {
 	f := qstash.EventFilter{ScheduleID: scheduleID, From: since}
-	return q.client.EachEvent(ctx, f, q.pageSize, func(e qstash.Event) bool {
-		return fn(Event{
-			Time: e.Time, MessageID: e.MessageID, ScheduleID: e.ScheduleID, State: e.State, Error: e.Error,
-			ResponseStatus: e.ResponseStatus, ResponseHeader: e.ResponseHeaders, ResponseBody: e.ResponseBody,
-		})
-	})
+	cursor, size := "", q.pageSize
+	for {
+		events, next, err := q.client.ListEvents(ctx, f, cursor, size)
+		if err != nil {
+			return err
+		}
+		for _, e := range events {
+			keepGoing := fn(Event{
+				Time: e.Time, MessageID: e.MessageID, ScheduleID: e.ScheduleID, State: e.State, Error: e.Error,
+				ResponseStatus: e.ResponseStatus, ResponseHeader: e.ResponseHeaders, ResponseBody: e.ResponseBody,
+			})
+			if !keepGoing {
+				return nil
+			}
+		}
+		// A cursor that does not move would repeat the same page forever.
+		if next == "" || next == cursor {
+			return nil
+		}
+		cursor, size = next, laterEventPageSize
+	}
 }
 
 // EachDeadLetter pages through GET /v2/dlq.

@@ -313,7 +313,7 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 			f.Kind, f.Severity, f.Recommendation = KindDuplicate, SeverityWarning, ActionDelete
 			f.DuplicateOf = keep.ID
 			f.Summary = summarize(f, "duplicates schedule "+keep.ID+" (same destination, method, cron and body; created "+
-				keep.CreatedAt.UTC().Format(time.RFC3339)+"), so every trigger is delivered twice")
+				keep.CreatedAt.UTC().Format(time.RFC3339)+"), so each trigger delivers the same message once per copy")
 			out = append(out, f)
 		}
 	}
