@@ -21,18 +21,18 @@ const (
 	maxSeenEvents   = 8192
 )
 
-// LogsOption configures a WorkflowLogs source.
-type LogsOption interface {
-	applyLogs(*WorkflowLogs)
+// SourceOption configures a WorkflowLogs or QStashFailures source.
+type SourceOption interface {
+	applySource(*WorkflowLogs)
 }
 
-type logsOptionFunc func(*WorkflowLogs)
+type sourceOptionFunc func(*WorkflowLogs)
 
-func (fn logsOptionFunc) applyLogs(w *WorkflowLogs) { fn(w) }
+func (fn sourceOptionFunc) applySource(w *WorkflowLogs) { fn(w) }
 
 // WithHTTPClient sets the HTTP client. The default is http.DefaultClient.
-func WithHTTPClient(c *http.Client) LogsOption {
-	return logsOptionFunc(func(w *WorkflowLogs) {
+func WithHTTPClient(c *http.Client) SourceOption {
+	return sourceOptionFunc(func(w *WorkflowLogs) {
 		if c != nil {
 			w.client = c
 		}
@@ -41,13 +41,13 @@ func WithHTTPClient(c *http.Client) LogsOption {
 
 // WithMaxPages bounds the pages one Fetch reads. The default is 5; values
 // below 1 are treated as 1.
-func WithMaxPages(n int) LogsOption {
-	return logsOptionFunc(func(w *WorkflowLogs) { w.maxPages = max(n, 1) })
+func WithMaxPages(n int) SourceOption {
+	return sourceOptionFunc(func(w *WorkflowLogs) { w.maxPages = max(n, 1) })
 }
 
 // WithWorkflowURL reads only the runs of one workflow endpoint.
-func WithWorkflowURL(u string) LogsOption {
-	return logsOptionFunc(func(w *WorkflowLogs) { w.workflowURL = u })
+func WithWorkflowURL(u string) SourceOption {
+	return sourceOptionFunc(func(w *WorkflowLogs) { w.workflowURL = u })
 }
 
 // WorkflowLogs is a Source that reads GET /v2/workflows/logs, following
@@ -68,7 +68,7 @@ type WorkflowLogs struct {
 
 // NewWorkflowLogs returns a source for the Workflow logs at baseURL (use
 // DefaultQStashURL in production) with the QStash token.
-func NewWorkflowLogs(baseURL, token string, opts ...LogsOption) (*WorkflowLogs, error) {
+func NewWorkflowLogs(baseURL, token string, opts ...SourceOption) (*WorkflowLogs, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("heal: invalid QStash base URL %q: it must be an http or https URL", redactURL(baseURL))
@@ -81,7 +81,7 @@ func NewWorkflowLogs(baseURL, token string, opts ...LogsOption) (*WorkflowLogs, 
 		maxPages: DefaultMaxPages, seen: map[string]bool{},
 	}
 	for _, o := range opts {
-		o.applyLogs(w)
+		o.applySource(w)
 	}
 	return w, nil
 }
