@@ -61,9 +61,8 @@ type WorkflowLogs struct {
 	maxPages    int
 	workflowURL string
 
-	mu       sync.Mutex
-	seen     map[string]bool
-	seenFIFO []string
+	mu   sync.Mutex
+	seen seenSet
 }
 
 // NewWorkflowLogs returns a source for the Workflow logs at baseURL (use
@@ -78,7 +77,7 @@ func NewWorkflowLogs(baseURL, token string, opts ...SourceOption) (*WorkflowLogs
 	}
 	w := &WorkflowLogs{
 		base: strings.TrimSuffix(baseURL, "/"), token: token, client: http.DefaultClient,
-		maxPages: DefaultMaxPages, seen: map[string]bool{},
+		maxPages: DefaultMaxPages, seen: newSeenSet(maxSeenEvents),
 	}
 	for _, o := range opts {
 		o.applySource(w)
@@ -140,26 +139,38 @@ func (w *WorkflowLogs) Fetch(ctx context.Context) ([]Event, error) {
 	defer w.mu.Unlock()
 	fresh := events[:0]
 	for _, ev := range events {
-		key := eventKey(ev)
-		if w.seen[key] {
-			continue
+		if w.seen.add(eventKey(ev)) {
+			fresh = append(fresh, ev)
 		}
-		w.remember(key)
-		fresh = append(fresh, ev)
 	}
 	slices.SortStableFunc(fresh, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	return fresh, nil
 }
 
-// remember adds key to the seen set, forgetting the oldest beyond 8192.
-// w.mu is held.
-func (w *WorkflowLogs) remember(key string) {
-	if len(w.seenFIFO) >= maxSeenEvents {
-		delete(w.seen, w.seenFIFO[0])
-		w.seenFIFO = w.seenFIFO[1:]
+// seenSet is a set of keys that forgets the oldest key beyond its
+// capacity. It is not safe for concurrent use.
+type seenSet struct {
+	capacity int
+	keys     map[string]bool
+	order    []string
+}
+
+func newSeenSet(capacity int) seenSet {
+	return seenSet{capacity: capacity, keys: map[string]bool{}}
+}
+
+// add adds key and reports whether it was new.
+func (s *seenSet) add(key string) bool {
+	if s.keys[key] {
+		return false
 	}
-	w.seen[key] = true
-	w.seenFIFO = append(w.seenFIFO, key)
+	if len(s.order) >= s.capacity {
+		delete(s.keys, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.keys[key] = true
+	s.order = append(s.order, key)
+	return true
 }
 
 func eventKey(ev Event) string {
