@@ -129,7 +129,7 @@ func WithKafkaClock(c clock.Clock) KafkaOption {
 //
 // Memory is bounded by the cluster: the collector keeps the last window
 // polls (5 by default) of committed and end offsets for each partition of
-// each group seen in the latest poll, and forgets partitions that leave.
+// each group seen in the latest poll, and drops partitions that leave.
 type KafkaCollector struct {
 	client *kafka.Client
 	groups []string

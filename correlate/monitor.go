@@ -123,8 +123,8 @@ type Monitor struct {
 }
 
 // NewMonitor returns a Monitor over the collectors. When a baseline store
-// is set, it loads the stored baselines first; a store that fails to load
-// is logged and the Monitor starts with empty baselines.
+// is set, it loads the stored baselines first. A load that fails is logged,
+// and the Monitor then starts with empty baselines.
 func NewMonitor(ctx context.Context, collectors []Collector, opts ...MonitorOption) (*Monitor, error) {
 	m := &Monitor{collectors: collectors, clock: clock.Real, projector: NewProjector(time.Hour)}
 	for _, o := range opts {

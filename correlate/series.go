@@ -69,7 +69,7 @@ func (st *series) phase(cfg *config) Phase {
 	return PhaseLocal
 }
 
-// prediction is what the baseline expects of one sample.
+// prediction is the baseline's expected value and spread for one sample.
 type prediction struct {
 	expected, scale float64
 	local           float64 // the local median
@@ -164,10 +164,10 @@ const globalMinSamples = 250
 //     history even after the local window has followed it;
 //   - the CUSUM drift statistic.
 //
-// The value is level/(1+level) when the level beats the recent peak (which
-// decays by peakDecay per sample) and 0 otherwise, and it is held at 0 for
-// the cooldown after a level of 1 or more: a change is scored at its onset,
-// not on every sample it lasts.
+// The value is level/(1+level) when the level beats the recent peak, which
+// decays by peakDecay per sample, and 0 otherwise. After a level of 1 or
+// more it is held at 0 for the cooldown, so a change is scored at its onset
+// and not on every sample it lasts.
 func (st *series) anomalyScore(cfg *config, x, z, drift float64) float64 {
 	raw := math.Log1p(math.Abs(z))
 	st.recentRaw += cfg.recentAlpha * (raw - st.recentRaw)
