@@ -169,6 +169,10 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 		}
 	}
 	e.runs = kept
+	if len(e.runs) == 0 {
+		// The failure stopped for a whole span, so acting on it again is news.
+		e.acted = Unknown
+	}
 	seen := false
 	for _, r := range e.runs {
 		if r.id == run && run != "" {
@@ -181,10 +185,6 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 		if len(e.runs) > w.threshold {
 			e.runs = e.runs[len(e.runs)-w.threshold:]
 		}
-	}
-	if len(e.runs) < w.threshold && e.acted != Unknown {
-		// The pattern stopped; a later escalation alerts again.
-		e.acted = Unknown
 	}
 	return e, len(e.runs)
 }

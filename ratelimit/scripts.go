@@ -123,18 +123,23 @@ if cur > 0 then resetAfter = start + 2 * period - now elseif prev > 0 then reset
 return {allowed, math.max(0, math.floor(limit - used)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), fmt(limit)}
 `
 
-// The token bucket state is "tokens time": the tokens left at the given
-// time. The stored time never moves backwards: a caller whose clock lags
-// computes from the stored time, so it gains no tokens twice. The key
-// expires when the bucket would be full again, which is at most the time to
-// refill the whole burst.
+// The token bucket state is "tokens time burst": the tokens left at the
+// given time in a bucket of the given size. The stored time never moves
+// backwards: a caller whose clock lags computes from the stored time, so it
+// gains no tokens twice. When the burst changes (an override), the tokens
+// already spent stay spent, so a raised limit admits the difference at
+// once. The key expires when the bucket would be full again, which is at
+// most the time to refill the whole burst.
 const tokenBucketScript = scriptPrelude + `
 local rate = limit / period
 local tokens, t = burst, now
 if s then
-  local a, b = string.match(s, '^(%S+) (%S+)$')
-  local st, sts = tonumber(a), tonumber(b)
-  if st and sts then tokens = st; t = sts end
+  local a, b, c = string.match(s, '^(%S+) (%S+) (%S+)$')
+  local st, sts, sb = tonumber(a), tonumber(b), tonumber(c)
+  if st and sts and sb then
+    tokens = st; t = sts
+    if sb ~= burst then tokens = math.max(0, burst - (sb - tokens)) end
+  end
 end
 if t < now then
   if rate > 0 then tokens = tokens + (now - t) * rate end
@@ -145,7 +150,7 @@ local allowed = 0
 if n > 0 and n <= tokens + 1e-9 then
   tokens = math.max(0, tokens - n)
   allowed = 1
-  redis.call('SET', KEYS[1], fmt(tokens) .. ' ' .. fmt(t), 'PX', ms((burst - tokens) / rate))
+  redis.call('SET', KEYS[1], fmt(tokens) .. ' ' .. fmt(t) .. ' ' .. fmt(burst), 'PX', ms(t + (burst - tokens) / rate - now))
 end
 local function retry(k)
   if k > burst or rate <= 0 then return -1 end
@@ -157,23 +162,33 @@ if rate > 0 then resetAfter = math.max(0, math.ceil(t + (burst - tokens) / rate 
 return {allowed, math.floor(tokens + 1e-9), retry(math.max(n, 1)), retry(1), resetAfter, fmt(limit)}
 `
 
-// The GCRA state is the theoretical arrival time (TAT) in microseconds. A
-// request of cost n is admitted when TAT + n*T - now <= burst*T, where T is
-// the emission interval period/limit; the 2 µs of slack absorbs float64
-// rounding at epoch-sized magnitudes. The TAT never decreases, so a lagging
-// clock only makes a decision stricter. The key expires at the TAT, at most
-// burst*T after now.
+// The GCRA state is "TAT T": the theoretical arrival time in microseconds
+// and the emission interval T = period/limit it was computed with. A
+// request of cost n is admitted when TAT + n*T - now <= burst*T; the 2 µs
+// of slack absorbs float64 rounding at epoch-sized magnitudes. The TAT never
+// decreases while T stays, so a lagging clock only makes a decision
+// stricter. When T changes (an override), the spent units (TAT-now)/T stay
+// spent, so a raised limit admits the difference at once. The key expires at
+// the TAT, at most burst*T after now.
 const gcraScript = scriptPrelude + `
 local T = 0
 if limit > 0 then T = period / limit end
 local tau = burst * T
-local tat = tonumber(s) or now
+local tat = now
+if s then
+  local a, b = string.match(s, '^(%S+) (%S+)$')
+  local st, sT = tonumber(a), tonumber(b)
+  if st and sT then
+    tat = st
+    if sT ~= T and tat > now and sT > 0 then tat = now + (tat - now) * T / sT end
+  end
+end
 if tat < now then tat = now end
 local allowed = 0
 if n > 0 and n <= burst and tat + n * T - now <= tau + 2 then
   tat = tat + n * T
   allowed = 1
-  redis.call('SET', KEYS[1], fmt(tat), 'PX', ms(tat - now))
+  redis.call('SET', KEYS[1], fmt(tat) .. ' ' .. fmt(T), 'PX', ms(tat - now))
 end
 local function retry(k)
   if k > burst or T <= 0 then return -1 end
