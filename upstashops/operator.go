@@ -316,9 +316,8 @@ func (op *Operator) execute(ctx context.Context, js *jobState, l *lease) (Result
 
 	done := make(chan runOutcome, 1)
 	go func() {
-		defer js.running.Unlock()
-		defer cancel(nil)
 		out := op.call(runCtx, js.job)
+		cancel(nil)
 		if l != nil {
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			if err := l.release(rctx); err != nil {
@@ -326,6 +325,7 @@ func (op *Operator) execute(ctx context.Context, js *jobState, l *lease) (Result
 			}
 			rcancel()
 		}
+		js.running.Unlock()
 		done <- out
 	}()
 	if l != nil {
