@@ -104,8 +104,8 @@ func newCostChart(points []CostPoint) *costChart {
 }
 
 var funcs = template.FuncMap{
-	"usd":  func(v float64) string { return fmt.Sprintf("$%.2f", v) },
-	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"usd":   func(v float64) string { return fmt.Sprintf("$%.2f", v) },
+	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	"lower": func(s Severity) string { return s.String() },
 }
 

@@ -18,7 +18,7 @@ import (
 type recorder struct {
 	mu   sync.Mutex
 	got  []Notification
-	fail atomic.Int32 // fail this many more calls
+	fail atomic.Int32  // fail this many more calls
 	hold chan struct{} // when set, Notify waits on it
 }
 

@@ -77,8 +77,8 @@ type Operator struct {
 
 // CostPoint is one sample of the estimated monthly cost, for the chart.
 type CostPoint struct {
-	Time    time.Time `json:"time"`
-	USD     float64   `json:"usd"`
+	Time time.Time `json:"time"`
+	USD  float64   `json:"usd"`
 }
 
 const maxCostPoints = 500
@@ -537,3 +537,10 @@ func (k keys) approvals() string         { return k.prefix + "approvals" }
 func (k keys) actionsDay(day string) string {
 	return k.prefix + "actions:" + day
 }
+
+// String returns a fixed name, so that printing an Operator never prints
+// its configuration, which holds credentials.
+func (op *Operator) String() string { return "upstashops.Operator" }
+
+// GoString returns the same fixed name for %#v.
+func (op *Operator) GoString() string { return "upstashops.Operator" }
