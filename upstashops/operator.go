@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/upstash-ops/sdk/costlint"
 	"github.com/upstash-ops/sdk/internal/clock"
 )
 
@@ -52,6 +53,8 @@ type Operator struct {
 
 	jobs     map[JobName]*jobState
 	jobOrder []JobName
+
+	linter *costlint.Linter
 
 	notify   *dispatcher
 	audit    *auditLog
@@ -164,6 +167,9 @@ func New(opts ...Option) (*Operator, error) {
 	for _, e := range cfg.jobs {
 		op.addJob(e.job, e.opts...)
 	}
+	if err := op.addDefaultJobs(); err != nil {
+		return nil, err
+	}
 	for name := range cfg.jobOptions {
 		if _, ok := op.jobs[name]; !ok {
 			return nil, fmt.Errorf("upstashops: WithJobOptions(%q): %w", name, ErrUnknownJob)
@@ -205,6 +211,9 @@ func (op *Operator) addJob(job Job, opts ...JobOption) {
 		o(&jc)
 	}
 	jc.fill(name)
+	if c, ok := job.(clocked); ok {
+		c.setClock(op.clk)
+	}
 	if _, ok := op.jobs[name]; !ok {
 		op.jobOrder = append(op.jobOrder, name)
 	}

@@ -61,6 +61,8 @@ type config struct {
 	meter       metric.MeterProvider
 	tracer      trace.TracerProvider
 	maxFindings int
+
+	noDefaultJobs bool
 }
 
 // WithRedis sets the Redis client the Operator uses for job leases, pending
