@@ -238,17 +238,21 @@ func (op *Operator) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// loop runs one job on its cadence. The timer of the next run starts before
+// the current run, so the cadence is measured from start to start.
 func (op *Operator) loop(ctx context.Context, js *jobState) {
-	delay := randDuration(js.cfg.jitter)
+	next := op.clk.After(randDuration(js.cfg.jitter))
 	for {
-		if clock.Sleep(ctx, op.clk, delay) != nil {
+		select {
+		case <-ctx.Done():
 			return
+		case <-next:
 		}
+		next = op.clk.After(js.cfg.every + randDuration(js.cfg.jitter))
 		_, err := op.RunOnce(ctx, js.job.Name())
 		if err != nil && !errors.Is(err, ErrJobBusy) && ctx.Err() == nil {
 			op.log.LogAttrs(ctx, slog.LevelError, "upstashops: job failed", slog.String("job", string(js.job.Name())), slog.String("error", err.Error()))
 		}
-		delay = js.cfg.every + randDuration(js.cfg.jitter)
 	}
 }
 
@@ -297,13 +301,31 @@ func (op *Operator) RunOnce(ctx context.Context, name JobName) ([]Finding, error
 	defer span.End()
 	res, err := op.execute(ctx, js, l)
 	op.runCounter.Add(ctx, 1, metric.WithAttributes(jobAttr(name), outcomeAttr(err)))
+	var findings []Finding
 	if err != nil {
 		span.RecordError(err)
-		return nil, err
+	} else {
+		findings = op.process(ctx, name, res)
+		op.findCounter.Add(ctx, int64(len(findings)), metric.WithAttributes(jobAttr(name)))
 	}
-	findings := op.process(ctx, name, res)
-	op.findCounter.Add(ctx, int64(len(findings)), metric.WithAttributes(jobAttr(name)))
-	return findings, nil
+	op.finish(js, err)
+	return findings, err
+}
+
+// finish records the end of a run, after its findings were processed, so
+// that a status showing the run complete also means its notifications are
+// queued.
+func (op *Operator) finish(js *jobState, err error) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	js.status.Running = false
+	js.status.LastEnd = op.clk.Now()
+	js.status.Runs++
+	js.status.LastError = ""
+	if err != nil {
+		js.status.Failures++
+		js.status.LastError = err.Error()
+	}
 }
 
 type runOutcome struct {
@@ -355,17 +377,6 @@ func (op *Operator) execute(ctx context.Context, js *jobState, l *lease) (Result
 			out.err = fmt.Errorf("upstashops: job %q: %w", name, ErrLeaseLost)
 		}
 	}
-
-	js.mu.Lock()
-	js.status.Running = false
-	js.status.LastEnd = op.clk.Now()
-	js.status.Runs++
-	js.status.LastError = ""
-	if out.err != nil {
-		js.status.Failures++
-		js.status.LastError = out.err.Error()
-	}
-	js.mu.Unlock()
 	return out.res, out.err
 }
 
