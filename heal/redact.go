@@ -28,7 +28,7 @@ func redactURL(raw string) string {
 // secretPattern matches the secret-carrying parts of error text and bodies:
 // bearer tokens, basic credentials, and key=value pairs whose key names a
 // secret.
-var secretPattern = regexp.MustCompile(`(?i)(bearer\s+|basic\s+)[A-Za-z0-9._~+/=-]+|((?:token|secret|password|passwd|api[_-]?key|signing[_-]?key|authorization)["']?\s*[:=]\s*["']?)[^\s"'&,}]+`)
+var secretPattern = regexp.MustCompile(`(?i)(bearer\s+|basic\s+)[A-Za-z0-9._~+/=-]+|((?:token|secret|password|passwd|api[_-]?key|signing[_-]?key|authorization)["']?\s*[:=]\s*["']?)(?:(?:bearer|basic)\s+)?[^\s"'&,}]+`)
 
 // redactText replaces secrets in free text with REDACTED.
 func redactText(s string) string {

@@ -23,8 +23,8 @@ import (
 // This file produces real error values for the classification tests. All
 // traffic stays on loopback.
 
-// dialClosedPort dials a loopback port that nothing listens on.
-func dialClosedPort(t *testing.T) error {
+// closedPortAddr returns a loopback address that nothing listens on.
+func closedPortAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -32,6 +32,13 @@ func dialClosedPort(t *testing.T) error {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	return addr
+}
+
+// dialClosedPort dials a loopback port that nothing listens on.
+func dialClosedPort(t *testing.T) error {
+	t.Helper()
+	addr := closedPortAddr(t)
 	conn, err := net.Dial("tcp", addr)
 	if err == nil {
 		conn.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,8 +36,10 @@ var epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 // to t.
 func testRedis(t *testing.T) (*redis.Client, Option) {
 	t.Helper()
-	return redisServer.Client(t), WithKeyPrefix("t:" + t.Name() + ":")
+	return redisServer.Client(t), WithKeyPrefix(fmt.Sprintf("t%d:%s:", prefixSeq.Add(1), t.Name()))
 }
+
+var prefixSeq atomic.Int64
 
 func newTestOperator(t *testing.T, opts ...Option) *Operator {
 	t.Helper()
