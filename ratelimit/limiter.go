@@ -159,7 +159,7 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 //
 // The error is non-nil only when ctx ended before a decision. When Redis
 // fails or exceeds the timeout, the failure policy decides and the Result
-// says so in Source and Err.
+// records that in Source and Err.
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error) {
 	if n <= 0 {
 		return l.Remaining(ctx, key)
@@ -220,8 +220,10 @@ func (l *Limiter) Remaining(ctx context.Context, key string) (Result, error) {
 // available again, and clears its entry in the local deny cache. The
 // override limit, if any, stays.
 func (l *Limiter) Reset(ctx context.Context, key string) error {
+	_, err := l.call(ctx, resetLua, []string{l.StateKey(key)})
+	// After the call, so that a denial cached while it ran goes too.
 	l.ForgetDenial(key)
-	if _, err := l.call(ctx, resetLua, []string{l.StateKey(key)}); err != nil {
+	if err != nil {
 		return fmt.Errorf("ratelimit: reset key %q: %w", key, err)
 	}
 	return nil
