@@ -21,22 +21,32 @@ import (
 //
 // and returns {allowed (0|1), remaining (whole units), retry after for the
 // requested cost in µs (-1: never at this limit), retry after for cost 1 in
-// µs, reset after in µs, effective limit as a string, or as an integer
-// from the fixed window}.
+// µs, reset after in µs, effective limit (an integer when it is whole,
+// else a string)}.
 //
-// Billed commands: the EVALSHA, one MGET that reads state and override
-// together, and one SET with PX when the request is allowed. A denial or a
-// peek writes nothing, so it never extends a TTL and never stores a negative
-// balance.
+// scriptPrelude starts the sliding window, token bucket and GCRA scripts.
+// Their billed commands are the EVALSHA, one MGET that reads state and
+// override together, and one SET with PX when the request is allowed. A
+// denial or a peek writes nothing, so it never extends a TTL and never
+// stores a negative balance.
 const scriptPrelude = `
 local v = redis.call('MGET', KEYS[1], KEYS[2])
-` + argsLua + overrideLua + `
+` + timeArgsLua + `
+local limit = tonumber(ARGV[3])
+local burst = tonumber(ARGV[5])
+local o = v[2] and tonumber(v[2])
+if o then
+  if o ~= o or o < 0 then o = 0 elseif o > 1125899906842624 then o = 1125899906842624 end
+  if o == 0 then burst = 0 elseif limit > 0 then burst = math.min(burst * o / limit, 1125899906842624) else burst = o end
+  limit = o
+end
+if limit <= 0 then burst = 0 end
+local limitReply = limit
+if limit ~= math.floor(limit) then limitReply = string.format('%.17g', limit) end
 local s = v[1]
 `
 
-// argsLua reads the arguments and the time.
-const argsLua = timeArgsLua + limitArgsLua
-
+// timeArgsLua reads the time, the cost and the period.
 const timeArgsLua = `
 local now = tonumber(ARGV[1])
 if not now then
@@ -47,6 +57,8 @@ local n = tonumber(ARGV[2])
 local period = tonumber(ARGV[4])
 `
 
+// limitArgsLua reads the limit and burst and defines the helpers of the
+// fixed window's slow path, applyOverride among them.
 const limitArgsLua = `
 local limit = tonumber(ARGV[3])
 local burst = tonumber(ARGV[5])
@@ -62,11 +74,6 @@ local function applyOverride(ov)
   end
   if limit <= 0 then burst = 0 end
 end
-`
-
-// overrideLua applies the override value that the MGET read.
-const overrideLua = `
-applyOverride(v[2])
 `
 
 // uint48Lua encodes (be48) and decodes (u48) the unsigned 48-bit
@@ -207,7 +214,7 @@ if n > 0 and used + n <= limit + 1e-9 then
   used = used + n
   allowed = 1
   local ttl = math.min(start + 2 * period - now, 2 * period)
-  redis.call('SET', KEYS[1], fmt(idx) .. ' ' .. fmt(cur) .. ' ' .. fmt(prev), 'PX', ms(ttl))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', idx, cur, prev), 'PX', math.max(1, math.ceil(ttl / 1000)))
 end
 local function retry(k)
   if k > limit then return -1 end
@@ -219,7 +226,7 @@ local function retry(k)
 end
 local resetAfter = 0
 if cur > 0 then resetAfter = start + 2 * period - now elseif prev > 0 then resetAfter = start + period - now end
-return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), fmt(limit)}
+return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), limitReply}
 `
 
 // The token bucket state is "tokens time burst": the tokens left at the
@@ -249,7 +256,7 @@ local allowed = 0
 if n > 0 and n <= tokens + 1e-9 then
   tokens = math.max(0, tokens - n)
   allowed = 1
-  redis.call('SET', KEYS[1], fmt(tokens) .. ' ' .. fmt(t) .. ' ' .. fmt(burst), 'PX', ms(t + (burst - tokens) / rate - now))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', tokens, t, burst), 'PX', math.max(1, math.ceil((t + (burst - tokens) / rate - now) / 1000)))
 end
 local function retry(k)
   if k > burst or rate <= 0 then return -1 end
@@ -258,7 +265,7 @@ local function retry(k)
 end
 local resetAfter = 0
 if rate > 0 then resetAfter = math.max(0, math.ceil(t + (burst - tokens) / rate - now)) end
-return {allowed, math.floor(tokens + 1e-9), retry(math.max(n, 1)), retry(1), resetAfter, fmt(limit)}
+return {allowed, math.floor(tokens + 1e-9), retry(math.max(n, 1)), retry(1), resetAfter, limitReply}
 `
 
 // The GCRA state is "TAT T": the theoretical arrival time in microseconds
@@ -275,8 +282,9 @@ if limit > 0 then T = period / limit end
 local tau = burst * T
 local tat = now
 if s then
-  local a, b = string.match(s, '^(%S+) (%S+)$')
-  local st, sT = tonumber(a), tonumber(b)
+  local sp = string.find(s, ' ', 1, true)
+  local st, sT
+  if sp then st, sT = tonumber(string.sub(s, 1, sp - 1)), tonumber(string.sub(s, sp + 1)) end
   if st and sT then
     tat = st
     if sT ~= T and tat > now and sT > 0 then tat = now + (tat - now) * T / sT end
@@ -287,7 +295,7 @@ local allowed = 0
 if n > 0 and n <= burst and tat + n * T - now <= tau + 2 then
   tat = tat + n * T
   allowed = 1
-  redis.call('SET', KEYS[1], fmt(tat) .. ' ' .. fmt(T), 'PX', ms(tat - now))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g', tat, T), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
 end
 local function retry(k)
   if k > burst or T <= 0 then return -1 end
@@ -297,7 +305,7 @@ local function retry(k)
 end
 local remaining = 0
 if T > 0 then remaining = math.max(0, math.floor((tau - (tat - now)) / T + 1e-6)) end
-return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(tat - now), fmt(limit)}
+return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(tat - now), limitReply}
 `
 
 const resetScript = `return redis.call('DEL', KEYS[1])`
