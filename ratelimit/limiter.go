@@ -336,7 +336,7 @@ func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 // context deadlines (ContextTimeoutEnabled), the call runs on the caller's
 // goroutine. Otherwise it runs on a worker goroutine, so that a Redis that
 // accepts connections but never replies delays the caller by the timeout
-// alone, whatever the client's own read timeout is; the worker is free
+// alone, whatever the client's own read timeout is. The worker is free
 // again when the client gives up.
 func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...any) (any, error) {
 	ctx, span := l.tracer.Start(ctx, "ratelimit.redis", l.spanOpts...)

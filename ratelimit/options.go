@@ -186,7 +186,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // WithOnDecision sets a function that AllowN calls with every decision it
 // returns, from Redis, the deny cache or the failure policy, on the
 // caller's goroutine. It must be fast and safe for concurrent use; the
-// adaptive package's Recorder.Observe is one. The default is none.
+// adaptive package's Recorder.Observe is one. By default no function is
+// called.
 func WithOnDecision(f func(key string, res Result)) Option {
 	return optionFunc(func(c *config) { c.onDecision = f })
 }

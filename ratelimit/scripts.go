@@ -117,7 +117,7 @@ const fixedWindowMax = 1<<48 - 1
 // denied. A stored window newer than the caller's is used as the current
 // one, so an app server whose clock lags cannot reopen a window that a
 // faster server has left. A limit change through SetOverride or
-// ClearOverride rewrites the cap of the current window at once; an
+// ClearOverride rewrites the cap of the current window at once. An
 // override that expires by its TTL takes effect at the next window.
 const fixedWindowScript = timeArgsLua + `
 local MAXC0 = 281474976710655

@@ -12,8 +12,8 @@ import (
 	"github.com/upstash-ops/sdk/ratelimit/adaptive"
 )
 
-// manualClock moves only when told, so that the example replays hours of
-// traffic at once and prints the same output on every run.
+// manualClock moves only when advance is called, so that the example
+// replays hours of traffic at once and prints the same output on every run.
 type manualClock struct {
 	mu  sync.Mutex
 	now time.Time
