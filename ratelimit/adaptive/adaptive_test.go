@@ -462,3 +462,25 @@ func TestRunFlushesAndEvaluates(t *testing.T) {
 		t.Errorf("hook saw %v, want %v", got, want)
 	}
 }
+
+func TestSparseKeyUsesMeanBaseline(t *testing.T) {
+	e := newEnv(t, ratelimit.SlidingWindow(1000, time.Minute), accounts{}, Policy{})
+	// Traffic in one minute of every four: a median of 0, a mean of 10.
+	for range 30 {
+		e.drive(t, "sparse", 40, 0, 1)
+		e.drive(t, "sparse", 0, 0, 3)
+	}
+	e.drive(t, "sparse", 200, 0, 5) // 20x the mean
+	changes := e.evaluate(t, "sparse")
+	if len(changes) != 1 || changes[0].Kind != KindTighten {
+		t.Errorf("changes = %+v, want one tightening", changes)
+	}
+}
+
+func TestTrustedZeroLimitStays(t *testing.T) {
+	e := newEnv(t, ratelimit.GCRA(0, time.Minute, 0), trusted, Policy{})
+	e.drive(t, "enterprise", 5, 5, 60)
+	if changes := e.evaluate(t, "enterprise"); len(changes) != 0 {
+		t.Errorf("a key blocked with limit 0 was changed: %+v", changes)
+	}
+}
