@@ -69,8 +69,10 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 // WithPrefix sets the first part of every Redis key, inside the hash tag.
-// The default is "rl". Use different prefixes for limiters that must not
-// share counters or overrides. New rejects a prefix that is empty or
+// The default is "rl". Limiters with one prefix share each key's override,
+// and a limit change through one of them rewrites a fixed window state of
+// that prefix with its own default, so give limiters with different
+// defaults different prefixes. New rejects a prefix that is empty or
 // contains '{' or '}'.
 func WithPrefix(prefix string) Option {
 	return optionFunc(func(c *config) { c.prefix = prefix })
