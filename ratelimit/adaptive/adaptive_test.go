@@ -269,8 +269,9 @@ func TestCeilingCapsRaises(t *testing.T) {
 func TestInstancesShareHistory(t *testing.T) {
 	fake := clock.NewFake(epoch)
 	alg := ratelimit.SlidingWindow(1000, time.Minute)
-	a := newEnvOn(t, "shared", fake, alg, accounts{}, Policy{})
-	b := newEnvOn(t, "shared", fake, alg, accounts{}, Policy{})
+	prefix := fmt.Sprintf("shared%d", prefixSeq.Add(1))
+	a := newEnvOn(t, prefix, fake, alg, accounts{}, Policy{})
+	b := newEnvOn(t, prefix, fake, alg, accounts{}, Policy{})
 	for range 120 {
 		a.rec.Record("stranger", 10, 0)
 		b.rec.Record("stranger", 10, 0)
