@@ -7,17 +7,24 @@
 // bucket and GCRA scripts read state and override with one MGET and, only
 // when the request is allowed, write the new state with one SET carrying the
 // TTL. The fixed window keeps its counter, cap and window in one string that
-// a single BITFIELD increments only if the cost fits; it reads the override
+// a single BITFIELD increments only if the cost fits. It reads the override
 // when a window begins, and a limit change through this package rewrites the
 // current window's cap. Billed commands per decision:
 //
 //	                           fixed window   sliding window, token bucket, GCRA
-//	allowed, first of a window     4                  3
+//	allowed, first of a window     3                  3
 //	allowed, later                 2                  3
 //	denied in Redis                2                  2
 //	denied by the deny cache       0                  0
 //	peek with Remaining            2                  2
 //	with WithServerTime           +1                 +1 (TIME)
+//
+// The fixed window's first decision of a window in a process reads state
+// and override with one MGET, then begins the window with SET or, when
+// another process began it, increments with BITFIELD. Later decisions in
+// that process go straight to BITFIELD. When the state vanishes under a
+// process that saw the window begun (a Reset elsewhere, an eviction from
+// the record of begun windows), that decision costs 4.
 //
 // TestBilledCommandsPerDecision checks these numbers with INFO commandstats
 // on a real redis-server.
@@ -116,7 +123,8 @@
 //
 // A Limiter's memory is bounded by the deny cache, the FailLocal limiters
 // (WithLocalFallbackKeys, 10,000 keys by default, an arbitrary key dropped
-// when full) and the in-flight bound.
+// when full), the fixed window's record of begun windows (10,000 keys, an
+// arbitrary key dropped when full) and the in-flight bound.
 //
 // # Middleware
 //

@@ -18,6 +18,8 @@ import (
 //	ARGV[3] default limit per period
 //	ARGV[4] period in microseconds
 //	ARGV[5] default burst (bucket algorithms only)
+//	ARGV[6] "start" when the fixed window is expected to begin (see
+//	        fixedWindowScript); other scripts ignore it
 //
 // and returns {allowed (0|1), remaining (whole units), retry after for the
 // requested cost in µs (-1: never at this limit), retry after for cost 1 in
@@ -111,10 +113,15 @@ const fixedWindowMax = 1<<48 - 1
 // with OVERFLOW FAIL admits a request exactly when used + n <= cap and
 // leaves the field unchanged otherwise. A decision in the current window is
 // therefore the EVALSHA plus one BITFIELD, allowed or denied, and the TTL
-// set when the window began stays. The first decision of a window (or of a
-// key) also reads the override and writes the new window with SET ... PX,
-// or deletes the key that BITFIELD created when even that request is
-// denied. A stored window newer than the caller's is used as the current
+// set when the window began stays. When the caller expects a new window
+// (ARGV[6] = "start", because this process has not seen the window begun),
+// the script reads state and override with one MGET and then either
+// decides with BITFIELD, when another process began the window, or writes
+// the new window with SET ... PX: 3 billed commands either way. When a
+// decision without "start" finds no current window, it reads the override
+// and writes the window (or deletes the key that BITFIELD created when
+// even that request is denied): 4 billed commands, which happens after a
+// Reset or an eviction from the process's record of begun windows. A stored window newer than the caller's is used as the current
 // one, so an app server whose clock lags cannot reopen a window that a
 // faster server has left. A limit change through SetOverride or
 // ClearOverride rewrites the cap of the current window at once. An
@@ -122,38 +129,45 @@ const fixedWindowMax = 1<<48 - 1
 const fixedWindowScript = timeArgsLua + `
 local MAXC0 = 281474976710655
 local idx = math.floor(now / period)
-local r
-if n > 0 then
-  r = redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
+local start = ARGV[6] == 'start'
+local function bitfield()
+  return redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
     'OVERFLOW', 'FAIL', 'INCRBY', 'u48', 48, n)
-  if r[1] - 1 >= idx then
-    -- The current window (or a newer one that a faster clock began): the
-    -- BITFIELD has decided, and nothing else is read or written.
-    local cap = r[2]
-    local reset = math.min(r[1] * period - now, period)
-    local used, allowed = r[3] - (MAXC0 - cap), 0
-    if r[4] then
-      allowed = 1
-      used = r[4] - (MAXC0 - cap)
-    end
-    local retryN, retry1, resetAfter = 0, 0, 0
-    if n > cap then retryN = -1 elseif used + n > cap then retryN = math.ceil(reset) end
-    if cap < 1 then retry1 = -1 elseif used + 1 > cap then retry1 = math.ceil(reset) end
-    if used > 0 then resetAfter = math.ceil(reset) end
-    return {allowed, math.max(0, cap - used), retryN, retry1, resetAfter, cap}
+end
+-- current returns the decision that BITFIELD reply r made in the current
+-- window (or a newer one that a faster clock began).
+local function current(r)
+  local cap = r[2]
+  local reset = math.min(r[1] * period - now, period)
+  local used, allowed = r[3] - (MAXC0 - cap), 0
+  if r[4] then
+    allowed = 1
+    used = r[4] - (MAXC0 - cap)
   end
+  local retryN, retry1, resetAfter = 0, 0, 0
+  if n > cap then retryN = -1 elseif used + n > cap then retryN = math.ceil(reset) end
+  if cap < 1 then retry1 = -1 elseif used + 1 > cap then retry1 = math.ceil(reset) end
+  if used > 0 then resetAfter = math.ceil(reset) end
+  return {allowed, math.max(0, cap - used), retryN, retry1, resetAfter, cap}
+end
+if n > 0 and not start then
+  local r = bitfield()
+  if r[1] - 1 >= idx then return current(r) end
 end
 ` + limitArgsLua + uint48Lua + `
 local function capOf()
   return math.min(math.floor(limit), MAXC - 1)
 end
 local cap, used, allowed = 0, 0, 0
-if n == 0 then
+if n == 0 or start then
+  -- A peek, or a decision that the caller expects to begin a window: read
+  -- state and override together.
   local v = redis.call('MGET', KEYS[1], KEYS[2])
   local sidx = -1
   if v[1] and string.len(v[1]) >= 18 then
     sidx = u48(v[1], 1) - 1
     if sidx >= idx then
+      if n > 0 then return current(bitfield()) end
       idx = sidx
       cap = u48(v[1], 13)
       used = u48(v[1], 7) - (MAXC - cap)
@@ -162,10 +176,16 @@ if n == 0 then
   if sidx < idx then
     applyOverride(v[2])
     cap = capOf()
+    if n > 0 and n <= cap then
+      allowed = 1
+      used = n
+      local reset = math.min((idx + 1) * period - now, period)
+      redis.call('SET', KEYS[1], be48(idx + 1) .. be48(MAXC - cap + n) .. be48(cap), 'PX', ms(reset))
+    end
   end
 else
-  -- The first decision of a window, or of the key: BITFIELD found no
-  -- current window (and may have created the key), so start one.
+  -- BITFIELD found no current window, and may have created the key: start
+  -- a window, or delete the key when even this request is denied.
   applyOverride(redis.call('GET', KEYS[2]))
   cap = capOf()
   if n <= cap then
