@@ -23,8 +23,9 @@
 // and override with one MGET, then begins the window with SET or, when
 // another process began it, increments with BITFIELD. Later decisions in
 // that process go straight to BITFIELD. When the state vanishes under a
-// process that saw the window begun (a Reset elsewhere, an eviction from
-// the record of begun windows), that decision costs 4.
+// process that saw the window begun, for example after a Reset on another
+// process, that decision costs 4. A key dropped from the process's record
+// of begun windows costs 3 on its next decision.
 //
 // TestBilledCommandsPerDecision checks these numbers with INFO commandstats
 // on a real redis-server.

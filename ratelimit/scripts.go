@@ -119,11 +119,12 @@ const fixedWindowMax = 1<<48 - 1
 // decides with BITFIELD, when another process began the window, or writes
 // the new window with SET ... PX: 3 billed commands either way. When a
 // decision without "start" finds no current window, it reads the override
-// and writes the window (or deletes the key that BITFIELD created when
-// even that request is denied): 4 billed commands, which happens after a
-// Reset or an eviction from the process's record of begun windows. A stored window newer than the caller's is used as the current
-// one, so an app server whose clock lags cannot reopen a window that a
-// faster server has left. A limit change through SetOverride or
+// and writes the window, or deletes the key that BITFIELD created when
+// even that request is denied. That costs 4 billed commands and happens
+// when the state vanished under a process that saw the window begun, as
+// after a Reset on another process. A stored window newer than the
+// caller's is used as the current one, so an app server whose clock lags
+// cannot reopen a window that a faster server has left. A limit change through SetOverride or
 // ClearOverride rewrites the cap of the current window at once. An
 // override that expires by its TTL takes effect at the next window.
 const fixedWindowScript = timeArgsLua + `

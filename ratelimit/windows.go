@@ -7,8 +7,8 @@ import "sync"
 // to read before it increments, which bills 3 commands where a blind
 // BITFIELD that finds no window would bill 4.
 //
-// It holds at most size keys; adding a key to a full record drops one
-// arbitrary key (the first in Go's map order), whose next decision then
+// It holds at most size keys. Adding a key to a full record drops one
+// arbitrary key (the first in Go's map order), so that key's next decision
 // bills 3 commands instead of 2. It is safe for concurrent use.
 type windowMemory struct {
 	mu   sync.Mutex
