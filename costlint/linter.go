@@ -111,7 +111,9 @@ func (l *Linter) Hook() redis.Hook {
 
 // Instrument adds the Linter's hook to rdb. For a *redis.ClusterClient or
 // *redis.Ring it also adds a dial-only hook to every node client, so that
-// connection churn is counted per node. It reads rdb's DisableIdentity
+// connection churn is counted per node. Instrument a ClusterClient before
+// its first command: node clients it made earlier are not hooked, because
+// listing them would need a round trip. It reads rdb's DisableIdentity
 // setting so that the connection-churn rule prices handshakes exactly.
 func (l *Linter) Instrument(rdb redis.UniversalClient) {
 	rdb.AddHook(l.Hook())
@@ -123,7 +125,13 @@ func (l *Linter) Instrument(rdb redis.UniversalClient) {
 		c.OnNewNode(func(node *redis.Client) { node.AddHook(dialHook) })
 		l.setIdentity(c.Options().DisableIdentity || c.Options().DisableIndentity) //nolint:staticcheck // both spellings disable it
 	case *redis.Ring:
+		// A Ring makes its shard clients up front, so the existing ones
+		// get the hook here and later ones through OnNewNode.
 		c.OnNewNode(func(node *redis.Client) { node.AddHook(dialHook) })
+		_ = c.ForEachShard(context.Background(), func(_ context.Context, shard *redis.Client) error {
+			shard.AddHook(dialHook)
+			return nil
+		})
 		l.setIdentity(c.Options().DisableIdentity || c.Options().DisableIndentity) //nolint:staticcheck // both spellings disable it
 	}
 }

@@ -160,8 +160,8 @@ func (l *Linter) SnapshotAt(end time.Time) *Snapshot {
 			s.Patterns = append(s.Patterns, p.export())
 		}
 	}
-	for k, h := range r.hot {
-		s.HotKeys = append(s.HotKeys, HotKey{Key: k, Count: h.count, Bytes: h.bytes})
+	for _, h := range r.hot {
+		s.HotKeys = append(s.HotKeys, HotKey{Key: h.key, Count: h.count, Bytes: h.bytes})
 	}
 	s.KeyedCommands = r.keyedCalls
 	s.Dials, s.DialErrors = r.dials, r.dialErrs
