@@ -10,7 +10,7 @@ import (
 
 // hook records commands for a Linter. With dialOnly set it records only
 // new connections, for the per-node clients of a ClusterClient or Ring
-// whose commands the cluster-level hook already sees.
+// whose commands the cluster-level hook already records.
 type hook struct {
 	l        *Linter
 	dialOnly bool

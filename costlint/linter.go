@@ -17,10 +17,10 @@ import (
 // priced report of wasteful usage patterns.
 //
 // Add Hook to a client (or call Instrument), run the application, then call
-// Report. A Linter is safe for concurrent use. Its memory is bounded by the
-// caps set with WithMaxPatterns, WithMaxCallSites, WithMaxHotKeys and
-// WithMaxScripts's default; commands past a cap are still counted in the
-// per-command totals and the overflow counters of the report.
+// Report. A Linter is safe for concurrent use. Its memory is bounded by
+// WithMaxPatterns, WithMaxCallSites, WithMaxHotKeys and a cap of 256
+// learned Lua scripts. Commands past a cap are still counted in the
+// per-command totals and in the report's overflow counters.
 type Linter struct {
 	cfg    config
 	clock  clock.Clock
@@ -43,7 +43,7 @@ func New(opts ...Option) *Linter {
 		maxPatterns:  DefaultMaxPatterns,
 		maxCallSites: DefaultMaxCallSites,
 		maxHotKeys:   DefaultMaxHotKeys,
-		maxScripts:   DefaultMaxScripts,
+		maxScripts:   defaultMaxScripts,
 		burstGap:     DefaultBurstGap,
 		minBurst:     DefaultMinBurst,
 		alertAt:      DefaultAlertAt,
@@ -103,8 +103,8 @@ func (c *config) sanitize(d config) {
 
 // Hook returns the go-redis hook that records commands, pipelines,
 // transactions and new connections. Add it with AddHook. On a ClusterClient
-// or Ring it sees every command but not the per-node connections; Instrument
-// adds both.
+// or Ring it records every command but not the per-node connections, so use
+// Instrument there, which adds both.
 func (l *Linter) Hook() redis.Hook {
 	return &hook{l: l}
 }

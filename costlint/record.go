@@ -9,7 +9,7 @@ import (
 	"github.com/upstash-ops/sdk/internal/keypattern"
 )
 
-// Mode says how a command reached the server.
+// Mode is the way a command reached the server.
 type Mode uint8
 
 // Modes of a command.

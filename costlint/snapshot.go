@@ -89,7 +89,7 @@ type Site struct {
 	ScanCount    float64
 }
 
-// Pattern is what was sent to the keys of one key pattern.
+// Pattern is the aggregate of the commands sent to one key pattern.
 type Pattern struct {
 	Pattern                      string
 	Calls, Reads, Writes, Nils   uint64
