@@ -62,6 +62,10 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		at := l.clock.Now()
 		err := next(ctx, cmds)
 
+		// go-redis hands a TxPipeline over wrapped in MULTI and EXEC.
+		// NOTE: MULTI and EXEC are billed like the commands between them,
+		// which is an assumption: Upstash documents only that the inner
+		// commands are billed.
 		mode := Pipeline
 		if len(cmds) > 0 && cmds[0].Name() == "multi" {
 			mode = Tx

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -159,7 +160,10 @@ func TestFreeCommandsNotBilled(t *testing.T) {
 func TestSecretsNeverStored(t *testing.T) {
 	const password = "s3cr3t-Pa55word"
 	ctx := context.Background()
-	l := New(WithClock(clock.NewFake(epoch)))
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	broken := NewRule("broken", func(*Snapshot) []Finding { panic("rule bug") })
+	l := New(WithClock(clock.NewFake(epoch)), WithLogger(logger), WithExtraRules(broken))
 	process := l.Hook().ProcessHook(func(ctx context.Context, cmd redis.Cmder) error {
 		return errors.New("WRONGPASS invalid username-password pair " + password)
 	})
@@ -180,6 +184,12 @@ func TestSecretsNeverStored(t *testing.T) {
 	}
 	if strings.Contains(out.String(), password) {
 		t.Errorf("report contains the AUTH password:\n%s", out.String())
+	}
+	if logs.Len() == 0 {
+		t.Error("the broken rule was not logged, so the log check proves nothing")
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Errorf("log contains the AUTH password:\n%s", logs.String())
 	}
 	s := l.Snapshot()
 	for _, p := range s.Patterns {
