@@ -14,7 +14,7 @@ import (
 	"github.com/upstash-ops/sdk/internal/redistest"
 )
 
-// stopHook answers every command without a server, so that the stub
+// stopHook completes every command without a server, so that the stub
 // benchmarks measure go-redis and the hooks above it, not the network.
 type stopHook struct{}
 
