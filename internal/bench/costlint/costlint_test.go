@@ -47,7 +47,7 @@ var setups = []setup{
 }
 
 // BenchmarkHookStub measures one GET through a client whose last hook
-// answers without a server: the difference to "none" is the hook's cost.
+// completes it without a server: the difference to "none" is the hook's cost.
 func BenchmarkHookStub(b *testing.B) {
 	ctx := context.Background()
 	for _, s := range setups {
