@@ -59,8 +59,8 @@
 //     architectures runtime.Callers is used, which is slower.
 //   - The hook records one mutex-guarded update per command, so many
 //     goroutines issuing commands at once contend on it.
-//   - Handshake commands of new connections are priced from the client's
-//     DisableIdentity setting: two CLIENT SETINFO when it is false. Servers
+//   - The CLIENT SETINFO and CLIENT MAINT_NOTIFICATIONS commands that
+//     go-redis sends on each new connection are counted as billed. Servers
 //     before Redis 7.2 reject CLIENT SETINFO, and whether Upstash bills a
 //     rejected command is not known here.
 package costlint

@@ -31,7 +31,6 @@ type Linter struct {
 	rec       atomic.Pointer[recorder]
 	mu        sync.Mutex // guards server
 	server    serverWindow
-	identity  atomic.Int32 // 0 unknown, 1 client sends CLIENT SETINFO, 2 disabled
 	floorHits atomic.Uint64
 }
 
@@ -113,17 +112,13 @@ func (l *Linter) Hook() redis.Hook {
 // *redis.Ring it also adds a dial-only hook to every node client, so that
 // connection churn is counted per node. Instrument a ClusterClient before
 // its first command: node clients it made earlier are not hooked, because
-// listing them would need a round trip. It reads rdb's DisableIdentity
-// setting so that the connection-churn rule prices handshakes exactly.
+// listing them would need a round trip.
 func (l *Linter) Instrument(rdb redis.UniversalClient) {
 	rdb.AddHook(l.Hook())
 	dialHook := &hook{l: l, dialOnly: true}
 	switch c := rdb.(type) {
-	case *redis.Client:
-		l.setIdentity(c.Options().DisableIdentity || c.Options().DisableIndentity) //nolint:staticcheck // both spellings disable it
 	case *redis.ClusterClient:
 		c.OnNewNode(func(node *redis.Client) { node.AddHook(dialHook) })
-		l.setIdentity(c.Options().DisableIdentity || c.Options().DisableIndentity) //nolint:staticcheck // both spellings disable it
 	case *redis.Ring:
 		// A Ring makes its shard clients up front, so the existing ones
 		// get the hook here and later ones through OnNewNode.
@@ -132,15 +127,6 @@ func (l *Linter) Instrument(rdb redis.UniversalClient) {
 			shard.AddHook(dialHook)
 			return nil
 		})
-		l.setIdentity(c.Options().DisableIdentity || c.Options().DisableIndentity) //nolint:staticcheck // both spellings disable it
-	}
-}
-
-func (l *Linter) setIdentity(disabled bool) {
-	if disabled {
-		l.identity.Store(2)
-	} else {
-		l.identity.Store(1)
 	}
 }
 

@@ -3,6 +3,7 @@ package costlint
 import (
 	"hash/maphash"
 	"math/bits"
+	"strings"
 	"sync"
 	"time"
 
@@ -157,6 +158,7 @@ type recorder struct {
 	patternOverflow uint64
 	dials           uint64
 	dialErrs        uint64
+	handshake       uint64
 	keyedCalls      uint64
 	argBytes        uint64
 	replyBytes      uint64
@@ -233,6 +235,10 @@ func (r *recorder) record(ev *event) {
 	if cmd.info.free {
 		return
 	}
+	if cmd.name == "client" && isHandshake(ev.args) {
+		r.handshake++
+		return
+	}
 	argBytes := argSize(ev.args)
 	r.argBytes += argBytes
 	r.replyBytes += uint64(max(ev.reply, 0))
@@ -298,6 +304,16 @@ func (r *recorder) updateSite(s *siteStats, cmd *cmdEntry, ev *event, keyHash ui
 	}
 	s.run++
 	s.last, s.scope, s.lastKey = ev.at, ev.scope, keyHash
+}
+
+// isHandshake reports whether a CLIENT command is one that go-redis sends
+// while it opens a connection.
+func isHandshake(args []any) bool {
+	if len(args) < 2 {
+		return false
+	}
+	sub := argString(args[1])
+	return strings.EqualFold(sub, "setinfo") || strings.EqualFold(sub, "maint_notifications")
 }
 
 // closeBurst ends the current run and counts it when it is long enough.

@@ -35,8 +35,8 @@ func TestRingRealServers(t *testing.T) {
 	if s.Dials < 2 {
 		t.Errorf("dials = %d, want at least one per shard", s.Dials)
 	}
-	if s.HandshakeBilled != 0 {
-		t.Errorf("handshake billed = %d, want 0 with DisableIdentity", s.HandshakeBilled)
+	if got := siteCount(s, "client"); got != 0 {
+		t.Errorf("%d handshake CLIENT commands attributed to call sites, want 0", got)
 	}
 }
 

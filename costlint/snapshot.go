@@ -29,10 +29,11 @@ type Snapshot struct {
 
 	// Dials and DialErrors count new connections.
 	Dials, DialErrors uint64
-	// HandshakeBilled is the billed commands each new connection sends:
-	// 2 (CLIENT SETINFO lib-name and lib-ver) unless the client sets
-	// DisableIdentity. HELLO, AUTH and SELECT are free.
-	HandshakeBilled int
+	// HandshakeCommands counts the billed commands go-redis sent while
+	// opening connections: CLIENT SETINFO (unless DisableIdentity) and
+	// CLIENT MAINT_NOTIFICATIONS. They are in Commands but in no Site.
+	// HELLO, AUTH and SELECT are free.
+	HandshakeCommands uint64
 
 	// ArgBytes and ReplyBytes estimate the bandwidth of billed commands.
 	ArgBytes, ReplyBytes uint64
@@ -132,11 +133,7 @@ func (l *Linter) SnapshotAt(end time.Time) *Snapshot {
 		Window:           end.Sub(r.start),
 		Pricing:          l.cfg.pricing,
 		MinBurst:         l.cfg.minBurst,
-		HandshakeBilled:  2,
 		TTLFloorRewrites: l.floorHits.Load(),
-	}
-	if l.identity.Load() == 2 {
-		s.HandshakeBilled = 0
 	}
 
 	type rawSite struct {
@@ -164,7 +161,7 @@ func (l *Linter) SnapshotAt(end time.Time) *Snapshot {
 		s.HotKeys = append(s.HotKeys, HotKey{Key: h.key, Count: h.count, Bytes: h.bytes})
 	}
 	s.KeyedCommands = r.keyedCalls
-	s.Dials, s.DialErrors = r.dials, r.dialErrs
+	s.Dials, s.DialErrors, s.HandshakeCommands = r.dials, r.dialErrs, r.handshake
 	s.ArgBytes, s.ReplyBytes = r.argBytes, r.replyBytes
 	s.Overflow = Overflow{CallSites: r.siteOverflow, Patterns: r.patternOverflow, UnknownScripts: r.scripts.unknown}
 	r.mu.Unlock()
