@@ -389,3 +389,24 @@ func TestRingHook(t *testing.T) {
 		t.Errorf("billed = %d, want 1", s.BilledCommands)
 	}
 }
+
+func TestTTLFloorRealServer(t *testing.T) {
+	rdb, l, _ := newRealClient(t, WithTTLFloor(TTLFloor{Pattern: "cache:{id}", Min: time.Minute}))
+	ctx := context.Background()
+	mustNoErr(t, rdb.Set(ctx, "cache:7", "v", time.Second).Err())
+	mustNoErr(t, rdb.Set(ctx, "other:7", "v", time.Second).Err())
+
+	ttl, err := rdb.TTL(ctx, "cache:7").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl < 59*time.Second || ttl > time.Minute {
+		t.Errorf("server TTL of cache:7 = %v, want the 1m floor", ttl)
+	}
+	if ttl, _ := rdb.TTL(ctx, "other:7").Result(); ttl > time.Second {
+		t.Errorf("server TTL of other:7 = %v, want 1s unchanged", ttl)
+	}
+	if got := l.Snapshot().TTLFloorRewrites; got != 1 {
+		t.Errorf("rewrites = %d, want 1", got)
+	}
+}
