@@ -37,6 +37,11 @@
 // developer API (CollectUpstashStats). Add rules with WithExtraRules or
 // replace them with WithRules; a Rule is one method on a Snapshot.
 //
+// Jobs that report on an interval call Rotate, which reports the window and
+// starts the next one in one step. WithTTLFloor and SetTTLFloor make the
+// hook raise TTL arguments below a floor on a key pattern; no floor is set
+// by default.
+//
 // Severity follows the monthly savings: SeverityAlert from $50 and
 // SeverityHigh, with code-level before and after, from $200 (WithSeverity
 // changes both). KEYS is always SeverityHigh.

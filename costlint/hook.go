@@ -32,8 +32,8 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		l := h.l
-		if len(l.floors) > 0 {
-			l.applyFloor(cmd)
+		if floors := *l.floors.Load(); len(floors) > 0 {
+			l.applyFloor(floors, cmd)
 		}
 		pc := l.sites.capture(1)
 		at := l.clock.Now()
@@ -53,9 +53,9 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 	}
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		l := h.l
-		if len(l.floors) > 0 {
+		if floors := *l.floors.Load(); len(floors) > 0 {
 			for _, cmd := range cmds {
-				l.applyFloor(cmd)
+				l.applyFloor(floors, cmd)
 			}
 		}
 		pc := l.sites.capture(1)

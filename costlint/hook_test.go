@@ -410,3 +410,53 @@ func TestTTLFloorRealServer(t *testing.T) {
 		t.Errorf("rewrites = %d, want 1", got)
 	}
 }
+
+func TestSetTTLFloorAtRuntime(t *testing.T) {
+	ctx := context.Background()
+	l := New()
+	process := l.Hook().ProcessHook(okNext)
+
+	before := redis.NewStatusCmd(ctx, "set", "cache:1", "v", "ex", 1)
+	_ = process(ctx, before)
+	l.SetTTLFloor(TTLFloor{Pattern: "cache:{id}", Min: 10 * time.Second})
+	after := redis.NewStatusCmd(ctx, "set", "cache:2", "v", "ex", 1)
+	_ = process(ctx, after)
+	l.SetTTLFloor(TTLFloor{Pattern: "cache:{id}"}) // Min 0 removes it
+	removed := redis.NewStatusCmd(ctx, "set", "cache:3", "v", "ex", 1)
+	_ = process(ctx, removed)
+
+	if got := before.Args()[4]; got != 1 {
+		t.Errorf("TTL before the floor = %v, want 1", got)
+	}
+	if got := after.Args()[4]; got != int64(10) {
+		t.Errorf("TTL under the floor = %v, want 10", got)
+	}
+	if got := removed.Args()[4]; got != 1 {
+		t.Errorf("TTL after removal = %v, want 1", got)
+	}
+	if got := l.TTLFloors(); len(got) != 0 {
+		t.Errorf("floors after removal = %v, want none", got)
+	}
+}
+
+func TestRotateKeepsEveryCommand(t *testing.T) {
+	ctx := context.Background()
+	fake := clock.NewFake(epoch)
+	l := New(WithClock(fake))
+	process := l.Hook().ProcessHook(okNext)
+
+	_ = process(ctx, redis.NewStringCmd(ctx, "get", "a"))
+	fake.Advance(time.Second)
+	first := l.Rotate()
+	_ = process(ctx, redis.NewStringCmd(ctx, "get", "b"))
+	_ = process(ctx, redis.NewStringCmd(ctx, "get", "c"))
+	fake.Advance(time.Second)
+	second := l.Rotate()
+
+	if first.CommandsObserved != 1 || second.CommandsObserved != 2 {
+		t.Errorf("windows observed %d and %d commands, want 1 and 2", first.CommandsObserved, second.CommandsObserved)
+	}
+	if !second.Start.Equal(first.End) {
+		t.Errorf("second window starts %v, want the first's end %v", second.Start, first.End)
+	}
+}

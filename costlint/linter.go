@@ -26,9 +26,12 @@ type Linter struct {
 	clock  clock.Clock
 	logger *slog.Logger
 	sites  *callSites
-	floors map[string]time.Duration
+	// floors maps a key pattern to its TTL floor. It is replaced whole
+	// by SetTTLFloor and RemoveTTLFloor, so the hook reads it lock-free.
+	floors atomic.Pointer[map[string]time.Duration]
 
 	rec       atomic.Pointer[recorder]
+	floorsMu  sync.Mutex // serialises writers of floors
 	mu        sync.Mutex // guards server
 	server    serverWindow
 	floorHits atomic.Uint64
@@ -63,12 +66,11 @@ func New(opts ...Option) *Linter {
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
-	if len(cfg.ttlFloors) > 0 {
-		l.floors = make(map[string]time.Duration, len(cfg.ttlFloors))
-		for _, f := range cfg.ttlFloors {
-			l.floors[keypattern.Normalize(f.Pattern)] = f.Min
-		}
+	floors := make(map[string]time.Duration, len(cfg.ttlFloors))
+	for _, f := range cfg.ttlFloors {
+		floors[keypattern.Normalize(f.Pattern)] = f.Min
 	}
+	l.floors.Store(&floors)
 	l.rec.Store(newRecorder(&l.cfg, l.clock.Now()))
 	if err := l.registerMetrics(); err != nil {
 		l.logger.Warn("costlint: register metrics failed", "error", err)
@@ -136,6 +138,19 @@ func Instrument(rdb redis.UniversalClient, opts ...Option) *Linter {
 	l := New(opts...)
 	l.Instrument(rdb)
 	return l
+}
+
+// Rotate returns the report of the window so far and starts a new window
+// in the same step, so that commands sent between a report and a reset
+// are not lost. Jobs that report on an interval want this instead of Report
+// followed by Reset.
+func (l *Linter) Rotate() *Report {
+	now := l.clock.Now()
+	old := l.rec.Swap(newRecorder(&l.cfg, now))
+	// NOTE: a hook that loaded the old recorder just before the swap may
+	// update it after the snapshot, so the commands in flight at that
+	// instant can be missing from both windows.
+	return l.ReportFrom(l.snapshotOf(old, now))
 }
 
 // Reset drops everything recorded so far and starts a new observation

@@ -126,7 +126,10 @@ func (l *Linter) Snapshot() *Snapshot {
 // SnapshotAt copies what the Linter recorded, with the window ending at
 // end.
 func (l *Linter) SnapshotAt(end time.Time) *Snapshot {
-	r := l.rec.Load()
+	return l.snapshotOf(l.rec.Load(), end)
+}
+
+func (l *Linter) snapshotOf(r *recorder, end time.Time) *Snapshot {
 	s := &Snapshot{
 		Start:            r.start,
 		End:              end,
