@@ -43,9 +43,9 @@ type Thresholds struct {
 	// PausedFor is how long a schedule must have been paused, judged by its
 	// last trigger or else its creation. Default 14 days.
 	PausedFor time.Duration
-	// NeverSucceededAfter is how old a schedule must be, with at least one
-	// failed trigger and no success, to be reported as never succeeded.
-	// Default 24 hours.
+	// NeverSucceededAfter is the minimum age of a schedule, with at least one
+	// failed trigger and no success, reported as never succeeded. Default 24
+	// hours.
 	NeverSucceededAfter time.Duration
 }
 
@@ -225,8 +225,8 @@ type ScheduleError struct {
 
 // Audit reads every schedule, its events and the DLQ, and returns a report
 // of findings sorted by severity and then by upper monthly cost. It fails
-// only when the schedule list or the DLQ cannot be read; a schedule whose
-// events fail to load is listed in Report.Errors.
+// when the schedule list or the DLQ cannot be read, or when ctx ends. A
+// schedule whose events fail to load is listed in Report.Errors instead.
 func (a *Auditor) Audit(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	now := a.cfg.clock.Now()

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// outcome is what one delivery attempt or trigger ended with.
+// outcome is the class of result of one delivery attempt.
 type outcome int
 
 const (
@@ -84,7 +84,7 @@ func classify(status int, header http.Header, body []byte, errText string) outco
 }
 
 // isChallenge reports whether a response is a bot-protection challenge page
-// rather than the application's own answer.
+// rather than the application's own response.
 func isChallenge(header http.Header, body []byte) bool {
 	if strings.EqualFold(header.Get("Cf-Mitigated"), "challenge") {
 		return true

@@ -320,7 +320,7 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 	return out
 }
 
-// staleCode asks the code index whether any route serves the destination.
+// staleCode looks the destination path up in the code index.
 func (a *Auditor) staleCode(ctx context.Context, base Finding) (Finding, bool) {
 	u, err := url.Parse(base.Destination)
 	if err != nil || u.Path == "" || u.Path == "/" {
