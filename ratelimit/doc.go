@@ -1,3 +1,129 @@
 // Package ratelimit is a distributed rate limiter on Redis that spends as few
-// billed commands per decision as possible.
+// billed commands per decision as possible, with net/http middleware.
+//
+// Upstash bills every command, and a Lua script costs its EVALSHA plus each
+// redis.call inside it. A Limiter makes each decision in one round trip:
+// one script that reads the key's state and its override limit with one
+// MGET and, only when the request is allowed, writes the new state with one
+// SET that carries the TTL. The billed commands per decision are therefore
+// the same for every algorithm:
+//
+//	allowed, including a key's first hit     3  (EVALSHA, MGET, SET)
+//	denied in Redis                          2  (EVALSHA, MGET)
+//	denied from the local deny cache         0
+//	peek with Remaining                      2
+//	with WithServerTime                      +1 (TIME)
+//
+// TestBilledCommandsPerDecision checks these numbers with INFO commandstats
+// on a real redis-server.
+//
+// # Algorithms
+//
+// FixedWindow counts cost per window aligned to the Unix epoch. SlidingWindow
+// weighs the previous window's count by the share of it that still overlaps
+// the sliding window, which smooths the burst a fixed window allows around
+// its boundary. TokenBucket refills continuously up to a burst. GCRA admits
+// evenly spaced requests with a burst tolerance and keeps one number per key.
+// Each state fits in one string value, parsed by the script.
+//
+// A request whose cost does not fit leaves the state as it was: a denial
+// writes nothing, so it never extends a TTL and never stores a negative
+// balance. A request that brings the remaining cost to exactly 0 is allowed.
+//
+// # Limits
+//
+// Every limit is valid and none causes an error or a panic. A limit of 0
+// denies every request with ReasonCostExceedsLimit and writes nothing. A
+// fractional limit admits floor(limit) per window with FixedWindow, a
+// fractional weighted estimate with SlidingWindow, and a fractional rate with
+// TokenBucket and GCRA (0.5 per second is one request every two seconds).
+// Limits and bursts above MaxLimit (2^50), +Inf included, are lowered to
+// MaxLimit; negative values and NaN count as 0. Periods are kept within
+// [MinPeriod, MaxPeriod]. A request whose cost exceeds what the limit can
+// admit at once (floor(limit), the limit or the burst) is denied with
+// ReasonCostExceedsLimit and a RetryAfter of one period.
+//
+// # Key layout
+//
+// For a limiter with prefix P (WithPrefix, "rl" by default) and key K:
+//
+//	{P:K}:fw, {P:K}:sw, {P:K}:tb, {P:K}:gc   state of each algorithm
+//	{P:K}:limit                              override limit, a decimal number
+//
+// The braces are a Redis Cluster hash tag: the tag always starts with the
+// prefix, so it is never empty, and both keys of K share a slot whatever
+// characters K contains. Every state key has a TTL: at most one window for
+// FixedWindow, two windows for SlidingWindow (the next window still weighs
+// this one), and the time to refill the whole burst for TokenBucket and
+// GCRA. The override key has the TTL given to SetOverride.
+//
+// # Overrides
+//
+// SetOverride replaces a key's limit per period until its TTL passes, for
+// every app server on the same Redis, because the decision script reads it
+// in the same MGET as the state. TokenBucket and GCRA scale the burst by the
+// same factor. The units a key has already spent stay spent across a change,
+// so a raised limit admits the difference at once. SetOverride,
+// ClearOverride and Reset clear the key from this process's deny cache.
+//
+// # Clocks
+//
+// By default the time comes from the caller (WithClock, the system clock by
+// default) and the state never lets time move backwards: a window index or a
+// bucket time older than the stored one is read as the stored one. An app
+// server whose clock lags therefore cannot reopen a window or refill a bucket
+// that a faster server has already spent. What skew can still do is move the
+// shared state along the fastest clock, which admits at most one extra
+// window or rate*skew worth of requests once, when the fastest server
+// first arrives. WithServerTime reads TIME in the script instead, for one
+// more billed command per decision and exact agreement between servers.
+//
+// # Deny cache
+//
+// Once Redis denies a key until some time and not even a cost-1 request
+// fits, this process denies that key's requests until then without calling
+// Redis (Source SourceDenyCache). The cache holds WithDenyCache keys (10,000
+// by default) and, when full, drops expired entries and then an arbitrary
+// one. The metric ratelimit.deny_cache.saved_commands counts the billed
+// commands it avoided. A limit raised on another app server reaches this
+// process's cached denials only when they expire.
+//
+// # Failure policy
+//
+// Each Redis call has a timeout (WithTimeout, 50 ms by default) enforced by
+// the limiter itself, so a Redis that accepts connections but never answers
+// delays a decision by the timeout and not by the client's read timeout. On
+// a failure or timeout, FailLocal (the default) decides with an in-process
+// golang.org/x/time/rate limiter per key sized to the default limit,
+// FailOpen admits and FailClosed denies; Result.Source and Result.Err say
+// which happened, and AllowN returns no error. At most WithMaxInFlight Redis
+// calls (1024 by default) are outstanding; past that, decisions go to the
+// policy at once.
+//
+// # Memory
+//
+// A Limiter's memory is bounded by the deny cache, the FailLocal limiters
+// (WithLocalFallbackKeys, 10,000 keys by default, an arbitrary key dropped
+// when full) and the in-flight bound.
+//
+// # Middleware
+//
+// Middleware keys requests by client IP (forwarding headers only from
+// WithTrustedProxies, walked from the right), by an API key header or a
+// bearer token (hashed with SHA-256 before they become keys), or by a
+// KeyFunc, and sets the RateLimit-Policy and RateLimit fields of
+// draft-ietf-httpapi-ratelimit-headers-09 on every response, with
+// Retry-After on denials.
+//
+// # Limitations
+//
+//   - FailLocal limits per process: N app servers admit up to N times the
+//     limit while Redis is down, and the local limiters do not know
+//     overrides.
+//   - A deny-cache denial reports the wait for cost 1, a lower bound for a
+//     larger cost.
+//   - A TTL is computed from the clock of the app server that wrote the
+//     state, so with skewed clocks a GCRA key can expire up to the skew
+//     early and start fresh; this is within the rate*skew bound described
+//     under Clocks, but it can recur after each idle period.
 package ratelimit

@@ -1,0 +1,189 @@
+package correlate
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/upstash-ops/sdk/correlate/synth"
+)
+
+func newTestCorrelator(t *testing.T, opts ...CorrelatorOption) *Correlator {
+	t.Helper()
+	c, err := NewCorrelator(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func anomalyAt(series string, at time.Time, expected, value float64) Anomaly {
+	return Anomaly{Series: series, Kind: KindSpike, Start: at, Detected: at.Add(time.Minute), Value: value, Expected: expected}
+}
+
+func chainSignals(inc Incident) []string {
+	var out []string
+	for _, a := range inc.Chain {
+		out = append(out, SignalOf(a.Series))
+	}
+	return out
+}
+
+// TestCacheDeployStory runs the whole path: synthetic series through the
+// Detector, onsets into the Correlator, one incident out.
+func TestCacheDeployStory(t *testing.T) {
+	d := newTestDetector(t)
+	c := newTestCorrelator(t)
+
+	const days = 5
+	traffic := func(seed uint64, base float64) []synth.Point {
+		return synth.Traffic{Start: start, Step: 5 * time.Minute, N: days * 288, Base: base, Daily: 0.4, Noise: 0.03, Seed: seed}.Generate()
+	}
+	hit := synth.Traffic{Start: start, Step: 5 * time.Minute, N: days * 288, Base: 0.92, Noise: 0.004, Seed: 10}.Generate()
+	misses := traffic(11, 120)
+	publish := traffic(12, 40)
+	lag := traffic(13, 30)
+
+	at := 4*288 + 150 // day 5, 12:30
+	deploy := hit[at-1].Time.Add(-2 * time.Minute)
+	// The deploy is rolled back two hours later.
+	synth.Spike(hit, at, 24, 0.55)
+	synth.Spike(misses, at+1, 23, 5)
+	synth.Spike(publish, at+2, 22, 3)
+	synth.Spike(lag, at+4, 20, 6)
+	c.Event(Event{Kind: "deploy", Time: deploy, Detail: "api v2.3.1"})
+
+	series := []struct {
+		name   string
+		points []synth.Point
+	}{
+		{SignalRedisHitRatio, hit}, {SignalRedisMisses, misses},
+		{SignalQStashPublish, publish}, {SignalQStashQueueLag + "{queue=refill}", lag},
+	}
+	var incidents []Incident
+	for i := range hit {
+		for _, s := range series {
+			sc, err := d.Observe(Sample{Series: s.name, Time: s.points[i].Time, Value: s.points[i].Value})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc.Onset != nil {
+				incidents = append(incidents, c.Add(*sc.Onset)...)
+			}
+		}
+		incidents = append(incidents, c.Flush(hit[i].Time)...)
+	}
+	if len(incidents) != 1 {
+		for _, inc := range incidents {
+			t.Log(inc.Text)
+		}
+		t.Fatalf("got %d incidents, want 1", len(incidents))
+	}
+	inc := incidents[0]
+	want := []string{"event.deploy", SignalRedisHitRatio, SignalRedisMisses, SignalQStashPublish, SignalQStashQueueLag}
+	if got := chainSignals(inc); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("chain = %v, want %v\n%s", got, want, inc.Text)
+	}
+	for _, part := range []string{"api v2.3.1", "redis.hit_ratio fell from", "roll back", "Likely chain"} {
+		if !strings.Contains(inc.Text, part) {
+			t.Errorf("incident text lacks %q:\n%s", part, inc.Text)
+		}
+	}
+}
+
+func TestSymptomNeverRoot(t *testing.T) {
+	c := newTestCorrelator(t)
+	t0 := start.Add(time.Hour)
+	// The symptom is reported first but started later than its cause.
+	c.Add(anomalyAt(SignalRedisMisses, t0.Add(2*time.Minute), 100, 500))
+	c.Add(anomalyAt(SignalRedisHitRatio, t0, 0.9, 0.5))
+	got := c.Flush(t0.Add(time.Hour))
+	if len(got) != 1 {
+		t.Fatalf("got %d incidents, want 1", len(got))
+	}
+	if root := SignalOf(got[0].Root.Series); root != SignalRedisHitRatio {
+		t.Errorf("root = %s, want %s\n%s", root, SignalRedisHitRatio, got[0].Text)
+	}
+}
+
+func TestPublishFloodIsNotEndpointFailure(t *testing.T) {
+	c := newTestCorrelator(t)
+	t0 := start.Add(time.Hour)
+	c.Add(anomalyAt(SignalQStashPublish, t0, 40, 400))
+	c.Add(anomalyAt(SignalQStashQueueLag+"{queue=emails}", t0.Add(3*time.Minute), 10, 900))
+	got := c.Flush(t0.Add(time.Hour))
+	if len(got) != 1 {
+		t.Fatalf("got %d incidents, want 1", len(got))
+	}
+	if root := SignalOf(got[0].Root.Series); root != SignalQStashPublish {
+		t.Errorf("root = %s, want %s", root, SignalQStashPublish)
+	}
+	if !strings.Contains(got[0].Text, "not an endpoint failure") {
+		t.Errorf("text does not rule out an endpoint failure:\n%s", got[0].Text)
+	}
+	if strings.Contains(got[0].Text, "deliveries are failing") {
+		t.Errorf("text blames the endpoint:\n%s", got[0].Text)
+	}
+}
+
+func TestRepeatsMergedNotRealerted(t *testing.T) {
+	c := newTestCorrelator(t)
+	var reported int
+	for i := range 3 {
+		t0 := start.Add(time.Duration(i) * time.Hour)
+		c.Add(anomalyAt(SignalRedisMemory, t0, 100, 200))
+		c.Add(anomalyAt(SignalRedisEvicted, t0.Add(time.Minute), 0, 50))
+		reported += len(c.Flush(t0.Add(30 * time.Minute)))
+	}
+	if reported != 1 {
+		t.Errorf("reported %d incidents for one repeated story, want 1", reported)
+	}
+	all := c.Incidents()
+	if len(all) != 1 || all[0].Repeats != 2 {
+		t.Errorf("Incidents() = %d incidents with %v repeats, want 1 with 2", len(all), all)
+	}
+}
+
+func TestAppEdgesJoinChain(t *testing.T) {
+	c := newTestCorrelator(t, WithEdges(Edge{From: "app.checkout_errors", To: SignalRedisCommands, Why: "retries hit Redis"}))
+	t0 := start.Add(time.Hour)
+	c.Add(anomalyAt("app.checkout_errors", t0, 1, 30))
+	c.Add(anomalyAt(SignalRedisCommands, t0.Add(time.Minute), 100, 900))
+	got := c.Flush(t0.Add(time.Hour))
+	if len(got) != 1 {
+		t.Fatalf("got %d incidents, want 1", len(got))
+	}
+	if want := "app.checkout_errors -> " + SignalRedisCommands; got[0].Story != want {
+		t.Errorf("story = %q, want %q", got[0].Story, want)
+	}
+	if !strings.Contains(got[0].Text, "retries hit Redis") {
+		t.Errorf("text lacks the edge's reason:\n%s", got[0].Text)
+	}
+}
+
+func TestSeparateIncidentsOutsideWindow(t *testing.T) {
+	c := newTestCorrelator(t)
+	t0 := start.Add(time.Hour)
+	c.Add(anomalyAt(SignalVectorIndex, t0, 1e6, 2e6))
+	out := c.Add(anomalyAt(SignalKafkaLag, t0.Add(2*time.Hour), 10, 1e5))
+	if len(out) != 1 || SignalOf(out[0].Root.Series) != SignalVectorIndex {
+		t.Fatalf("Add after the window returned %v, want the vector incident", out)
+	}
+	if got := c.Flush(t0.Add(3 * time.Hour)); len(got) != 1 {
+		t.Errorf("Flush returned %d incidents, want the Kafka one", len(got))
+	}
+}
+
+func ExampleCorrelator() {
+	c, _ := NewCorrelator()
+	t0 := time.Date(2026, 3, 6, 14, 0, 0, 0, time.UTC)
+	c.Event(Event{Kind: "deploy", Time: t0, Detail: "api v2.3.1"})
+	c.Add(Anomaly{Series: SignalRedisHitRatio, Kind: KindSpike, Start: t0.Add(2 * time.Minute), Detected: t0.Add(3 * time.Minute), Expected: 0.92, Value: 0.51})
+	c.Add(Anomaly{Series: SignalRedisMisses, Kind: KindSpike, Start: t0.Add(3 * time.Minute), Detected: t0.Add(4 * time.Minute), Expected: 120, Value: 610})
+	for _, inc := range c.Flush(t0.Add(time.Hour)) {
+		fmt.Println(inc.Summary)
+	}
+	// Output:
+	// deploy: api v2.3.1; 2 related anomalies: event.deploy -> redis.hit_ratio -> redis.keyspace_misses_per_sec
+}

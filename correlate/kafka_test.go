@@ -1,0 +1,263 @@
+package correlate
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/upstash-ops/sdk/internal/clock"
+)
+
+type kafkaEnv struct {
+	t      *testing.T
+	client *kafka.Client
+	clock  *clock.Fake
+	coll   *KafkaCollector
+}
+
+func newKafkaEnv(t *testing.T, groups ...string) *kafkaEnv {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	client := &kafka.Client{Addr: kafka.TCP(cluster.ListenAddrs()...), Timeout: 10 * time.Second}
+	fake := clock.NewFake(start)
+	coll, err := NewKafkaCollector(client, WithGroups(groups...), WithKafkaClock(fake), WithLagWindow(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &kafkaEnv{t: t, client: client, clock: fake, coll: coll}
+}
+
+func (e *kafkaEnv) produce(partition, n int) {
+	e.t.Helper()
+	records := make([]kafka.Record, n)
+	for i := range records {
+		records[i] = kafka.Record{Value: kafka.NewBytes([]byte(fmt.Sprintf("m%d", i)))}
+	}
+	resp, err := e.client.Produce(context.Background(), &kafka.ProduceRequest{
+		Topic: "orders", Partition: partition, RequiredAcks: kafka.RequireAll, Records: kafka.NewRecordReader(records...),
+	})
+	if err != nil || resp.Error != nil {
+		e.t.Fatalf("produce to partition %d: %v %v", partition, err, resp)
+	}
+}
+
+func (e *kafkaEnv) commit(group string, offsets map[int]int64) {
+	e.t.Helper()
+	var commits []kafka.OffsetCommit
+	for p, off := range offsets {
+		commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: off})
+	}
+	resp, err := e.client.OffsetCommit(context.Background(), &kafka.OffsetCommitRequest{
+		GroupID: group, GenerationID: -1, Topics: map[string][]kafka.OffsetCommit{"orders": commits},
+	})
+	if err != nil {
+		e.t.Fatalf("commit for group %s: %v", group, err)
+	}
+	for _, p := range resp.Topics["orders"] {
+		if p.Error != nil {
+			e.t.Fatalf("commit for group %s partition %d: %v", group, p.Partition, p.Error)
+		}
+	}
+}
+
+func (e *kafkaEnv) poll() KafkaSnapshot {
+	e.t.Helper()
+	e.clock.Advance(time.Minute)
+	snap, err := e.coll.Poll(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return snap
+}
+
+func groupOf(t *testing.T, snap KafkaSnapshot, id string) GroupLag {
+	t.Helper()
+	for _, g := range snap.Groups {
+		if g.Group == id {
+			return g
+		}
+	}
+	t.Fatalf("group %q not in snapshot %+v", id, snap)
+	return GroupLag{}
+}
+
+func TestKafkaNotStartedPartitions(t *testing.T) {
+	e := newKafkaEnv(t, "fresh")
+	for p := range 3 {
+		e.produce(p, 10)
+	}
+	e.commit("fresh", map[int]int64{0: 4}) // partitions 1 and 2 never committed
+	g := groupOf(t, e.poll(), "fresh")
+
+	if len(g.Partitions) != 3 {
+		t.Fatalf("got %d partitions, want 3: %+v", len(g.Partitions), g.Partitions)
+	}
+	p0, p1 := g.Partitions[0], g.Partitions[1]
+	if !p0.Started || p0.Lag != 6 {
+		t.Errorf("partition 0 = %+v, want started with lag 6", p0)
+	}
+	if p1.Started || p1.Committed != -1 {
+		t.Errorf("partition 1 = %+v, want not started with committed -1", p1)
+	}
+	if p1.Lag != 10 {
+		t.Errorf("partition 1 lag = %d, want 10 (the whole log)", p1.Lag)
+	}
+	if g.Verdict != VerdictOK {
+		t.Errorf("verdict = %v, want OK", g.Verdict)
+	}
+}
+
+func TestKafkaSteadyConsumer(t *testing.T) {
+	e := newKafkaEnv(t, "steady")
+	var end int64
+	var g GroupLag
+	for range 4 {
+		for p := range 3 {
+			e.produce(p, 20)
+		}
+		end += 20
+		e.commit("steady", map[int]int64{0: end, 1: end, 2: end})
+		g = groupOf(t, e.poll(), "steady")
+	}
+	if g.Verdict != VerdictOK || g.TotalLag != 0 {
+		t.Errorf("verdict %v with lag %d, want OK with 0", g.Verdict, g.TotalLag)
+	}
+	// 60 messages a minute across three partitions.
+	if g.ConsumeRate != 1 {
+		t.Errorf("consume rate = %v/s, want 1", g.ConsumeRate)
+	}
+}
+
+func TestKafkaStoppedConsumer(t *testing.T) {
+	e := newKafkaEnv(t, "stuck")
+	e.produce(0, 10)
+	e.commit("stuck", map[int]int64{0: 5, 1: 0, 2: 0})
+	var snap KafkaSnapshot
+	for range 3 {
+		e.produce(0, 10)
+		snap = e.poll()
+	}
+	g := groupOf(t, snap, "stuck")
+	if g.Partitions[0].Verdict != VerdictStop {
+		t.Errorf("partition 0 verdict = %v, want STOP (no members, offset unchanged)", g.Partitions[0].Verdict)
+	}
+	if g.Partitions[1].Verdict != VerdictOK {
+		t.Errorf("partition 1 verdict = %v, want OK (nothing to read)", g.Partitions[1].Verdict)
+	}
+	if got := snap.Anomalies(); len(got) != 1 || got[0].Detail != "STOP" || got[0].Value != 35 {
+		t.Errorf("Anomalies() = %+v, want one STOP with lag 35", got)
+	}
+	if rate := snap.ProduceRate["orders"]; rate != 10.0/60 {
+		t.Errorf("produce rate = %v/s, want %v", rate, 10.0/60)
+	}
+}
+
+func TestKafkaSkewedPartition(t *testing.T) {
+	e := newKafkaEnv(t, "skew")
+	var end int64
+	var g GroupLag
+	for range 3 {
+		for p := range 3 {
+			e.produce(p, 200)
+		}
+		end += 200
+		// Partitions 0 and 1 keep up; partition 2 moves, but falls behind.
+		e.commit("skew", map[int]int64{0: end, 1: end, 2: end / 4})
+		g = groupOf(t, e.poll(), "skew")
+	}
+	if len(g.Skewed) != 1 || g.Skewed[0].Partition != 2 {
+		t.Fatalf("skewed = %+v, want partition 2", g.Skewed)
+	}
+	if v := g.Partitions[2].Verdict; v != VerdictWarn {
+		t.Errorf("partition 2 verdict = %v, want WARN (committing, lag growing)", v)
+	}
+	if v := g.Partitions[0].Verdict; v != VerdictOK {
+		t.Errorf("partition 0 verdict = %v, want OK", v)
+	}
+}
+
+func TestKafkaRewind(t *testing.T) {
+	e := newKafkaEnv(t, "rewind")
+	e.produce(0, 50)
+	e.commit("rewind", map[int]int64{0: 40})
+	e.poll()
+	e.commit("rewind", map[int]int64{0: 10})
+	if g := groupOf(t, e.poll(), "rewind"); g.Verdict != VerdictRewind {
+		t.Errorf("verdict = %v, want REWIND", g.Verdict)
+	}
+}
+
+func TestEvaluateRules(t *testing.T) {
+	tests := []struct {
+		name   string
+		h      []offsets
+		active bool
+		want   Verdict
+	}{
+		{"window not full", []offsets{{5, 10}, {5, 20}}, true, VerdictOK},
+		{"caught up once", []offsets{{5, 10}, {20, 20}, {20, 30}}, true, VerdictOK},
+		{"stalled with members", []offsets{{5, 10}, {5, 20}, {5, 30}}, true, VerdictStall},
+		{"stopped without members", []offsets{{5, 10}, {5, 20}, {5, 30}}, false, VerdictStop},
+		{"falling behind", []offsets{{5, 10}, {8, 20}, {10, 30}}, true, VerdictWarn},
+		{"keeping pace", []offsets{{5, 10}, {15, 20}, {25, 30}}, true, VerdictOK},
+		{"rewound", []offsets{{15, 20}, {5, 20}}, true, VerdictRewind},
+		{"not started", []offsets{{-1, 20}, {-1, 30}, {-1, 40}}, false, VerdictOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := evaluate(tt.h, 3, tt.active); got != tt.want {
+				t.Errorf("evaluate() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestKafkaStalledConsumer(t *testing.T) {
+	e := newKafkaEnv(t, "live")
+	for p := range 3 {
+		e.produce(p, 10)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: []string{e.client.Addr.String()}, GroupID: "live", Topic: "orders",
+		StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond,
+	})
+	t.Cleanup(func() { r.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// The member reads and commits one message, then stops making
+	// progress while it stays in the group.
+	m, err := r.FetchMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CommitMessages(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	var g GroupLag
+	for range 3 {
+		e.produce(m.Partition, 10)
+		g = groupOf(t, e.poll(), "live")
+	}
+	if g.Members != 1 {
+		t.Fatalf("group has %d members in state %q, want 1", g.Members, g.State)
+	}
+	stalled := g.Partitions[m.Partition]
+	if stalled.Verdict != VerdictStall {
+		t.Errorf("partition %d verdict = %v, want STALL: %+v", m.Partition, stalled.Verdict, stalled)
+	}
+	if stalled.Member == "" {
+		t.Errorf("partition %d has no member assigned", m.Partition)
+	}
+	if g.Verdict != VerdictStall {
+		t.Errorf("group verdict = %v, want STALL", g.Verdict)
+	}
+}

@@ -1,0 +1,112 @@
+package correlate
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/upstash-ops/sdk/correlate/synth"
+	"github.com/upstash-ops/sdk/internal/redistest"
+)
+
+func TestBaselineSurvivesRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	store := NewRedisBaselineStore(rdb, "", 0)
+
+	points := diurnal(21, 5)
+	cut := 4 * 288
+	before := newTestDetector(t)
+	feed(t, before, "traffic", points[:cut])
+	feed(t, before, "other", points[:100])
+	if err := before.Save(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+
+	after := newTestDetector(t)
+	n, err := after.Load(ctx, store)
+	if err != nil || n != 2 {
+		t.Fatalf("Load() = %d, %v, want 2 series", n, err)
+	}
+	if phase, _ := after.Phase("traffic"); phase != PhaseSeasonal {
+		t.Errorf("restored phase = %v, want seasonal", phase)
+	}
+	// The restored detector scores the next day exactly as the original.
+	for _, p := range points[cut:] {
+		s := Sample{Series: "traffic", Time: p.Time, Value: p.Value}
+		want, _ := before.Observe(s)
+		got, _ := after.Observe(s)
+		if got.Z != want.Z || got.Anomaly != want.Anomaly || got.Expected != want.Expected {
+			t.Fatalf("at %v restored score %+v, original %+v", p.Time, got, want)
+		}
+	}
+	if ttl := rdb.TTL(ctx, DefaultBaselineKey).Val(); ttl <= 29*24*time.Hour {
+		t.Errorf("baseline key TTL = %v, want about 30 days", ttl)
+	}
+}
+
+func TestLoadSkipsCorruptBaseline(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	store := NewRedisBaselineStore(rdb, "test:baselines", time.Hour)
+
+	d := newTestDetector(t)
+	feed(t, d, "good", diurnal(1, 1))
+	if err := d.Save(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	rdb.HSet(ctx, "test:baselines", "bad", "\x01short")
+
+	fresh := newTestDetector(t)
+	n, err := fresh.Load(ctx, store)
+	if !errors.Is(err, ErrCorruptBaseline) || n != 1 {
+		t.Errorf("Load() = %d, %v, want 1 and ErrCorruptBaseline", n, err)
+	}
+}
+
+func TestEncodeDecodeRoundTrip(t *testing.T) {
+	d := newTestDetector(t)
+	points := diurnal(3, 2)
+	synth.Spike(points, 400, 3, 10)
+	feed(t, d, "x", points)
+	st := d.series["x"].Value.(*series)
+	data := st.encode()
+
+	var back series
+	back.name = "x"
+	if err := back.decode(data, &d.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := back.encode(); string(got) != string(data) {
+		t.Error("decode(encode(x)) encodes differently")
+	}
+	for _, cut := range []int{0, 1, 10, len(data) - 1} {
+		var short series
+		if err := short.decode(data[:cut], &d.cfg); err == nil {
+			t.Errorf("decode of %d of %d bytes succeeded", cut, len(data))
+		}
+	}
+}
+
+// FuzzDecodeBaseline checks that decoding stored bytes never panics and that
+// whatever decodes re-encodes to the same bytes.
+func FuzzDecodeBaseline(f *testing.F) {
+	cfg := defaultConfig()
+	st := newSeries("seed", &cfg)
+	for i, p := range diurnal(1, 1)[:100] {
+		st.observe(&cfg, Sample{Series: "seed", Time: p.Time, Value: p.Value + float64(i%3)}, make([]float64, cfg.window))
+	}
+	f.Add(st.encode())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s series
+		if err := s.decode(data, &cfg); err != nil {
+			return
+		}
+		if s.win.len() > cfg.window {
+			t.Fatalf("decoded window of %d values, limit %d", s.win.len(), cfg.window)
+		}
+	})
+}

@@ -1,0 +1,75 @@
+package costlint
+
+import (
+	"context"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// BenchmarkProcessHook measures the hook around a stub next function, so
+// the number is the hook's own cost per command.
+func BenchmarkProcessHook(b *testing.B) {
+	ctx := context.Background()
+	stub := func(ctx context.Context, cmd redis.Cmder) error { return nil }
+	cmd := redis.NewStringCmd(ctx, "get", "user:8412:profile")
+
+	b.Run("none", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = stub(ctx, cmd)
+		}
+	})
+	b.Run("costlint", func(b *testing.B) {
+		process := New().Hook().ProcessHook(stub)
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = process(ctx, cmd)
+		}
+	})
+	b.Run("costlint-parallel", func(b *testing.B) {
+		process := New().Hook().ProcessHook(stub)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_ = process(ctx, cmd)
+			}
+		})
+	})
+}
+
+// stopHook answers every command without a server, so that a benchmark of a
+// real client measures go-redis and the hooks above it.
+type stopHook struct{}
+
+func (stopHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (stopHook) ProcessHook(redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { return nil }
+}
+func (stopHook) ProcessPipelineHook(redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { return nil }
+}
+
+// BenchmarkClientGet measures rdb.Get through a real *redis.Client whose
+// last hook answers without a server, with and without costlint.
+func BenchmarkClientGet(b *testing.B) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		hooks func(*redis.Client)
+	}{
+		{"none", func(*redis.Client) {}},
+		{"costlint", func(rdb *redis.Client) { Instrument(rdb) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+			defer rdb.Close()
+			tc.hooks(rdb)
+			rdb.AddHook(stopHook{})
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = rdb.Get(ctx, "user:8412:profile")
+			}
+		})
+	}
+}

@@ -1,0 +1,449 @@
+package costlint
+
+import (
+	"hash/maphash"
+	"math/bits"
+	"sync"
+	"time"
+
+	"github.com/upstash-ops/sdk/internal/keypattern"
+)
+
+// Mode says how a command reached the server.
+type Mode uint8
+
+// Modes of a command.
+const (
+	Single   Mode = iota // on its own, one round trip
+	Pipeline             // in a pipeline
+	Tx                   // in a MULTI/EXEC transaction
+)
+
+// String returns "single", "pipeline" or "tx".
+func (m Mode) String() string {
+	switch m {
+	case Pipeline:
+		return "pipeline"
+	case Tx:
+		return "tx"
+	}
+	return "single"
+}
+
+const (
+	overflowPattern = "{overflow}"
+	noKeyPattern    = ""
+	// maxKeyCache bounds the raw key -> pattern cache; when full it is
+	// cleared, because a plain reset costs less than tracking recency.
+	maxKeyCache = 4096
+	// sketchBits is the size of each pattern's distinct-key bitmap.
+	sketchBits = 1024
+	// maxBatch is the number of keys assumed per replacement MGET or MSET.
+	maxBatch = 1000
+	// maxCommandNames bounds the interned command names.
+	maxCommandNames = 512
+)
+
+// event is one command as the hook saw it.
+type event struct {
+	name     string
+	args     []any
+	mode     Mode
+	pc       uintptr
+	scope    uint64
+	at       time.Time
+	err      error
+	isNil    bool
+	reply    int64 // reply bytes, estimated from the value
+	intReply int64 // value of an integer reply, for INCR
+}
+
+type cmdEntry struct {
+	name  string
+	info  commandInfo
+	calls uint64
+	errs  uint64
+	// extra is billed calls beyond one per command, made by Lua scripts.
+	extra uint64
+}
+
+type siteKey struct {
+	pc      uintptr
+	cmd     *cmdEntry
+	pattern uint32
+	mode    Mode
+}
+
+type siteStats struct {
+	calls, errs, nils    uint64
+	keys                 uint64
+	argBytes, replyBytes uint64
+
+	// Burst tracking for the N+1 rule.
+	last       time.Time
+	scope      uint64
+	lastKey    uint64
+	run        uint64
+	bursts     uint64
+	burstCalls uint64
+	batchCalls uint64
+	maxRun     uint64
+
+	repeats      uint64        // calls on the same key as the previous call
+	blockTimeout time.Duration // summed timeouts of blocking commands
+	scanCount    uint64        // summed COUNT of SCAN
+}
+
+type patternStats struct {
+	name   string
+	calls  uint64
+	reads  uint64
+	writes uint64
+	nils   uint64
+
+	ttlWrites uint64        // writes that set a TTL
+	ttlMin    time.Duration // smallest TTL seen
+	ttlSum    time.Duration
+	ttlCount  uint64
+	expires   uint64 // EXPIRE family
+	// refreshes counts EXPIREs right after a write of the same key that
+	// did not need one: INCR that returned more than 1, or SET (use SET EX).
+	refreshes    uint64
+	refreshAfter string // the write command refreshed after
+	lastWriteKey uint64
+	lastWrite    string
+	lastIncr     int64
+
+	adds, trims       uint64
+	zadds, zsameScore uint64
+	zremByScore       uint64
+	zcards            uint64
+	lastScore         string
+
+	replyBytes, argBytes uint64
+	maxReply             int64
+
+	sketch [sketchBits / 64]uint64
+}
+
+func (p *patternStats) addKey(h uint64) {
+	i := h % sketchBits
+	p.sketch[i/64] |= 1 << (i % 64)
+}
+
+type hotKey struct {
+	count uint64
+	bytes uint64
+}
+
+// recorder aggregates events. Its maps are bounded by the config's caps.
+type recorder struct {
+	cfg   *config
+	seed  maphash.Seed
+	start time.Time
+
+	mu        sync.Mutex
+	cmds      map[string]*cmdEntry
+	otherCmd  *cmdEntry
+	keyCache  map[string]uint32
+	patternID map[string]uint32
+	patterns  []*patternStats
+	sites     map[siteKey]*siteStats
+	hot       map[string]*hotKey
+	hotMisses uint64
+
+	siteOverflow    uint64
+	patternOverflow uint64
+	dials           uint64
+	dialErrs        uint64
+	keyedCalls      uint64
+	argBytes        uint64
+	replyBytes      uint64
+	scripts         *scripts
+}
+
+func newRecorder(cfg *config, start time.Time) *recorder {
+	r := &recorder{
+		cfg:       cfg,
+		seed:      maphash.MakeSeed(),
+		start:     start,
+		cmds:      make(map[string]*cmdEntry),
+		otherCmd:  &cmdEntry{name: "other"},
+		keyCache:  make(map[string]uint32),
+		patternID: make(map[string]uint32),
+		sites:     make(map[siteKey]*siteStats),
+		hot:       make(map[string]*hotKey),
+		scripts:   newScripts(cfg),
+	}
+	r.patterns = append(r.patterns, &patternStats{name: noKeyPattern}, &patternStats{name: overflowPattern})
+	r.patternID[noKeyPattern] = 0
+	r.patternID[overflowPattern] = 1
+	return r
+}
+
+func (r *recorder) command(name string) *cmdEntry {
+	if e, ok := r.cmds[name]; ok {
+		return e
+	}
+	if len(r.cmds) >= maxCommandNames {
+		return r.otherCmd
+	}
+	e := &cmdEntry{name: name, info: lookupCommand(name)}
+	r.cmds[name] = e
+	return e
+}
+
+// pattern returns the pattern id of key, normalising it on a cache miss.
+// The caller holds r.mu.
+func (r *recorder) pattern(key string) uint32 {
+	if id, ok := r.keyCache[key]; ok {
+		return id
+	}
+	var buf [keypattern.MaxLen + 8]byte
+	norm := keypattern.Append(buf[:0], key)
+	id, ok := r.patternID[string(norm)]
+	if !ok {
+		if len(r.patterns) >= r.cfg.maxPatterns+2 {
+			r.patternOverflow++
+			return 1
+		}
+		id = uint32(len(r.patterns))
+		name := string(norm)
+		r.patterns = append(r.patterns, &patternStats{name: name})
+		r.patternID[name] = id
+	}
+	if len(r.keyCache) >= maxKeyCache {
+		clear(r.keyCache)
+	}
+	r.keyCache[key] = id
+	return id
+}
+
+// record adds one event. It holds r.mu for the whole update.
+func (r *recorder) record(ev *event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+
+	cmd := r.command(ev.name)
+	cmd.calls++
+	if ev.err != nil && !ev.isNil {
+		cmd.errs++
+	}
+	if cmd.info.free {
+		return
+	}
+	argBytes := argSize(ev.args)
+	r.argBytes += argBytes
+	r.replyBytes += uint64(max(ev.reply, 0))
+	if cmd.name == "eval" || cmd.name == "evalsha" || cmd.name == "eval_ro" || cmd.name == "evalsha_ro" {
+		cmd.extra += uint64(r.scripts.observe(cmd.name, ev.args))
+	}
+
+	var key string
+	var keyHash uint64
+	patternID := uint32(0)
+	if cmd.info.keyed && len(ev.args) > 1 {
+		key = argString(ev.args[1])
+		keyHash = maphash.String(r.seed, key)
+		patternID = r.pattern(key)
+		r.keyedCalls++
+		r.trackHot(key, argBytes+uint64(max(ev.reply, 0)))
+	}
+	p := r.patterns[patternID]
+	r.updatePattern(p, cmd, ev, key, keyHash, argBytes)
+
+	sk := siteKey{pc: ev.pc, cmd: cmd, pattern: patternID, mode: ev.mode}
+	s, ok := r.sites[sk]
+	if !ok {
+		if len(r.sites) >= r.cfg.maxCallSites {
+			r.siteOverflow++
+			return
+		}
+		s = &siteStats{}
+		r.sites[sk] = s
+	}
+	r.updateSite(s, cmd, ev, keyHash, argBytes)
+}
+
+func (r *recorder) updateSite(s *siteStats, cmd *cmdEntry, ev *event, keyHash uint64, argBytes uint64) {
+	s.calls++
+	if ev.isNil {
+		s.nils++
+	} else if ev.err != nil {
+		s.errs++
+	}
+	s.argBytes += argBytes
+	s.replyBytes += uint64(max(ev.reply, 0))
+	s.keys += uint64(keyCount(cmd.info, ev.args))
+
+	switch {
+	case cmd.info.blocking:
+		s.blockTimeout += blockTimeout(cmd.name, ev.args)
+	case cmd.name == "xread":
+		s.blockTimeout += xreadBlock(ev.args)
+	case cmd.name == "scan":
+		s.scanCount += scanCount(ev.args)
+	}
+
+	// A burst ends when the scope changes, the gap since the previous
+	// command grows past burstGap, or a same-key batch changes key.
+	if s.run > 0 && (ev.scope != s.scope || ev.at.Sub(s.last) > r.cfg.burstGap ||
+		cmd.info.sameKey && keyHash != s.lastKey) {
+		s.closeBurst(r.cfg.minBurst)
+	}
+	if s.calls > 1 && keyHash == s.lastKey {
+		s.repeats++
+	}
+	s.run++
+	s.last, s.scope, s.lastKey = ev.at, ev.scope, keyHash
+}
+
+// closeBurst ends the current run and counts it when it is long enough.
+func (s *siteStats) closeBurst(minBurst int) {
+	s.bursts, s.burstCalls, s.batchCalls, s.maxRun = s.burstTotals(minBurst)
+	s.run = 0
+}
+
+// burstTotals returns the burst counters as they would be if the open run
+// ended now, without ending it.
+func (s *siteStats) burstTotals(minBurst int) (bursts, calls, batches, maxRun uint64) {
+	bursts, calls, batches, maxRun = s.bursts, s.burstCalls, s.batchCalls, s.maxRun
+	if s.run >= uint64(minBurst) {
+		bursts++
+		calls += s.run
+		batches += (s.run + maxBatch - 1) / maxBatch
+		maxRun = max(maxRun, s.run)
+	}
+	return bursts, calls, batches, maxRun
+}
+
+func (r *recorder) updatePattern(p *patternStats, cmd *cmdEntry, ev *event, key string, keyHash uint64, argBytes uint64) {
+	p.calls++
+	p.argBytes += argBytes
+	p.replyBytes += uint64(max(ev.reply, 0))
+	p.maxReply = max(p.maxReply, ev.reply)
+	if key != "" {
+		p.addKey(keyHash)
+	}
+	if ev.isNil {
+		p.nils++
+	}
+	info := cmd.info
+	if info.read {
+		p.reads++
+	}
+	if info.write {
+		p.writes++
+	}
+	if info.collection {
+		p.adds++
+	}
+	if info.trim {
+		p.trims++
+	}
+
+	if info.ttl {
+		if ttl, ok := ttlArg(cmd.name, ev.args, ev.at); ok {
+			if info.write {
+				p.ttlWrites++
+			}
+			if p.ttlMin == 0 || ttl < p.ttlMin {
+				p.ttlMin = ttl
+			}
+			p.ttlSum += ttl
+			p.ttlCount++
+		}
+	}
+
+	switch cmd.name {
+	case "expire", "pexpire", "expireat", "pexpireat":
+		p.expires++
+		p.countRefresh(keyHash)
+	case "incr", "incrby", "decr", "decrby", "hincrby", "incrbyfloat":
+		p.lastWriteKey, p.lastWrite, p.lastIncr = keyHash, cmd.name, ev.intReply
+	case "set":
+		if _, hasTTL := ttlArg("set", ev.args, ev.at); !hasTTL {
+			p.lastWriteKey, p.lastWrite = keyHash, "set"
+		}
+	case "zadd":
+		p.zadds++
+		if len(ev.args) > 3 {
+			score := argString(ev.args[len(ev.args)-2])
+			if score == p.lastScore {
+				p.zsameScore++
+			} else {
+				p.lastScore = score
+			}
+		}
+	case "zremrangebyscore":
+		p.zremByScore++
+	case "zcard", "zcount":
+		p.zcards++
+	}
+}
+
+// countRefresh counts an EXPIRE that follows a write of the same key which
+// made it redundant.
+func (p *patternStats) countRefresh(keyHash uint64) {
+	if p.lastWrite == "" || p.lastWriteKey != keyHash {
+		return
+	}
+	if p.lastWrite == "set" || p.lastIncr > 1 {
+		p.refreshes++
+		p.refreshAfter = p.lastWrite
+	}
+	p.lastWrite = ""
+}
+
+// trackHot counts key in a bounded space-saving table. When the table is
+// full, only every 16th unseen key replaces the least counted entry, so
+// the counts are estimates that favour keys seen early.
+func (r *recorder) trackHot(key string, size uint64) {
+	if h, ok := r.hot[key]; ok {
+		h.count++
+		h.bytes += size
+		return
+	}
+	if len(r.hot) < r.cfg.maxHotKeys {
+		r.hot[key] = &hotKey{count: 1, bytes: size}
+		return
+	}
+	r.hotMisses++
+	if r.hotMisses%16 != 0 {
+		return
+	}
+	var minKey string
+	var minCount uint64 = 1<<64 - 1
+	for k, h := range r.hot {
+		if h.count < minCount {
+			minKey, minCount = k, h.count
+		}
+	}
+	delete(r.hot, minKey)
+	r.hot[key] = &hotKey{count: minCount + 1, bytes: size}
+}
+
+func (r *recorder) recordDial(err error) {
+	r.mu.Lock()
+	r.dials++
+	if err != nil {
+		r.dialErrs++
+	}
+	r.mu.Unlock()
+}
+
+// distinctKeys estimates the number of distinct keys in the sketch by
+// linear counting.
+func (p *patternStats) distinctKeys() float64 {
+	set := 0
+	for _, w := range p.sketch {
+		set += bits.OnesCount64(w)
+	}
+	if set == 0 {
+		return 0
+	}
+	if set == sketchBits {
+		set = sketchBits - 1 // saturated: report the largest estimate
+	}
+	return linearCount(sketchBits, sketchBits-set)
+}

@@ -1,0 +1,97 @@
+package heal_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/upstash-ops/sdk/heal"
+	"github.com/upstash-ops/sdk/internal/clock"
+)
+
+func ExampleClassify() {
+	v := heal.Classify(heal.Failure{
+		Status: http.StatusMovedPermanently,
+		Header: http.Header{"Location": {"https://api.example.com/v2/orders"}},
+	})
+	fmt.Println(v.Class, v.Signal)
+	fmt.Println(v.Fix)
+
+	v = heal.Classify(heal.Failure{Message: "context deadline exceeded"})
+	fmt.Println(v.Class, v.Class.Retryable())
+	// Output:
+	// configuration http-301
+	// the endpoint redirects: change the URL to its new location "https://api.example.com/v2/orders"
+	// transient true
+}
+
+func ExampleNewClassifier() {
+	errQuota := errors.New("monthly quota exhausted")
+	c := heal.NewClassifier(heal.RuleFunc(func(f heal.Failure) (heal.Verdict, bool) {
+		if errors.Is(f.Err, errQuota) {
+			return heal.Verdict{Class: heal.Configuration, Confidence: 1, Signal: "quota",
+				Fix: "raise the plan's quota"}, true
+		}
+		return heal.Verdict{}, false
+	}))
+	fmt.Println(c.Classify(heal.Failure{Err: fmt.Errorf("send email: %w", errQuota)}))
+	fmt.Println(c.Classify(heal.Failure{Status: 429}).Class)
+	// Output:
+	// configuration (1.00, rule quota): raise the plan's quota
+	// transient
+}
+
+func ExampleRetry() {
+	calls := 0
+	v, err := heal.Retry(context.Background(), func(context.Context) error {
+		calls++
+		return &heal.HTTPError{Status: http.StatusUnauthorized, URL: "https://api.vendor.example/charge"}
+	})
+	fmt.Println("calls:", calls)
+	fmt.Println("error:", err)
+	fmt.Println("verdict:", v.Class, "-", v.Fix)
+	// Output:
+	// calls: 1
+	// error: HTTP 401 from https://api.vendor.example/charge
+	// verdict: configuration - the endpoint rejected the credentials: rotate the credential or token and update the caller
+}
+
+func ExampleMonitor_Observe() {
+	clk := clock.NewFake(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
+	// A dry run by default: actions are decided and reported, not taken.
+	m, err := heal.NewMonitor(heal.WithClock(clk), heal.WithOwnHosts("api.internal.example"))
+	if err != nil {
+		panic(err)
+	}
+	// The nightly export job times out against the app's own API, run after run.
+	for run := 1; run <= 3; run++ {
+		d, err := m.Observe(context.Background(), heal.Event{
+			Target:  "job:nightly-export",
+			RunID:   fmt.Sprintf("export-%d", run),
+			Step:    "fetch orders",
+			Failure: heal.Failure{Err: context.DeadlineExceeded, URL: "https://api.internal.example/orders"},
+		})
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("run %d: %s, %d run(s), systemic=%v\n", run, d.Verdict.Class, d.Runs, d.Systemic)
+		for _, a := range d.Actions {
+			fmt.Printf("  %s %s: %s\n", a.Outcome, a.Action.Kind, a.Action.Target)
+		}
+		clk.Advance(10 * time.Minute)
+	}
+	// Output:
+	// run 1: transient, 1 run(s), systemic=false
+	// run 2: transient, 2 run(s), systemic=false
+	// run 3: configuration, 3 run(s), systemic=true
+	//   dry-run pause: job:nightly-export
+	//   dry-run alert: job:nightly-export
+}
+
+func ExampleNormaliseMessage() {
+	fmt.Println(heal.NormaliseMessage("order 8f14e45f-ceea-467f-a0e6-1d2a3b4c5d6e failed after 3012ms at 2026-01-05T09:15:02Z"))
+	// Output:
+	// order <uuid> failed after <n>ms at <time>
+}

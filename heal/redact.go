@@ -1,0 +1,48 @@
+package heal
+
+import (
+	"net/url"
+	"regexp"
+)
+
+// redactURL removes user info and query values from a URL, because both
+// often carry tokens. A string that does not parse is replaced whole.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparsable URL]"
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q.Set(k, "REDACTED")
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// secretPattern matches the secret-carrying parts of error text and bodies:
+// bearer tokens, basic credentials, and key=value pairs whose key names a
+// secret.
+var secretPattern = regexp.MustCompile(`(?i)(bearer\s+|basic\s+)[A-Za-z0-9._~+/=-]+|((?:token|secret|password|passwd|api[_-]?key|signing[_-]?key|authorization)["']?\s*[:=]\s*["']?)(?:(?:bearer|basic)\s+)?[^\s"'&,}]+`)
+
+// redactText replaces secrets in free text with REDACTED.
+func redactText(s string) string {
+	return secretPattern.ReplaceAllStringFunc(s, func(m string) string {
+		sub := secretPattern.FindStringSubmatch(m)
+		if sub[1] != "" {
+			return sub[1] + "REDACTED"
+		}
+		return sub[2] + "REDACTED"
+	})
+}
+
+// clip redacts secrets in s and cuts it to at most n bytes, for evidence
+// and review excerpts.
+func clip(s string, n int) string {
+	return excerpt(redactText(s), n)
+}

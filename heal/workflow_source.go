@@ -1,0 +1,170 @@
+package heal
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// DefaultQStashURL is the base URL of the Upstash QStash and Workflow API.
+const DefaultQStashURL = "https://qstash.upstash.io"
+
+// Limits of WorkflowLogs.
+const (
+	DefaultMaxPages = 5
+	maxSeenEvents   = 8192
+)
+
+// LogsOption configures a WorkflowLogs source.
+type LogsOption interface {
+	applyLogs(*WorkflowLogs)
+}
+
+type logsOptionFunc func(*WorkflowLogs)
+
+func (fn logsOptionFunc) applyLogs(w *WorkflowLogs) { fn(w) }
+
+// WithHTTPClient sets the HTTP client. The default is http.DefaultClient.
+func WithHTTPClient(c *http.Client) LogsOption {
+	return logsOptionFunc(func(w *WorkflowLogs) {
+		if c != nil {
+			w.client = c
+		}
+	})
+}
+
+// WithMaxPages bounds the pages one Fetch reads. The default is 5; values
+// below 1 are treated as 1.
+func WithMaxPages(n int) LogsOption {
+	return logsOptionFunc(func(w *WorkflowLogs) { w.maxPages = max(n, 1) })
+}
+
+// WithWorkflowURL reads only the runs of one workflow endpoint.
+func WithWorkflowURL(u string) LogsOption {
+	return logsOptionFunc(func(w *WorkflowLogs) { w.workflowURL = u })
+}
+
+// WorkflowLogs is a Source that reads GET /v2/workflows/logs, following
+// the cursor for at most WithMaxPages pages a Fetch, and returns each
+// failure event once. It remembers the last 8192 events it returned to
+// skip them on later fetches. It is safe for concurrent use.
+type WorkflowLogs struct {
+	base        string
+	token       string
+	client      *http.Client
+	maxPages    int
+	workflowURL string
+
+	mu       sync.Mutex
+	seen     map[string]bool
+	seenFIFO []string
+}
+
+// NewWorkflowLogs returns a source for the Workflow logs at baseURL (use
+// DefaultQStashURL in production) with the QStash token.
+func NewWorkflowLogs(baseURL, token string, opts ...LogsOption) (*WorkflowLogs, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("heal: invalid QStash base URL %q: it must be an http or https URL", redactURL(baseURL))
+	}
+	if token == "" {
+		return nil, fmt.Errorf("heal: missing QStash token for %s", redactURL(baseURL))
+	}
+	w := &WorkflowLogs{
+		base: strings.TrimSuffix(baseURL, "/"), token: token, client: http.DefaultClient,
+		maxPages: DefaultMaxPages, seen: map[string]bool{},
+	}
+	for _, o := range opts {
+		o.applyLogs(w)
+	}
+	return w, nil
+}
+
+// Page reads one page of runs, starting at cursor ("" for the newest).
+func (w *WorkflowLogs) Page(ctx context.Context, cursor string) (LogsPage, error) {
+	q := url.Values{}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if w.workflowURL != "" {
+		q.Set("workflowUrl", w.workflowURL)
+	}
+	endpoint := w.base + "/v2/workflows/logs"
+	if len(q) > 0 {
+		endpoint += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return LogsPage{}, fmt.Errorf("heal: build workflow logs request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+w.token)
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return LogsPage{}, fmt.Errorf("heal: list workflow logs at %s: %w", redactURL(w.base), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return LogsPage{}, fmt.Errorf("heal: list workflow logs at %s: %w %d: %s",
+			redactURL(w.base), errLogsStatus, resp.StatusCode, clip(strings.TrimSpace(string(body)), 200))
+	}
+	return DecodeLogsPage(resp.Body)
+}
+
+// Fetch reads up to WithMaxPages pages and returns the failure events it
+// has not returned before, oldest first.
+func (w *WorkflowLogs) Fetch(ctx context.Context) ([]Event, error) {
+	var events []Event
+	cursor := ""
+	for range w.maxPages {
+		page, err := w.Page(ctx, cursor)
+		if err != nil {
+			return nil, err
+		}
+		for _, run := range page.Runs {
+			events = append(events, RunEvents(run)...)
+		}
+		if page.Cursor == "" {
+			break
+		}
+		cursor = page.Cursor
+	}
+
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fresh := events[:0]
+	for _, ev := range events {
+		key := eventKey(ev)
+		if w.seen[key] {
+			continue
+		}
+		w.remember(key)
+		fresh = append(fresh, ev)
+	}
+	slices.SortStableFunc(fresh, func(a, b Event) int { return a.Time.Compare(b.Time) })
+	return fresh, nil
+}
+
+// remember adds key to the seen set, forgetting the oldest beyond 8192.
+// w.mu is held.
+func (w *WorkflowLogs) remember(key string) {
+	if len(w.seenFIFO) >= maxSeenEvents {
+		delete(w.seen, w.seenFIFO[0])
+		w.seenFIFO = w.seenFIFO[1:]
+	}
+	w.seen[key] = true
+	w.seenFIFO = append(w.seenFIFO, key)
+}
+
+func eventKey(ev Event) string {
+	return strings.Join([]string{
+		ev.RunID, ev.Step, strconv.Itoa(ev.Failure.Status), strconv.FormatInt(ev.Time.UnixMilli(), 10),
+		strconv.FormatBool(ev.Silent),
+	}, "\x00")
+}

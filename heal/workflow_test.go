@@ -1,0 +1,142 @@
+package heal
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestDecodeLogsPage(t *testing.T) {
+	raw, err := os.ReadFile("testdata/logs_page.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := DecodeLogsPage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page.Cursor != "1736340464684-2" || len(page.Runs) != 2 {
+		t.Fatalf("page = cursor %q, %d runs; want the cursor and 2 runs", page.Cursor, len(page.Runs))
+	}
+	run := page.Runs[0]
+	if run.State != RunFailed || run.FailureFunction == nil || run.FailureFunction.State != "FAILED" {
+		t.Errorf("run 0 = %+v, want failed with a failed failure function", run)
+	}
+	next := run.Steps[2]
+	if next.Type != "next" || len(next.Steps[0].Errors) != 2 {
+		t.Errorf("next group = %+v, want two errors", next)
+	}
+}
+
+func TestRunEvents(t *testing.T) {
+	raw, _ := os.ReadFile("testdata/logs_page.json")
+	page, err := DecodeLogsPage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	failed := RunEvents(page.Runs[0])
+	if len(failed) != 2 {
+		t.Fatalf("failed run gave %d events, want the call and the failure function: %+v", len(failed), failed)
+	}
+	call, ff := failed[0], failed[1]
+	if call.Step != "charge card" || call.Failure.Status != 503 || call.Failure.URL != "https://api.vendor.example/v1/charges" {
+		t.Errorf("call event = %+v", call)
+	}
+	if call.Failure.Message != "vendor returned 503" {
+		t.Errorf("call event message = %q, want the error of the step after it", call.Failure.Message)
+	}
+	if call.Input != `{"order":"ord_77","amount":1200}` {
+		t.Errorf("input = %q, want the Initial step's out", call.Input)
+	}
+	if ff.Step != "failure-function" || !strings.Contains(ff.Failure.Message, "sentry unreachable") {
+		t.Errorf("failure function event = %+v", ff)
+	}
+
+	ok := RunEvents(page.Runs[1])
+	if len(ok) != 1 {
+		t.Fatalf("successful run gave %d events, want the one silent 5xx: %+v", len(ok), ok)
+	}
+	if !ok[0].Silent || ok[0].Failure.Status != 502 || ok[0].Failure.Body != `{"error": "bad gateway"}` {
+		t.Errorf("silent event = %+v", ok[0])
+	}
+}
+
+func TestRunEventsNextStep(t *testing.T) {
+	run := WorkflowRun{
+		RunID: "wfr_1", URL: "https://app.example.com/wf", State: RunFailed,
+		Steps: []StepGroup{
+			{Type: "sequential", Steps: []Step{{StepName: "fetch rows", State: StepSuccess}}},
+			{Type: "next", Steps: []Step{{State: StepFailed, Errors: []StepError{
+				{Error: "first", Status: 500, Time: 1000},
+				{Error: "context deadline exceeded", Status: 0, Time: 2000},
+			}}}},
+		},
+	}
+	events := RunEvents(run)
+	if len(events) != 1 {
+		t.Fatalf("events = %+v, want one", events)
+	}
+	ev := events[0]
+	if ev.Step != `after "fetch rows"` || ev.Failure.Message != "context deadline exceeded" || ev.Failure.URL != run.URL {
+		t.Errorf("event = %+v, want the last error after the previous step, at the workflow URL", ev)
+	}
+	if ev.Time.UnixMilli() != 2000 {
+		t.Errorf("time = %v, want the last error's time", ev.Time)
+	}
+}
+
+func TestRunEventsFailStatusFallback(t *testing.T) {
+	run := WorkflowRun{
+		RunID: "wfr_1", URL: "https://app.example.com/wf", State: RunFailed,
+		FailureFunction: &FailureFunction{State: "DELIVERED", FailStatus: 401, FailResponse: "unauthorized"},
+	}
+	events := RunEvents(run)
+	if len(events) != 1 || events[0].Failure.Status != 401 || events[0].Failure.Body != "unauthorized" {
+		t.Errorf("events = %+v, want one from failStatus", events)
+	}
+}
+
+func TestDecodeLogsPageRejects(t *testing.T) {
+	tests := map[string]string{
+		"not json":    "<html>",
+		"missing id":  `{"runs":[{"workflowUrl":"https://a.example"}]}`,
+		"missing url": `{"runs":[{"workflowRunId":"wfr_1"}]}`,
+		"wrong type":  `{"runs":{}}`,
+		"bad steps":   `{"runs":[{"workflowRunId":"w","workflowUrl":"u","steps":[{"steps":[{"errors":[{"status":"x"}]}]}]}]}`,
+		"too large":   `{"cursor":"` + strings.Repeat("a", maxLogsPage) + `"}`,
+	}
+	for name, body := range tests {
+		if _, err := DecodeLogsPage(strings.NewReader(body)); err == nil {
+			t.Errorf("%s: DecodeLogsPage succeeded, want an error", name)
+		}
+	}
+}
+
+func FuzzDecodeLogsPage(f *testing.F) {
+	raw, err := os.ReadFile("testdata/logs_page.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Add([]byte(`{"cursor":"","runs":[]}`))
+	f.Add([]byte(`{"runs":[{"workflowRunId":"w","workflowUrl":"u","workflowState":"RUN_SUCCESS","steps":[{"type":"next","steps":[{"errors":[]}]}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		page, err := DecodeLogsPage(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for _, run := range page.Runs {
+			for _, ev := range RunEvents(run) {
+				if ev.Target != run.URL || ev.RunID != run.RunID {
+					t.Errorf("event %+v does not name run %q at %q", ev, run.RunID, run.URL)
+				}
+				if ev.Silent && run.State != RunSuccess {
+					t.Errorf("silent event in a run in state %q", run.State)
+				}
+				_ = Classify(ev.Failure)
+			}
+		}
+	})
+}

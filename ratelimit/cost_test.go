@@ -1,0 +1,93 @@
+package ratelimit
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/upstash-ops/sdk/internal/clock"
+	"github.com/upstash-ops/sdk/internal/redistest"
+)
+
+// billedCommands returns the calls that INFO commandstats has counted,
+// which include the commands run inside scripts, less INFO and CONFIG
+// themselves.
+func billedCommands(t *testing.T, rdb *redis.Client) int64 {
+	t.Helper()
+	text, err := rdb.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatalf("INFO commandstats: %v", err)
+	}
+	var total int64
+	for line := range strings.Lines(text) {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		if cmd := strings.TrimPrefix(name, "cmdstat_"); strings.HasPrefix(cmd, "info") || strings.HasPrefix(cmd, "config") {
+			continue
+		}
+		for field := range strings.SplitSeq(rest, ",") {
+			if v, ok := strings.CutPrefix(field, "calls="); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("INFO commandstats line %q: %v", line, err)
+				}
+				total += n
+			}
+		}
+	}
+	return total
+}
+
+// TestBilledCommandsPerDecision counts, with INFO commandstats on a server
+// of its own, the billed commands of each kind of decision: the EVALSHA plus
+// every redis.call inside the script.
+func TestBilledCommandsPerDecision(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+
+	for name, alg := range algorithms(2) {
+		for _, serverTime := range []bool{false, true} {
+			opts := []Option{WithClock(clock.NewFake(epoch))}
+			extra := int64(0)
+			if serverTime {
+				opts = append(opts, WithServerTime())
+				extra = 1
+				name += "+server_time"
+			}
+			t.Run(name, func(t *testing.T) {
+				l, err := New(rdb, alg, opts...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Load the script, so that no NOSCRIPT round trip is counted.
+				if _, err := l.Allow(ctx, "warm-up"); err != nil {
+					t.Fatal(err)
+				}
+				cost := func(step string, wantAllowed bool, want int64) {
+					t.Helper()
+					before := billedCommands(t, rdb)
+					res, err := l.Allow(ctx, "k")
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := billedCommands(t, rdb) - before
+					if res.Allowed != wantAllowed {
+						t.Fatalf("%s: Allowed = %v, want %v", step, res.Allowed, wantAllowed)
+					}
+					if got != want {
+						t.Errorf("%s: %d billed commands, want %d", step, got, want)
+					}
+				}
+				cost("first hit", true, 3+extra)
+				cost("allowed", true, 3+extra)
+				cost("denied by Redis", false, 2+extra)
+				cost("denied by the deny cache", false, 0)
+			})
+		}
+	}
+}

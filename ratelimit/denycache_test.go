@@ -1,0 +1,244 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/upstash-ops/sdk/internal/clock"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+)
+
+// countingScripter counts the script calls that reach Redis.
+type countingScripter struct {
+	Scripter
+	calls atomic.Int64
+}
+
+func (c *countingScripter) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	c.calls.Add(1)
+	return c.Scripter.EvalSha(ctx, sha, keys, args...)
+}
+
+func (c *countingScripter) Eval(ctx context.Context, src string, keys []string, args ...any) *redis.Cmd {
+	c.calls.Add(1)
+	return c.Scripter.Eval(ctx, src, keys, args...)
+}
+
+func sumCounter(t *testing.T, reader *sdkmetric.ManualReader, name string) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != name {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				total += dp.Value
+			}
+		}
+	}
+	return total
+}
+
+func TestDenyCacheSkipsRedis(t *testing.T) {
+	rdb := &countingScripter{Scripter: server.Client(t)}
+	fake := clock.NewFake(epoch)
+	reader := sdkmetric.NewManualReader()
+	l, err := New(rdb, FixedWindow(1, time.Minute), WithClock(fake),
+		WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	key := uniqueKey(t)
+	fake.Advance(15 * time.Second)
+	l.Allow(ctx, key)
+	first, _ := l.Allow(ctx, key)
+	if first.Allowed || first.Source != SourceRedis {
+		t.Fatalf("second request = %+v, want a Redis denial", first)
+	}
+
+	callsBefore := rdb.calls.Load()
+	for range 10 {
+		fake.Advance(time.Second)
+		res, err := l.Allow(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Allowed || res.Source != SourceDenyCache {
+			t.Fatalf("cached request = %+v, want a deny-cache denial", res)
+		}
+		if want := first.RetryAfter - time.Duration(fake.Now().Sub(epoch.Add(15*time.Second))); res.RetryAfter != want {
+			t.Errorf("cached RetryAfter = %v, want %v", res.RetryAfter, want)
+		}
+	}
+	if got := rdb.calls.Load() - callsBefore; got != 0 {
+		t.Errorf("%d Redis calls while the key was in the deny cache, want 0", got)
+	}
+	if got := sumCounter(t, reader, "ratelimit.deny_cache.saved_commands"); got != 20 {
+		t.Errorf("ratelimit.deny_cache.saved_commands = %d, want 20 (10 hits x EVALSHA+MGET)", got)
+	}
+	if got := sumCounter(t, reader, "ratelimit.decisions"); got != 12 {
+		t.Errorf("ratelimit.decisions = %d, want 12", got)
+	}
+
+	// At the end of the window the cache lets the next request through.
+	fake.Set(epoch.Add(time.Minute))
+	if res, _ := l.Allow(ctx, key); !res.Allowed || res.Source != SourceRedis {
+		t.Errorf("request in the next window = %+v, want allowed by Redis", res)
+	}
+}
+
+func TestDenyCacheClearedByRaisedLimit(t *testing.T) {
+	for name, alg := range algorithms(1) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, alg)
+			ctx := context.Background()
+			f.allowN(t, 1)
+			f.allowN(t, 1)
+			if res := f.allowN(t, 1); res.Source != SourceDenyCache {
+				t.Fatalf("denial not cached: %+v", res)
+			}
+			if err := f.l.SetOverride(ctx, f.key, 3, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 2 {
+				if res := f.allowN(t, 1); !res.Allowed || res.Limit != 3 {
+					t.Fatalf("request %d after raising the limit to 3 = %+v, want allowed at limit 3", i+2, res)
+				}
+			}
+			if res := f.allowN(t, 1); res.Allowed {
+				t.Errorf("fourth request allowed under limit 3: %+v", res)
+			}
+		})
+	}
+}
+
+func TestDenyCacheBounded(t *testing.T) {
+	f := newFixture(t, FixedWindow(0, time.Minute), WithDenyCache(3))
+	for i := range 10 {
+		f.l.Allow(context.Background(), fmt.Sprintf("%s-%d", f.key, i))
+		if got := f.l.deny.len(); got > 3 {
+			t.Fatalf("deny cache holds %d keys, want at most 3", got)
+		}
+	}
+}
+
+func TestDenyCacheEvictsExpiredFirst(t *testing.T) {
+	c := newDenyCache(2)
+	now := epoch
+	c.put("short", now, time.Second, Result{})
+	c.put("long", now, time.Hour, Result{})
+	c.put("new", now.Add(2*time.Second), time.Hour, Result{})
+	if _, ok := c.get("long", now.Add(2*time.Second), time.Minute); !ok {
+		t.Error("the unexpired entry was evicted while an expired one was there")
+	}
+	if _, ok := c.get("new", now.Add(2*time.Second), time.Minute); !ok {
+		t.Error("the new entry is missing")
+	}
+}
+
+func TestOverrideSharedAcrossServers(t *testing.T) {
+	ctx := context.Background()
+	a := newFixture(t, TokenBucket(5, time.Minute, 5))
+	b, err := New(server.Client(t), TokenBucket(5, time.Minute, 5), WithClock(a.clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.l.SetOverride(ctx, a.key, 10, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	limit, ttl, ok, err := b.Override(ctx, a.key)
+	if err != nil || !ok || limit != 10 || ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("Override on the other server = %v, %v, %v, %v; want 10, ~1h, true, nil", limit, ttl, ok, err)
+	}
+	// The burst scales with the limit: 10 tokens at once.
+	res, err := b.AllowN(ctx, a.key, 10)
+	if err != nil || !res.Allowed || res.Limit != 10 {
+		t.Fatalf("AllowN(10) under the override = %+v, %v; want allowed at limit 10", res, err)
+	}
+	if err := a.l.ClearOverride(ctx, a.key); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.EffectiveLimit(ctx, a.key); err != nil || got != 5 {
+		t.Errorf("EffectiveLimit after ClearOverride = %v, %v; want 5", got, err)
+	}
+}
+
+func TestOverrideLowersLimit(t *testing.T) {
+	f := newFixture(t, SlidingWindow(100, time.Minute))
+	ctx := context.Background()
+	if err := f.l.SetOverride(ctx, f.key, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := f.rdb.PTTL(ctx, f.l.OverrideKey(f.key)).Result(); ttl != -1 {
+		t.Errorf("override without TTL has PTTL %v, want none", ttl)
+	}
+	allowed := 0
+	for range 5 {
+		if f.allowN(t, 1).Allowed {
+			allowed++
+		}
+	}
+	if allowed != 2 {
+		t.Errorf("allowed %d under an override of 2, want 2", allowed)
+	}
+	if got, _ := f.l.EffectiveLimit(ctx, f.key); got != 2 {
+		t.Errorf("EffectiveLimit = %v, want 2", got)
+	}
+}
+
+func TestOverrideOddValues(t *testing.T) {
+	f := newFixture(t, GCRA(5, time.Minute, 5))
+	ctx := context.Background()
+	for _, v := range []string{"abc", "nan", "-4", "inf"} {
+		f.rdb.Set(ctx, f.l.OverrideKey(f.key), v, time.Hour)
+		if _, err := f.l.Remaining(ctx, f.key); err != nil {
+			t.Errorf("override %q: Remaining: %v", v, err)
+		}
+	}
+	f.rdb.Set(ctx, f.l.OverrideKey(f.key), "abc", time.Hour)
+	if res, _ := f.l.Remaining(ctx, f.key); res.Limit != 5 {
+		t.Errorf("an unparsable override gave limit %v, want the default 5", res.Limit)
+	}
+}
+
+func TestKeyLayoutSharesHashTag(t *testing.T) {
+	f := newFixture(t, GCRA(5, time.Minute, 5), WithPrefix("api"))
+	for _, key := range []string{"user:1", "}odd{", "{x}", ""} {
+		state, override := f.l.StateKey(key), f.l.OverrideKey(key)
+		if hashTag(state) != hashTag(override) || hashTag(state) == "" {
+			t.Errorf("key %q: state %q and override %q have hash tags %q and %q", key, state, override, hashTag(state), hashTag(override))
+		}
+	}
+	if got, want := f.l.StateKey("user:1"), "{api:user:1}:gc"; got != want {
+		t.Errorf("StateKey = %q, want %q", got, want)
+	}
+}
+
+// hashTag returns the part of key that Redis Cluster hashes when it has a
+// non-empty {...} section, or "" when the whole key is hashed.
+func hashTag(key string) string {
+	for i := 0; i < len(key); i++ {
+		if key[i] != '{' {
+			continue
+		}
+		for j := i + 1; j < len(key); j++ {
+			if key[j] == '}' {
+				return key[i+1 : j]
+			}
+		}
+		return ""
+	}
+	return ""
+}

@@ -1,0 +1,199 @@
+package ratelimit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/upstash-ops/sdk/internal/clock"
+)
+
+// hangingRedis listens on a loopback port, accepts connections and reads
+// from them, but never answers. It returns a client for it whose own read
+// timeout is far above the limiter's, with a password that must never
+// reach a log or an error.
+func hangingRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			go io.Copy(io.Discard, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	rdb := redis.NewClient(&redis.Options{
+		Addr:            ln.Addr().String(),
+		Password:        testPassword,
+		ReadTimeout:     2 * time.Second,
+		WriteTimeout:    2 * time.Second,
+		DisableIdentity: true,
+		MaxRetries:      -1,
+	})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+const testPassword = "s3cret-redis-password"
+
+// maxDecisionTime bounds how long a decision may take while Redis hangs:
+// the 50 ms timeout plus scheduling slack on a loaded 2-core machine.
+const maxDecisionTime = DefaultTimeout + 200*time.Millisecond
+
+func TestHangingRedisFailurePolicies(t *testing.T) {
+	cases := []struct {
+		policy      FailurePolicy
+		wantAllowed []bool
+		wantSource  Source
+	}{
+		{FailOpen, []bool{true, true, true}, SourceFailOpen},
+		{FailClosed, []bool{false, false, false}, SourceFailClosed},
+		{FailLocal, []bool{true, true, false}, SourceLocal},
+	}
+	for _, tc := range cases {
+		t.Run(tc.policy.String(), func(t *testing.T) {
+			t.Parallel()
+			var logs bytes.Buffer
+			l, err := New(hangingRedis(t), GCRA(2, time.Minute, 2),
+				WithFailurePolicy(tc.policy),
+				WithClock(clock.NewFake(epoch)),
+				WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tc.wantAllowed {
+				start := time.Now()
+				res, err := l.Allow(context.Background(), "k")
+				elapsed := time.Since(start)
+				if err != nil {
+					t.Fatalf("Allow %d: %v", i+1, err)
+				}
+				if elapsed > maxDecisionTime {
+					t.Errorf("Allow %d took %v while Redis hangs, want at most %v", i+1, elapsed, maxDecisionTime)
+				}
+				if res.Allowed != want || res.Source != tc.wantSource {
+					t.Errorf("Allow %d = allowed %v by %v, want %v by %v", i+1, res.Allowed, res.Source, want, tc.wantSource)
+				}
+				if !errors.Is(res.Err, ErrTimeout) {
+					t.Errorf("Allow %d: Result.Err = %v, want ErrTimeout", i+1, res.Err)
+				}
+				if !res.Allowed && res.RetryAfter <= 0 {
+					t.Errorf("Allow %d: denied with RetryAfter %v, want > 0", i+1, res.RetryAfter)
+				}
+				if res.Err != nil && strings.Contains(res.Err.Error(), testPassword) {
+					t.Errorf("Result.Err contains the Redis password: %v", res.Err)
+				}
+			}
+			if !strings.Contains(logs.String(), "redis failed") {
+				t.Errorf("the failure was not logged: %q", logs.String())
+			}
+			if strings.Contains(logs.String(), testPassword) {
+				t.Errorf("the log contains the Redis password: %q", logs.String())
+			}
+		})
+	}
+}
+
+func TestHangingRedisOtherCalls(t *testing.T) {
+	l, err := New(hangingRedis(t), FixedWindow(2, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start := time.Now()
+	if _, err := l.Remaining(ctx, "k"); !errors.Is(err, ErrTimeout) {
+		t.Errorf("Remaining = %v, want ErrTimeout", err)
+	}
+	if err := l.Reset(ctx, "k"); !errors.Is(err, ErrTimeout) {
+		t.Errorf("Reset = %v, want ErrTimeout", err)
+	}
+	if err := l.SetOverride(ctx, "k", 5, time.Minute); !errors.Is(err, ErrTimeout) {
+		t.Errorf("SetOverride = %v, want ErrTimeout", err)
+	}
+	if elapsed := time.Since(start); elapsed > 3*maxDecisionTime {
+		t.Errorf("three calls took %v while Redis hangs, want at most %v", elapsed, 3*maxDecisionTime)
+	}
+}
+
+func TestInFlightBound(t *testing.T) {
+	l, err := New(hangingRedis(t), FixedWindow(2, time.Minute), WithMaxInFlight(1), WithTimeout(20*time.Millisecond), WithFailClosed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	// The first call times out but its goroutine still waits on the
+	// client's read timeout, holding the only slot.
+	if res, _ := l.Allow(ctx, "k"); !errors.Is(res.Err, ErrTimeout) {
+		t.Fatalf("first Allow: Err = %v, want ErrTimeout", res.Err)
+	}
+	start := time.Now()
+	res, _ := l.Allow(ctx, "k")
+	if !errors.Is(res.Err, ErrOverloaded) {
+		t.Errorf("second Allow: Err = %v, want ErrOverloaded", res.Err)
+	}
+	if elapsed := time.Since(start); elapsed > 10*time.Millisecond+maxDecisionTime-DefaultTimeout {
+		t.Errorf("an overloaded decision took %v, want no wait", elapsed)
+	}
+}
+
+func TestRefusedConnectionFailsOver(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DisableIdentity: true})
+	t.Cleanup(func() { rdb.Close() })
+	l, err := New(rdb, SlidingWindow(1, time.Minute), WithFailOpen())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := l.Allow(context.Background(), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// go-redis may retry the dial until the timeout, so the cause is
+	// either the refused connection or the timeout.
+	if !res.Allowed || res.Source != SourceFailOpen || !(errors.Is(res.Err, ErrBackend) || errors.Is(res.Err, ErrTimeout)) {
+		t.Errorf("Allow with Redis down = %+v, want allowed by fail_open with the Redis error", res)
+	}
+}
+
+func TestCanceledContextIsAnError(t *testing.T) {
+	l, err := New(hangingRedis(t), FixedWindow(2, time.Minute), WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	if _, err := l.Allow(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Allow with an expiring context = %v, want context.DeadlineExceeded", err)
+	}
+}

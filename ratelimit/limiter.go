@@ -1,0 +1,355 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/upstash-ops/sdk/internal/clock"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Errors that callers branch on with errors.Is.
+var (
+	// ErrTimeout reports that Redis did not answer within the per-call
+	// timeout (WithTimeout).
+	ErrTimeout = errors.New("ratelimit: redis call timed out")
+	// ErrOverloaded reports that the bound on outstanding Redis calls
+	// (WithMaxInFlight) was reached, which happens when Redis stops
+	// answering under load.
+	ErrOverloaded = errors.New("ratelimit: too many redis calls in flight")
+	// ErrBackend wraps every other failure of a Redis call.
+	ErrBackend = errors.New("ratelimit: redis call failed")
+)
+
+const tracerName = "github.com/upstash-ops/sdk/ratelimit"
+
+// Limiter decides requests per key against a limit kept in Redis. Each
+// decision is one round trip: one Lua script that reads the key's state and
+// override limit with one MGET and, when the request is allowed, writes the
+// new state with one SET carrying a TTL.
+//
+// A Limiter is safe for concurrent use. Its memory is bounded by the deny
+// cache (WithDenyCache, 10,000 keys by default), the per-key fallback
+// limiters of FailLocal (WithLocalFallbackKeys, 10,000 keys by default) and
+// the outstanding Redis calls (WithMaxInFlight, 1024 by default). Build one
+// with New; the zero value is not usable.
+type Limiter struct {
+	rdb    Scripter
+	alg    Algorithm
+	script *script
+	cfg    config
+	clock  clock.Clock
+
+	deny     *denyCache // nil when turned off
+	local    *localLimiters
+	inflight chan struct{}
+
+	metrics *instruments
+	tracer  trace.Tracer
+	logs    logThrottle
+}
+
+// New returns a Limiter that keeps its state in rdb and decides with alg.
+// It returns an error when rdb is nil, alg is the zero Algorithm or the
+// prefix is invalid; every limit value is valid (see Algorithm).
+func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
+	if rdb == nil {
+		return nil, errors.New("ratelimit: redis client is nil")
+	}
+	if alg.kind == kindNone {
+		return nil, errors.New("ratelimit: algorithm is the zero value: build it with FixedWindow, SlidingWindow, TokenBucket or GCRA")
+	}
+	cfg := config{
+		prefix:        DefaultPrefix,
+		timeout:       DefaultTimeout,
+		denyCacheSize: DefaultDenyCacheSize,
+		localKeys:     DefaultLocalKeys,
+		maxInFlight:   DefaultMaxInFlight,
+	}
+	for _, opt := range opts {
+		opt.apply(&cfg)
+	}
+	if cfg.prefix == "" || strings.ContainsAny(cfg.prefix, "{}") {
+		return nil, fmt.Errorf("ratelimit: invalid key prefix %q: it must be non-empty and contain no '{' or '}'", cfg.prefix)
+	}
+	if cfg.meterProvider == nil {
+		cfg.meterProvider = otel.GetMeterProvider()
+	}
+	if cfg.tracer == nil {
+		cfg.tracer = otel.GetTracerProvider()
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	metrics, err := newInstruments(cfg.meterProvider)
+	if err != nil {
+		return nil, err
+	}
+	l := &Limiter{
+		rdb:      rdb,
+		alg:      alg,
+		script:   decisionScripts[alg.kind],
+		cfg:      cfg,
+		clock:    clock.Or(cfg.clock),
+		local:    newLocalLimiters(cfg.localKeys),
+		inflight: make(chan struct{}, cfg.maxInFlight),
+		metrics:  metrics,
+		tracer:   cfg.tracer.Tracer(tracerName),
+	}
+	if cfg.denyCacheSize > 0 {
+		l.deny = newDenyCache(cfg.denyCacheSize)
+	}
+	return l, nil
+}
+
+// Algorithm returns the limiter's algorithm with its default limit.
+func (l *Limiter) Algorithm() Algorithm { return l.alg }
+
+// StateKey returns the Redis key that holds key's state:
+// "{prefix:key}:fw" (or :sw, :tb, :gc by algorithm). The part in braces is
+// the Redis Cluster hash tag, so the state and override keys of one key
+// always share a slot.
+func (l *Limiter) StateKey(key string) string {
+	return "{" + l.cfg.prefix + ":" + key + "}:" + l.alg.suffix()
+}
+
+// OverrideKey returns the Redis key that holds key's override limit:
+// "{prefix:key}:limit".
+func (l *Limiter) OverrideKey(key string) string {
+	return "{" + l.cfg.prefix + ":" + key + "}:limit"
+}
+
+// Allow is AllowN(ctx, key, 1).
+func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
+	return l.AllowN(ctx, key, 1)
+}
+
+// AllowN decides a request of cost n for key and, when it is allowed,
+// spends n. A cost that does not fit leaves the state unchanged. A cost of
+// zero or less is a peek, like Remaining.
+//
+// The error is non-nil only when ctx ended before a decision. When Redis
+// fails or exceeds the timeout, the failure policy decides and the Result
+// says so in Source and Err.
+func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error) {
+	if n <= 0 {
+		return l.Remaining(ctx, key)
+	}
+	now := l.clock.Now()
+	if l.deny != nil {
+		if res, ok := l.deny.get(key, now, l.alg.period); ok {
+			l.metrics.denyCacheHit(ctx, l.billedPerCall())
+			return res, nil
+		}
+	}
+
+	res, retry1, err := l.decide(ctx, key, n, now)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return Result{}, fmt.Errorf("ratelimit: decide key %q: %w", key, ctxErr)
+		}
+		res = l.fail(ctx, key, n, now, err)
+		l.metrics.decision(ctx, res)
+		return res, nil
+	}
+
+	if !res.Allowed && retry1 != 0 && l.deny != nil {
+		wait := time.Duration(retry1) * time.Microsecond
+		if retry1 < 0 {
+			wait = l.alg.period
+		}
+		l.deny.put(key, now, wait, res)
+	}
+	l.metrics.decision(ctx, res)
+	return res, nil
+}
+
+// Remaining returns the key's state without spending anything and without
+// creating a key in Redis. Result.Allowed reports whether a request of cost
+// 1 would be allowed now. Unlike AllowN it returns the Redis error instead
+// of applying the failure policy.
+func (l *Limiter) Remaining(ctx context.Context, key string) (Result, error) {
+	res, _, err := l.decide(ctx, key, 0, l.clock.Now())
+	if err != nil {
+		return Result{}, err
+	}
+	res.Allowed = res.Remaining >= 1
+	res.RetryAfter = 0
+	res.Reason = ReasonNone
+	return res, nil
+}
+
+// Reset deletes the key's state in Redis, so that its full limit is
+// available again, and clears its entry in the local deny cache. The
+// override limit, if any, stays.
+func (l *Limiter) Reset(ctx context.Context, key string) error {
+	l.ForgetDenial(key)
+	if _, err := l.call(ctx, resetLua, []string{l.StateKey(key)}); err != nil {
+		return fmt.Errorf("ratelimit: reset key %q: %w", key, err)
+	}
+	return nil
+}
+
+// Wait is WaitN(ctx, key, 1).
+func (l *Limiter) Wait(ctx context.Context, key string) (Result, error) {
+	return l.WaitN(ctx, key, 1)
+}
+
+// WaitN blocks until a request of cost n for key is allowed, and spends it,
+// or until ctx ends, in which case it returns the last denial and an error
+// wrapping ctx.Err(). Between tries it sleeps for the denial's RetryAfter on
+// the limiter's clock. A cost above what the limit can ever admit keeps
+// waiting, one period per try, because an override may raise the limit.
+func (l *Limiter) WaitN(ctx context.Context, key string, n int) (Result, error) {
+	for {
+		res, err := l.AllowN(ctx, key, n)
+		if err != nil || res.Allowed {
+			return res, err
+		}
+		wait := max(res.RetryAfter, time.Millisecond)
+		if err := clock.Sleep(ctx, l.clock, wait); err != nil {
+			return res, fmt.Errorf("ratelimit: wait for key %q: %w", key, err)
+		}
+	}
+}
+
+// ForgetDenial removes key from the local deny cache, so that its next
+// decision goes to Redis. Reset, SetOverride and ClearOverride call it; a
+// caller that changes a limit by other means calls it itself.
+func (l *Limiter) ForgetDenial(key string) {
+	if l.deny != nil {
+		l.deny.remove(key)
+	}
+}
+
+// decide runs the algorithm's script for cost n (0 for a peek). It returns
+// the decision and the wait in microseconds until a cost-1 request would be
+// allowed (0: now, -1: never at this limit), which sizes the deny cache
+// entry.
+func (l *Limiter) decide(ctx context.Context, key string, n int, now time.Time) (Result, int64, error) {
+	nowArg := ""
+	if !l.cfg.serverTime {
+		nowArg = strconv.FormatInt(now.UnixMicro(), 10)
+	}
+	keys := []string{l.StateKey(key), l.OverrideKey(key)}
+	v, err := l.call(ctx, l.script, keys,
+		nowArg,
+		n,
+		formatFloat(l.alg.limit),
+		l.alg.period.Microseconds(),
+		formatFloat(l.alg.burst),
+	)
+	if err != nil {
+		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w", key, err)
+	}
+	return l.parseDecision(key, v)
+}
+
+func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
+	arr, ok := v.([]any)
+	if !ok || len(arr) != 6 {
+		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: unexpected script reply %T %v", key, ErrBackend, v, v)
+	}
+	var ints [5]int64
+	for i := range ints {
+		n, ok := arr[i].(int64)
+		if !ok {
+			return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: reply element %d is %T, expected an integer", key, ErrBackend, i, arr[i])
+		}
+		ints[i] = n
+	}
+	limitText, _ := arr[5].(string)
+	limit, err := strconv.ParseFloat(limitText, 64)
+	if err != nil {
+		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: invalid limit %q in reply", key, ErrBackend, limitText)
+	}
+
+	res := Result{
+		Allowed:    ints[0] == 1,
+		Limit:      limit,
+		Remaining:  ints[1],
+		ResetAfter: time.Duration(ints[4]) * time.Microsecond,
+		Period:     l.alg.period,
+		Source:     SourceRedis,
+	}
+	if !res.Allowed {
+		switch retry := ints[2]; {
+		case retry < 0:
+			res.Reason = ReasonCostExceedsLimit
+			res.RetryAfter = l.alg.period
+		default:
+			res.Reason = ReasonLimitExceeded
+			res.RetryAfter = time.Duration(retry) * time.Microsecond
+		}
+	}
+	return res, ints[3], nil
+}
+
+// call runs s with a per-call timeout. The Redis call runs on its own
+// goroutine, so that a Redis that accepts connections but never answers
+// delays the caller by the timeout alone, whatever the go-redis client's
+// own read timeout is; that goroutine ends when the client gives up.
+func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...any) (any, error) {
+	select {
+	case l.inflight <- struct{}{}:
+	default:
+		return nil, ErrOverloaded
+	}
+	ctx, span := l.tracer.Start(ctx, "ratelimit.redis", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("ratelimit.algorithm", l.alg.name())))
+	defer span.End()
+
+	callCtx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
+	defer cancel()
+	done := make(chan callResult, 1)
+	go func() {
+		defer func() { <-l.inflight }()
+		v, err := s.run(callCtx, l.rdb, keys, args...)
+		done <- callResult{v, err}
+	}()
+
+	var r callResult
+	select {
+	case r = <-done:
+	case <-callCtx.Done():
+		if err := ctx.Err(); err != nil {
+			r.err = err
+		} else {
+			r.err = fmt.Errorf("%w after %s", ErrTimeout, l.cfg.timeout)
+		}
+	}
+	if r.err != nil && !errors.Is(r.err, ErrTimeout) && ctx.Err() == nil {
+		if callCtx.Err() != nil {
+			r.err = fmt.Errorf("%w after %s: %w", ErrTimeout, l.cfg.timeout, r.err)
+		} else {
+			r.err = fmt.Errorf("%w: %w", ErrBackend, r.err)
+		}
+	}
+	if r.err != nil {
+		span.SetStatus(codes.Error, r.err.Error())
+	}
+	return r.v, r.err
+}
+
+type callResult struct {
+	v   any
+	err error
+}
+
+// billedPerCall is the billed commands a decision script costs before it
+// writes: the EVALSHA and the MGET, plus TIME under WithServerTime. It is
+// what one deny-cache hit saves.
+func (l *Limiter) billedPerCall() int64 {
+	if l.cfg.serverTime {
+		return 3
+	}
+	return 2
+}
