@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -418,5 +419,32 @@ func TestWithoutRules(t *testing.T) {
 	r := e.audit(schedules.WithoutRules(schedules.KindZombie, schedules.KindDeadLetters))
 	if fs := findings(r, id); len(fs) != 0 {
 		t.Errorf("findings with zombie and DLQ rules off = %+v", fs)
+	}
+}
+
+func TestPersistentConnectionRefusedIsGone(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(now.Add(-10*24*time.Hour), "https://10.1.2.3/cron", "*/10 * * * *", 0, "")
+	e.fire(id, now.Add(-30*time.Minute), now.Add(-10*time.Minute), 10*time.Minute, func(time.Time) []qstashemu.Attempt {
+		return []qstashemu.Attempt{qstashemu.TransportError("dial tcp 10.1.2.3:443: connect: connection refused")}
+	})
+	if f := only(t, e.audit(), id); f.Kind != schedules.KindEndpointGone {
+		t.Errorf("finding = %s, want endpoint_gone", f.Kind)
+	}
+
+	// One success among the refusals means the endpoint is still there.
+	_, _ = e.emu.Trigger(id, now.Add(-5*time.Minute), qstashemu.OK())
+	if f := only(t, e.audit(), id); f.Kind != schedules.KindDegraded || f.Failures != 3 || f.Checked != 4 {
+		t.Errorf("finding after a success = %s %d/%d, want degraded 3/4", f.Kind, f.Failures, f.Checked)
+	}
+}
+
+func TestDeadLettersOfUnknownScheduleIgnored(t *testing.T) {
+	e := newEnv(t)
+	for i := range 5 {
+		e.emu.AddDLQ(qstashemu.DLQEntry{ScheduleID: "deleted-long-ago", MessageID: fmt.Sprint("m", i), CreatedAt: now.Add(-time.Hour)})
+	}
+	if r := e.audit(); len(r.Findings) != 0 {
+		t.Errorf("findings = %+v", r.Findings)
 	}
 }

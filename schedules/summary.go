@@ -15,7 +15,7 @@ func summarize(f Finding, problem string) string {
 	fmt.Fprintf(&b, "Schedule %s (%s; %s %s) %s.", f.ScheduleID, f.CronDescription, f.Method, f.Destination, problem)
 
 	if f.Failures > 0 {
-		fmt.Fprintf(&b, " The last %d of %d completed triggers failed", f.Failures, f.Checked)
+		fmt.Fprintf(&b, " %d of the last %d completed triggers failed", f.Failures, f.Checked)
 		if ev := evidence(f); ev != "" {
 			b.WriteString(", the latest with " + ev)
 		}
