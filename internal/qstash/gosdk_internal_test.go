@@ -31,3 +31,15 @@ func TestAPIPath(t *testing.T) {
 		}
 	}
 }
+
+// qstash-go v1.0.0 panics on an empty token; New must reject the token
+// before the call ever reaches it.
+func TestQStashGoPanicsOnEmptyToken(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Log("qstash-go no longer panics on an empty token; the guard in New stays harmless")
+		}
+	}()
+	qstashgo.NewClientWith(qstashgo.Options{Url: "http://127.0.0.1:1"})
+	t.Log("no panic")
+}
