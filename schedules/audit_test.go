@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upstash-ops/sdk/internal/qstash"
 	"github.com/upstash-ops/sdk/internal/qstashemu"
 	"github.com/upstash-ops/sdk/schedules"
 )
@@ -299,7 +298,7 @@ func TestMalformedJSON(t *testing.T) {
 		e.emu.InjectFault(qstashemu.Fault{Method: "GET", Path: "/v2/schedules", Status: 200, Body: `[{"scheduleId":"scd_1","cron":"0 * *`})
 		a, _ := schedules.New(e.qs, schedules.WithClock(e.clk))
 		_, err := a.Audit(context.Background())
-		if !errors.Is(err, qstash.ErrDecode) || !strings.Contains(err.Error(), "list schedules") {
+		if !errors.Is(err, schedules.ErrInvalidResponse) || !strings.Contains(err.Error(), "list schedules") {
 			t.Fatalf("Audit error = %v, want a decode error naming the schedule list", err)
 		}
 	})
@@ -322,7 +321,7 @@ func TestEmptyTokenIsError(t *testing.T) {
 	t.Setenv("QSTASH_URL", decoy.URL)
 
 	q, err := schedules.NewQStash("http://127.0.0.1:1", "")
-	if !errors.Is(err, qstash.ErrMissingToken) || q != nil {
+	if !errors.Is(err, schedules.ErrMissingToken) || q != nil {
 		t.Fatalf("NewQStash with an empty token = %v, %v; want ErrMissingToken", q, err)
 	}
 }
@@ -373,8 +372,12 @@ func TestSecretsStayOutOfReportsAndLogs(t *testing.T) {
 
 	bad, _ := schedules.NewQStash(emu.URL(), "wrong-"+token)
 	_, err = bad.ListSchedules(context.Background())
-	if err == nil || strings.Contains(err.Error(), token) {
-		t.Errorf("unauthorized error = %v", err)
+	var apiErr *schedules.APIError
+	if !errors.Is(err, schedules.ErrUnauthorized) || !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
+		t.Errorf("error = %v, want a 401 *APIError", err)
+	}
+	if err != nil && strings.Contains(err.Error(), token) {
+		t.Errorf("unauthorized error reveals the token: %v", err)
 	}
 }
 

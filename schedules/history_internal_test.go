@@ -3,6 +3,7 @@ package schedules
 import (
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestClassify(t *testing.T) {
@@ -55,4 +56,36 @@ func TestExcerptBody(t *testing.T) {
 	if got := excerptBody([]byte("a\n  b\tc")); got != "a b c" {
 		t.Errorf("excerpt = %q, want one line", got)
 	}
+}
+
+func TestBuildHistoryOrderIndependent(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	events := []Event{
+		{Time: t0, MessageID: "m1", State: "CREATED"},
+		{Time: t0, MessageID: "m1", State: "ACTIVE"},
+		{Time: t0, MessageID: "m1", State: "ERROR", ResponseStatus: 503},
+		{Time: t0.Add(time.Minute), MessageID: "m1", State: "FAILED", ResponseStatus: 404},
+		{Time: t0.Add(time.Hour), MessageID: "m2", State: "DELIVERED", ResponseStatus: 200},
+	}
+	for name, order := range map[string][]Event{"oldest first": events, "newest first": reversed(events)} {
+		h := buildHistory(order)
+		if len(h.triggers) != 2 || h.triggers[0].messageID != "m2" {
+			t.Fatalf("%s: triggers = %+v", name, h.triggers)
+		}
+		m1 := h.triggers[1]
+		if m1.state != "FAILED" || m1.status != 404 || m1.outcome != outcomeGone || m1.attempts != 2 {
+			t.Errorf("%s: m1 = %+v", name, m1)
+		}
+		if !h.lastSuccess.Equal(t0.Add(time.Hour)) {
+			t.Errorf("%s: lastSuccess = %v", name, h.lastSuccess)
+		}
+	}
+}
+
+func reversed(in []Event) []Event {
+	out := make([]Event, len(in))
+	for i, e := range in {
+		out[len(in)-1-i] = e
+	}
+	return out
 }
