@@ -230,3 +230,18 @@ func TestEvidenceRedactsSecrets(t *testing.T) {
 		t.Errorf("Failure.URL leaks the query token: %s", f.URL)
 	}
 }
+
+func TestRedactText(t *testing.T) {
+	tests := map[string]string{
+		"Authorization: Bearer abc.def":       "Authorization: REDACTED",
+		`{"token":"t0k3n","ok":true}`:         `{"token":"REDACTED","ok":true}`,
+		"password=hunter2&user=bob":           "password=REDACTED&user=bob",
+		"api_key: sk_live_1":                  "api_key: REDACTED",
+		"no secrets in this upstream failure": "no secrets in this upstream failure",
+	}
+	for in, want := range tests {
+		if got := redactText(in); got != want {
+			t.Errorf("redactText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

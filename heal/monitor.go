@@ -518,12 +518,15 @@ func (m *Monitor) run(ctx context.Context, a Action, handled bool, do func() err
 	rec := AuditRecord{Time: m.cfg.clock.Now(), Action: a, Mode: m.cfg.policy.Mode}
 	limit := m.cfg.policy.maxActions()
 	switch {
-	case m.cfg.policy.Mode == DryRun:
-		rec.Outcome = OutcomeDryRun
-	case !handled:
-		rec.Outcome = OutcomeNoHandler
 	case limit >= 0 && m.passCount >= limit:
 		rec.Outcome = OutcomeOverLimit
+	case m.cfg.policy.Mode == DryRun:
+		// A dry run counts against the limit, so its report shows what an
+		// autonomous pass would do.
+		rec.Outcome = OutcomeDryRun
+		m.passCount++
+	case !handled:
+		rec.Outcome = OutcomeNoHandler
 	default:
 		rec.Outcome, rec.Error = m.execute(ctx, rec, do)
 	}

@@ -498,3 +498,17 @@ func TestMonitorReviewsRetryOnce(t *testing.T) {
 		t.Errorf("reviews = %d for two attempts of one run, want 1", len(rec.reviews))
 	}
 }
+
+func TestMonitorDryRunHonoursLimit(t *testing.T) {
+	m, rec, _ := newTestMonitor(t, DryRun, WithPolicy(Policy{Mode: DryRun, MaxActions: 1}))
+	d, err := m.Observe(context.Background(), Event{Target: workflowURL, RunID: "r1", Failure: Failure{Status: 401}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Actions) != 2 || d.Actions[0].Outcome != OutcomeDryRun || d.Actions[1].Outcome != OutcomeOverLimit {
+		t.Errorf("actions = %+v, want dry-run pause then over-limit alert", d.Actions)
+	}
+	if len(rec.Calls()) != 0 {
+		t.Errorf("calls = %v, want none in a dry run", rec.Calls())
+	}
+}
