@@ -46,7 +46,7 @@ func defaultConfig() config {
 		slowAlpha:   0.01,
 		bucketAlpha: 0.05,
 		scaleFloor:  2,
-		peakDecay:   0.999,
+		peakDecay:   0.998,
 		globalZ:     5,
 		globalAlpha: 0.004,
 		recentAlpha: 0.5,
