@@ -28,6 +28,8 @@ type config struct {
 	recentAlpha float64 // weight of a new sample in the recent mean of log(1+|z|)
 	rawAlpha    float64 // weight of a new sample in the long-run statistics of log(1+|z|)
 	likelihoodZ float64 // standard deviations of the recent mean of log(1+|z|) that count as one anomaly level
+	alarmAlpha  float64 // weight of a new sample in the series' recent alarm rate
+	alarmWeight float64 // how much each alarm per 1,000 samples raises the bar for the next
 }
 
 func defaultConfig() config {
@@ -52,6 +54,8 @@ func defaultConfig() config {
 		recentAlpha: 0.5,
 		rawAlpha:    0.0005,
 		likelihoodZ: 3,
+		alarmAlpha:  0.0005,
+		alarmWeight: 0.1,
 	}
 }
 
