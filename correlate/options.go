@@ -6,7 +6,8 @@ import (
 )
 
 // config holds the Detector's settings. The defaults were chosen on
-// synthetic series and on the NAB corpus as a whole, never per file.
+// synthetic series and on the NAB corpus (mostly its even-numbered files),
+// never per file.
 type config struct {
 	window      int           // samples in the local window
 	warmup      int           // samples before a series may alert
@@ -126,5 +127,6 @@ func WithMaxSeries(n int) Option { return optionFunc(func(c *config) { c.maxSeri
 func WithLocation(loc *time.Location) Option { return optionFunc(func(c *config) { c.location = loc }) }
 
 // WithCooldown sets how many samples after an onset a new onset of the same
-// series is merged into it instead of reported. Default 96.
+// series is merged into it instead of reported, and how long the Score's
+// Anomaly value is held at 0 after it reached its alarm level. Default 96.
 func WithCooldown(n int) Option { return optionFunc(func(c *config) { c.cooldown = n }) }
