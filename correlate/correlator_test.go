@@ -233,3 +233,36 @@ func ExampleCorrelator() {
 	// Output:
 	// deploy: api v2.3.1; 2 related anomalies: event.deploy -> redis.hit_ratio -> redis.keyspace_misses_per_sec
 }
+
+func TestCorrelatorBounds(t *testing.T) {
+	c := newTestCorrelator(t, WithRepeatWindow(0))
+	for i := range 100 {
+		c.Event(Event{Kind: "deploy", Time: start.Add(time.Duration(i) * time.Second), Detail: fmt.Sprint(i)})
+	}
+	t0 := start.Add(time.Hour)
+	for i := range 100 {
+		c.Add(anomalyAt(fmt.Sprintf("app.signal_%d", i), t0.Add(time.Duration(i)*time.Second), 1, 2))
+	}
+	got := c.Flush(t0.Add(time.Hour))
+	if len(got) != 1 {
+		t.Fatalf("got %d incidents, want 1", len(got))
+	}
+	if n := len(got[0].Members); n != 64 {
+		t.Errorf("incident keeps %d members, want the bound of 64", n)
+	}
+	c.mu.Lock()
+	events := len(c.events)
+	c.mu.Unlock()
+	if events != 64 {
+		t.Errorf("correlator keeps %d events, want the bound of 64", events)
+	}
+
+	for i := range 300 {
+		at := t0.Add(time.Duration(i+2) * 24 * time.Hour)
+		c.Add(anomalyAt(fmt.Sprintf("app.story_%d", i), at, 1, 2))
+		c.Flush(at.Add(time.Hour))
+	}
+	if n := len(c.Incidents()); n != 256 {
+		t.Errorf("correlator keeps %d stories, want the bound of 256", n)
+	}
+}
