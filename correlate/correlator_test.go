@@ -118,7 +118,7 @@ func TestSymptomNeverRoot(t *testing.T) {
 
 // TestPublishFloodScenario runs a flood of published jobs through the
 // Detector: the queue lags, deliveries keep succeeding, and the incident
-// says it is load, not a failing endpoint.
+// text calls it load, not a failing endpoint.
 func TestPublishFloodScenario(t *testing.T) {
 	d := newTestDetector(t)
 	c := newTestCorrelator(t)
