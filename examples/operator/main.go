@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 		upstashops.WithNotifier(notifier, upstashops.MinSeverity(upstashops.Warning)),
 		upstashops.WithPolicy(upstashops.ObserveOnly.With(upstashops.ActionRateLimitChange, upstashops.RequireApproval)),
 		upstashops.WithDashboardToken(token),
-		upstashops.WithBaseURL("http://"+*addr+"/debug/upstashops"),
+		upstashops.WithBaseURL("http://" + *addr + "/debug/upstashops"),
 		upstashops.WithLogger(logger),
 	}
 	if embedded {
