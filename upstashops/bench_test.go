@@ -15,7 +15,7 @@ func BenchmarkFindingID(b *testing.B) {
 
 // BenchmarkRunOnce measures one run of a job reporting 100 open findings
 // through routing, cooldown and the policy, with one channel and the
-// in-memory audit trail; the findings repeat, as on a steady system.
+// in-memory audit trail. The findings repeat, as on a steady system.
 func BenchmarkRunOnce(b *testing.B) {
 	fs := make([]Finding, 100)
 	for i := range fs {

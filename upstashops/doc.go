@@ -23,7 +23,7 @@
 //     and instances sharing a Redis each alert on what their own runs found.
 //   - The default Redis jobs instrument the client the Operator itself uses,
 //     so the cost report includes the Operator's own commands.
-//   - The rate-limit review sees only decisions sent through
+//   - The rate-limit review counts only decisions sent through
 //     RateLimitReview.AllowN or Observe, not those of ratelimit.Middleware.
 //   - The schedule audit job (ScheduleJob) has no built-in adapter yet; add
 //     one with WithJob.

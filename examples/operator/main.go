@@ -95,8 +95,8 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 		upstashops.WithLogger(logger),
 	}
 	if embedded {
-		// miniredis answers no INFO, so correlation samples the app's own
-		// request counter instead of the Redis INFO collector.
+		// miniredis does not implement INFO, so correlation samples the
+		// app's own request counter instead of the Redis INFO collector.
 		job, err := requestsCorrelation(app)
 		if err != nil {
 			return err
