@@ -221,7 +221,13 @@ func (s *Schedule) Next(t time.Time) time.Time {
 			continue
 		}
 		if s.minute&(1<<uint(t.Minute())) == 0 {
-			t = t.Add(time.Minute)
+			// Jump to the next matching minute of this hour, if any.
+			later := s.minute &^ (1<<uint(t.Minute()+1) - 1)
+			if later == 0 {
+				t = forward(t, time.Date(t.Year(), t.Month(), t.Day(), t.Hour()+1, 0, 0, 0, s.loc))
+				continue
+			}
+			t = t.Add(time.Duration(bits.TrailingZeros64(later)-t.Minute()) * time.Minute)
 			continue
 		}
 		return t

@@ -119,3 +119,26 @@ func FuzzParseDescribe(f *testing.F) {
 		}
 	})
 }
+
+// matches reports whether t matches s, by definition.
+func matches(s *Schedule, t time.Time) bool {
+	t = t.In(s.loc)
+	return s.minute&(1<<uint(t.Minute())) != 0 && s.hour&(1<<uint(t.Hour())) != 0 &&
+		s.month&(1<<uint(t.Month())) != 0 && s.dayMatches(t)
+}
+
+func TestNextAgreesWithMinuteScan(t *testing.T) {
+	start := time.Date(2026, 3, 5, 22, 13, 0, 0, time.UTC)
+	for _, expr := range []string{"*/7 * * * *", "5,50 9-17 * * 1-5", "0 0 1,15 * 3", "CRON_TZ=America/New_York 30 1-3 * * *", "59 23 31 12 *"} {
+		s, err := Parse(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := start
+		for want = want.Add(time.Minute); !matches(s, want); want = want.Add(time.Minute) {
+		}
+		if got := s.Next(start); !got.Equal(want) {
+			t.Errorf("Next(%q) = %v, want %v", expr, got, want)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package qstash
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	qstashgo "github.com/upstash/qstash-go"
+)
+
+var errTooManyPages = errors.New("stopped after 10000 pages: the cursor never ran out")
+
+// PauseSchedule pauses a schedule through qstash-go. Pausing a paused
+// schedule succeeds.
+func (c *Client) PauseSchedule(ctx context.Context, id string) error {
+	return c.callGo(ctx, func(g *qstashgo.Client) error { return g.Schedules().Pause(id) })
+}
+
+// ResumeSchedule resumes a schedule through qstash-go.
+func (c *Client) ResumeSchedule(ctx context.Context, id string) error {
+	return c.callGo(ctx, func(g *qstashgo.Client) error { return g.Schedules().Resume(id) })
+}
+
+// DeleteSchedule deletes a schedule through qstash-go.
+func (c *Client) DeleteSchedule(ctx context.Context, id string) error {
+	return c.callGo(ctx, func(g *qstashgo.Client) error { return g.Schedules().Delete(id) })
+}
+
+// CreateSchedule creates a schedule through qstash-go and returns its id.
+func (c *Client) CreateSchedule(ctx context.Context, opts qstashgo.ScheduleOptions) (string, error) {
+	var id string
+	err := c.callGo(ctx, func(g *qstashgo.Client) error {
+		var err error
+		id, err = g.Schedules().Create(opts)
+		return err
+	})
+	return id, err
+}
+
+// CancelMessages cancels in-flight messages by id through qstash-go and
+// returns how many QStash canceled. An empty list cancels nothing; it never
+// reaches the API, where an empty list would cancel every message.
+func (c *Client) CancelMessages(ctx context.Context, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := c.callGo(ctx, func(g *qstashgo.Client) error {
+		var err error
+		n, err = g.Messages().CancelMany(ids)
+		return err
+	})
+	return n, err
+}
+
+// callGo runs fn with a qstash-go client whose requests go through a
+// transport bound to ctx and the client's timeout. It turns a panic into an
+// error wrapping ErrPanic and restores the HTTP status that qstash-go drops.
+func (c *Client) callGo(ctx context.Context, fn func(*qstashgo.Client) error) (err error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+
+	// qstash-go v1.0.0 prefers QSTASH_URL to the URL it is given; the
+	// transport strips whichever base it used and sends to ours.
+	usedBase := os.Getenv("QSTASH_URL")
+	if usedBase == "" {
+		usedBase = c.base.String()
+	}
+	rt := &callTransport{client: c, ctx: ctx, usedBase: usedBase}
+
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrPanic, r)
+		}
+	}()
+	g := qstashgo.NewClientWith(qstashgo.Options{Url: c.base.String(), Token: c.token, Client: &http.Client{Transport: rt}})
+	callErr := fn(g)
+	if callErr == nil {
+		return nil
+	}
+
+	switch {
+	case rt.status >= http.StatusBadRequest:
+		return &APIError{Method: rt.method, Path: rt.path, StatusCode: rt.status, Message: callErr.Error(), RetryAfter: rt.retryAfter}
+	case rt.status != 0:
+		return &DecodeError{Method: rt.method, Path: rt.path, StatusCode: rt.status, Err: callErr}
+	}
+	var urlErr *url.Error
+	if errors.As(callErr, &urlErr) {
+		callErr = urlErr.Err // drop the URL, which qstash-go built
+	}
+	if ctx.Err() != nil && !errors.Is(callErr, ctx.Err()) {
+		callErr = fmt.Errorf("%w: %w", ctx.Err(), callErr)
+	}
+	return &RequestError{Method: rt.method, Path: rt.path, Err: callErr}
+}
+
+// callTransport carries one qstash-go call. It is used by one goroutine.
+type callTransport struct {
+	client   *Client
+	ctx      context.Context
+	usedBase string
+
+	method, path string
+	status       int
+	retryAfter   time.Duration
+}
+
+func (t *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	path := apiPath(req.URL.EscapedPath(), t.usedBase)
+	t.method, t.path = req.Method, path
+
+	out := req.Clone(t.ctx)
+	target := t.client.endpoint("", nil)
+	target.RawQuery = req.URL.RawQuery
+	escaped := target.EscapedPath() + path
+	unescaped, err := url.PathUnescape(escaped)
+	if err != nil {
+		return nil, fmt.Errorf("invalid request path %q: %w", path, err)
+	}
+	target.Path, target.RawPath = unescaped, escaped
+	out.URL = target
+	out.Host = target.Host
+
+	resp, err := t.client.send(t.ctx, out)
+	if err != nil {
+		return nil, err
+	}
+	t.status = resp.StatusCode
+	if resp.StatusCode == http.StatusTooManyRequests {
+		if wait, known := rateLimitWait(resp.Header, t.client.clock.Now(), 0); known {
+			t.retryAfter = wait
+		}
+	}
+	return resp, nil
+}
+
+// apiPath returns the API path of a request that qstash-go built by
+// appending it to base, for example "/v2/schedules/abc".
+func apiPath(escapedPath, base string) string {
+	if u, err := url.Parse(base); err == nil {
+		if rest, ok := strings.CutPrefix(escapedPath, strings.TrimSuffix(u.EscapedPath(), "/")); ok && strings.HasPrefix(rest, "/") {
+			return rest
+		}
+	}
+	if i := strings.Index(escapedPath, "/v2/"); i >= 0 {
+		return escapedPath[i:]
+	}
+	return escapedPath
+}

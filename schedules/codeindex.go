@@ -1,0 +1,122 @@
+package schedules
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// CodeIndex tells whether the application's code serves a URL path. The
+// stale-code rule uses it to find schedules whose route was removed.
+type CodeIndex interface {
+	// Serves reports whether some route serves path, such as "/api/cron/sync".
+	Serves(ctx context.Context, path string) (bool, error)
+}
+
+// Limits of FSIndex.
+const (
+	maxIndexedFileBytes = 1 << 20
+	maxIndexedFiles     = 50_000
+)
+
+// sourceExtensions are the file types FSIndex reads.
+var sourceExtensions = map[string]bool{
+	".go": true, ".ts": true, ".tsx": true, ".js": true, ".jsx": true, ".mjs": true, ".py": true,
+	".rb": true, ".php": true, ".java": true, ".kt": true, ".rs": true, ".cs": true, ".ex": true,
+	".yaml": true, ".yml": true, ".json": true, ".toml": true,
+}
+
+// skippedDirs are directories FSIndex never enters.
+var skippedDirs = map[string]bool{".git": true, "node_modules": true, "vendor": true, ".next": true, "dist": true, "build": true}
+
+// FSIndex is a CodeIndex over a source tree. It reads the tree once, on the
+// first lookup, and keeps source files of at most 1 MiB, up to 50,000 files,
+// in memory. A path is served when a file contains it, or, for frameworks
+// with file-based routing (Next.js, SvelteKit, Nuxt), when a file sits at
+// that path under an api, pages, app or routes directory. It is safe for
+// concurrent use.
+type FSIndex struct {
+	root string
+
+	once  sync.Once
+	err   error
+	files [][]byte
+	paths []string // slash-separated paths relative to root, without extension
+}
+
+// NewFSIndex returns an index of the source tree under root.
+func NewFSIndex(root string) *FSIndex { return &FSIndex{root: root} }
+
+// Serves reports whether the tree mentions path or routes it by file name.
+func (ix *FSIndex) Serves(ctx context.Context, path string) (bool, error) {
+	ix.once.Do(ix.load)
+	if ix.err != nil {
+		return false, ix.err
+	}
+	path = "/" + strings.Trim(path, "/")
+	needle := []byte(path)
+	for i, data := range ix.files {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		if bytes.Contains(data, needle) {
+			return true, nil
+		}
+	}
+	for _, p := range ix.paths {
+		for _, dir := range []string{"/api", "/pages", "/app", "/routes"} {
+			if i := strings.Index(p, dir+"/"); i >= 0 {
+				route := strings.TrimSuffix(strings.TrimSuffix(p[i:], "/route"), "/index")
+				route = strings.TrimPrefix(strings.TrimPrefix(route, "/pages"), "/app")
+				route = strings.TrimPrefix(route, "/routes")
+				if route == path || strings.HasSuffix(path, route) && route != "" && route != "/api" {
+					return true, nil
+				}
+			}
+		}
+	}
+	return false, nil
+}
+
+func (ix *FSIndex) load() {
+	errStop := errors.New("too many files")
+	err := filepath.WalkDir(ix.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if skippedDirs[d.Name()] && p != ix.root {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		ext := filepath.Ext(p)
+		if !sourceExtensions[ext] {
+			return nil
+		}
+		if len(ix.files) >= maxIndexedFiles {
+			return errStop
+		}
+		info, err := d.Info()
+		if err != nil || info.Size() > maxIndexedFileBytes {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(ix.root, p)
+		ix.files = append(ix.files, data)
+		ix.paths = append(ix.paths, "/"+strings.TrimSuffix(filepath.ToSlash(rel), ext))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		ix.err = fmt.Errorf("schedules: index source tree %q: %w", ix.root, err)
+	}
+}
