@@ -2,9 +2,9 @@
 // on a schedule, routes findings to people and acts within the owner's policy.
 //
 // An Operator runs Jobs. The leaves plug in as jobs through adapters:
-// NewCostJob (costlint), NewWorkflowJob (heal), NewCorrelationJob
-// (correlate) and NewRateLimitJob (ratelimit); WithRedis, WithQStash and
-// WithRateLimiter add them with defaults. Applications add their own with
+// NewCostJob (costlint), NewScheduleJob (schedules), NewWorkflowJob (heal),
+// NewCorrelationJob (correlate) and NewRateLimitJob (ratelimit). WithRedis,
+// WithQStash and WithRateLimiter add them with defaults. Applications add their own with
 // NewJob. Every job result becomes a Finding with an ID that is stable
 // across runs.
 //
@@ -25,6 +25,4 @@
 //     so the cost report includes the Operator's own commands.
 //   - The rate-limit review counts only decisions sent through
 //     RateLimitReview.AllowN or Observe, not those of ratelimit.Middleware.
-//   - The schedule audit job (ScheduleJob) has no built-in adapter yet; add
-//     one with WithJob.
 package upstashops

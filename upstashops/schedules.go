@@ -37,12 +37,17 @@ func scheduleFinding(sf schedules.Finding) Finding {
 		Kind:       "schedule." + string(sf.Kind),
 		Subject:    sf.ScheduleID,
 		Severity:   Severity(min(max(int(sf.Severity), int(Info)), int(Critical))),
-		Summary:    fmt.Sprintf("Schedule %s (%s %s, %s): %s", sf.ScheduleID, sf.Method, sf.Destination, sf.CronDescription, sf.Kind),
+		Summary:    fmt.Sprintf("Schedule %s %s", sf.ScheduleID, scheduleVerdict(sf)),
 		SavingsUSD: sf.Cost.USDUpperMonth,
 	}
-	f.Recommendation = sf.Summary
+	switch sf.Recommendation {
+	case schedules.ActionDelete:
+		f.Recommendation = "Delete the schedule."
+	case schedules.ActionPause:
+		f.Recommendation = "Pause the schedule until its endpoint is fixed."
+	}
 	f.ID = FindingID(f.Kind, sf.ScheduleID)
-	f.Evidence = append(f.Evidence, Evidence{"cron", sf.Cron})
+	f.Evidence = append(f.Evidence, Evidence{"explanation", sf.Summary}, Evidence{"target", sf.Method + " " + sf.Destination}, Evidence{"cron", sf.Cron + " (" + sf.CronDescription + ")"})
 	if sf.Checked > 0 {
 		f.Evidence = append(f.Evidence, Evidence{"failed triggers", fmt.Sprintf("%d of the last %d", sf.Failures, sf.Checked)})
 	}
@@ -64,6 +69,31 @@ func scheduleFinding(sf schedules.Finding) Finding {
 		f.Actions = append(f.Actions, Action{Class: ActionDeleteSchedule, Target: sf.ScheduleID, Description: "delete schedule " + sf.ScheduleID})
 	}
 	return f
+}
+
+// scheduleVerdict returns a short phrase for the kind of a schedule finding.
+func scheduleVerdict(sf schedules.Finding) string {
+	switch sf.Kind {
+	case schedules.KindZombie:
+		return "fails every recent trigger with a server error"
+	case schedules.KindDegraded:
+		return "fails many of its recent triggers"
+	case schedules.KindEndpointGone:
+		return "targets an endpoint that no longer exists"
+	case schedules.KindMisconfigured:
+		return fmt.Sprintf("fails every trigger in a way retries never fix (%s)", sf.Cause)
+	case schedules.KindDeadLetters:
+		return "keeps filling the dead letter queue"
+	case schedules.KindDuplicate:
+		return "duplicates schedule " + sf.DuplicateOf
+	case schedules.KindStaleCode:
+		return "targets a path that no route of the application serves"
+	case schedules.KindPausedTooLong:
+		return "has been paused for a long time"
+	case schedules.KindNeverSucceeded:
+		return "has never delivered successfully"
+	}
+	return "has a finding of kind " + string(sf.Kind)
 }
 
 // scheduleExecutor pauses or deletes schedules through a

@@ -4,8 +4,8 @@
 //
 // It runs with nothing installed: without REDIS_URL it starts an in-process
 // Redis (miniredis), and without QSTASH_URL it starts the in-process QStash
-// emulator with a workflow that keeps failing with 401. Neither default
-// contacts any host.
+// emulator with a workflow that keeps failing with 401 and a schedule whose
+// endpoint is gone. Neither default contacts any host.
 //
 //	go run ./examples/operator            # serve on 127.0.0.1:8080 until interrupted
 //	go run ./examples/operator -once      # run every job once, print the findings, exit
@@ -89,7 +89,9 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 		upstashops.WithQStashURL(qstashURL),
 		upstashops.WithRateLimiter(limiter),
 		upstashops.WithNotifier(notifier, upstashops.MinSeverity(upstashops.Warning)),
-		upstashops.WithPolicy(upstashops.ObserveOnly.With(upstashops.ActionRateLimitChange, upstashops.RequireApproval)),
+		upstashops.WithPolicy(upstashops.ObserveOnly.
+			With(upstashops.ActionRateLimitChange, upstashops.RequireApproval).
+			With(upstashops.ActionDeleteSchedule, upstashops.RequireApproval)),
 		upstashops.WithDashboardToken(token),
 		upstashops.WithBaseURL("http://" + *addr + "/debug/upstashops"),
 		upstashops.WithLogger(logger),
@@ -261,7 +263,7 @@ func openRedis(url string) (redis.UniversalClient, func(), error) {
 
 // openQStash returns the QStash to use: the one in the environment, or the
 // in-process emulator serving Workflow logs of a workflow that fails with
-// 401 on every run.
+// 401 on every run, and a schedule whose endpoint answers 404.
 func openQStash(url, token string) (string, string, func()) {
 	if url != "" && token != "" {
 		return url, token, func() {}
@@ -274,6 +276,15 @@ func openQStash(url, token string) (string, string, func()) {
 		runs = append(runs, fmt.Sprintf(`{"workflowRunId":"wfr_report_%d","workflowUrl":"http://127.0.0.1:8080/api/report","workflowState":"RUN_FAILED","workflowRunCreatedAt":%d,"workflowRunCompletedAt":%d,"steps":[{"type":"next","steps":[{"messageId":"m%d","state":"STEP_FAILED","errors":[{"error":"unauthorized: invalid API key","status":401,"headers":{},"time":%d}]}]}]}`, i, ms, ms+300, i, ms+200))
 	}
 	page := `{"cursor":"","runs":[` + strings.Join(runs, ",") + `]}`
+
+	// A schedule whose endpoint has answered 404 to every trigger for a day.
+	id, err := emu.AddSchedule(qstashemu.Schedule{CreatedAt: now.Add(-72 * time.Hour), Cron: "0 * * * *", Destination: "http://127.0.0.1:8080/api/old-report", Method: "POST", Retries: 3})
+	if err == nil {
+		gone := qstashemu.Fail(404, "not found")
+		for at := now.Add(-24 * time.Hour); at.Before(now); at = at.Add(time.Hour) {
+			_, _ = emu.Trigger(id, at, gone, gone, gone, gone)
+		}
+	}
 	emu.HandleFunc("GET /v2/workflows/logs", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, page)

@@ -16,7 +16,7 @@ func TestRunOnceOnEmbeddedDefaults(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	text := out.String()
-	for _, want := range []string{"KEYS", "configuration failure", "ratelimit.saturated", "pending approval: raise the limit of client-42"} {
+	for _, want := range []string{"KEYS", "configuration failure", "ratelimit.saturated", "pending approval: raise the limit of client-42", "schedule.endpoint_gone", "pending approval: delete schedule"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
