@@ -512,3 +512,19 @@ func TestMonitorDryRunHonoursLimit(t *testing.T) {
 		t.Errorf("calls = %v, want none in a dry run", rec.Calls())
 	}
 }
+
+func TestMonitorRetriesActionsThatDidNotHappen(t *testing.T) {
+	m, rec, clk := newTestMonitor(t, Autonomous, WithPolicy(Policy{Mode: Autonomous, MaxActions: 1}))
+	for i := range 2 {
+		if _, err := m.Observe(context.Background(), Event{
+			Target: workflowURL, RunID: fmt.Sprintf("run-%d", i), Failure: Failure{Status: 401},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+	}
+	want := []string{"pause " + workflowURL, "alert " + workflowURL + " configuration"}
+	if got := rec.Calls(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("calls = %q, want the pause in pass 1 and the alert over the limit retried in pass 2", got)
+	}
+}
