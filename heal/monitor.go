@@ -476,12 +476,12 @@ func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry, newRu
 			records = append(records, m.alert(ctx, d))
 		}
 	}
-	// An action that failed, was denied or was over the limit is tried
-	// again on the next event of this fingerprint. One without a handler
-	// never will be, so it is not.
+	// An action that failed or was over the limit is tried again on the
+	// next event of this fingerprint. A denied one is not, because the
+	// owner decided, and neither is one without a handler.
 	complete := true
 	for _, r := range records {
-		if r.Outcome == OutcomeFailed || r.Outcome == OutcomeDenied || r.Outcome == OutcomeOverLimit {
+		if r.Outcome == OutcomeFailed || r.Outcome == OutcomeOverLimit {
 			complete = false
 		}
 	}
