@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"syscall"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
