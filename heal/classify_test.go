@@ -3,9 +3,12 @@ package heal
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,6 +56,25 @@ func TestClassifyGoErrors(t *testing.T) {
 				t.Error("configuration verdict has no Fix")
 			}
 		})
+	}
+}
+
+func TestClassifyUnreachableErrnos(t *testing.T) {
+	// Loopback cannot produce these errors, so the test builds the values
+	// the net package returns for them.
+	tests := []struct {
+		errno syscall.Errno
+		want  Class
+	}{
+		{syscall.EHOSTUNREACH, Dependency},
+		{syscall.ENETUNREACH, Dependency},
+		{syscall.ETIMEDOUT, Transient},
+	}
+	for _, tt := range tests {
+		err := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", tt.errno)}
+		if got := Classify(Failure{Err: err}); got.Class != tt.want {
+			t.Errorf("Classify(%v) = %v, want %v", err, got.Class, tt.want)
+		}
 	}
 }
 

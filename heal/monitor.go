@@ -476,7 +476,18 @@ func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry, newRu
 			records = append(records, m.alert(ctx, d))
 		}
 	}
-	entry.acted = v.Class
+	// An action that failed or was over the limit is tried again on the
+	// next event of this fingerprint. A denied one is not, because the
+	// owner decided, and neither is one without a handler.
+	complete := true
+	for _, r := range records {
+		if r.Outcome == OutcomeFailed || r.Outcome == OutcomeOverLimit {
+			complete = false
+		}
+	}
+	if complete {
+		entry.acted = v.Class
+	}
 	return records
 }
 
