@@ -197,3 +197,6 @@ func (q *QStashCollector) eventRates(ctx context.Context, from, to time.Time) ([
 	}
 	return out, nil
 }
+
+// Name returns "qstash", the collector's name in Monitor logs and errors.
+func (*QStashCollector) Name() string { return "qstash" }

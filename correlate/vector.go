@@ -202,3 +202,6 @@ func redactURLError(err error) error {
 	}
 	return err
 }
+
+// Name returns "vector", the collector's name in Monitor logs and errors.
+func (*VectorCollector) Name() string { return "vector" }
