@@ -123,8 +123,9 @@ func (s *Server) Deliver(messageID string, attempts ...Attempt) error {
 	return nil
 }
 
-// retryBackoff is QStash's documented default wait before retry n (1-based):
-// min(86400, e^(2.5n)) seconds.
+// retryBackoff is QStash's default wait before retry n (1-based):
+// min(86400, e^(2.5n)) seconds, as upstash.com/docs/qstash/features/retry
+// documents it.
 func retryBackoff(n int) time.Duration {
 	seconds := math.Min(86400, math.Exp(2.5*float64(n)))
 	return time.Duration(seconds * float64(time.Second))
