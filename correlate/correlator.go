@@ -263,8 +263,8 @@ func (c *Correlator) causes(from, to string) (Edge, bool) {
 // explain picks the root and the chain and writes the text.
 //
 // A member is a root candidate when no member that started no later than
-// it can plausibly cause it; of the candidates the earliest is the root, so
-// a symptom is never the root while an earlier cause is present. The chain
+// it can plausibly cause it. The earliest candidate is the root, so a
+// symptom is never the root while an earlier cause is present. The chain
 // then follows, in onset order, each next member that the chain's last
 // member can cause.
 func (c *Correlator) explain(inc *Incident) {

@@ -37,7 +37,11 @@ func (c *Correlator) render(inc *Incident) (summary, text string) {
 		fmt.Fprintf(&b, "What to do: %s.\n", todo)
 	}
 
-	summary = fmt.Sprintf("%s; %d related anomalies: %s", describe(root), len(inc.Members)-1, inc.Story)
+	related := "related anomalies"
+	if len(inc.Members) == 2 {
+		related = "related anomaly"
+	}
+	summary = fmt.Sprintf("%s; %d %s: %s", describe(root), len(inc.Members)-1, related, inc.Story)
 	return summary, b.String()
 }
 
@@ -108,11 +112,17 @@ func describe(a Anomaly) string {
 	return fmt.Sprintf("%s %s from %s to %s%s, %s", a.Series, verb, number(a.Expected), number(a.Value), change, a.Kind)
 }
 
-// number formats a metric value with three significant digits.
-// Values of 1,000 or more are printed whole.
+// number formats a metric value with three significant digits, using k, M,
+// G and T for thousands and up (12345 is "12.3k").
 func number(v float64) string {
-	if math.Abs(v) >= 1000 {
-		return strconv.FormatFloat(v, 'f', 0, 64)
+	suffixes := []struct {
+		scale float64
+		unit  string
+	}{{1e12, "T"}, {1e9, "G"}, {1e6, "M"}, {1e3, "k"}}
+	for _, s := range suffixes {
+		if math.Abs(v) >= s.scale {
+			return strconv.FormatFloat(v/s.scale, 'g', 3, 64) + s.unit
+		}
 	}
 	return strconv.FormatFloat(v, 'g', 3, 64)
 }

@@ -129,7 +129,7 @@ func WithKafkaClock(c clock.Clock) KafkaOption {
 //
 // Memory is bounded by the cluster: the collector keeps the last window
 // polls (5 by default) of committed and end offsets for each partition of
-// each group seen in the latest poll, and forgets partitions that leave.
+// each group seen in the latest poll, and drops partitions that leave.
 type KafkaCollector struct {
 	client *kafka.Client
 	groups []string
@@ -139,8 +139,10 @@ type KafkaCollector struct {
 	mu       sync.Mutex
 	last     time.Time
 	history  map[partitionKey][]offsets
-	ends     map[string]int64 // sum of end offsets per topic at the last poll
-	consumed map[string]int64 // sum of committed offsets per group at the last poll
+	ends     map[string]int64   // sum of end offsets per topic at the last poll
+	consumed map[string]int64   // sum of committed offsets per group at the last poll
+	verdicts map[string]Verdict // group verdicts at the last Collect
+	pending  []Anomaly
 }
 
 type partitionKey struct {
@@ -167,13 +169,37 @@ func NewKafkaCollector(client *kafka.Client, opts ...KafkaOption) (*KafkaCollect
 }
 
 // Collect polls the cluster and returns its samples: lag per group and
-// topic, consume rate per group and produce rate per topic.
+// topic, consume rate per group and produce rate per topic. Groups whose
+// verdict became STALL, STOP or REWIND in this poll are kept for Anomalies.
 func (k *KafkaCollector) Collect(ctx context.Context) ([]Sample, error) {
 	snap, err := k.Poll(ctx)
 	if err != nil {
 		return nil, err
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	verdicts := make(map[string]Verdict, len(snap.Groups))
+	for _, g := range snap.Groups {
+		verdicts[g.Group] = g.Verdict
+	}
+	k.pending = k.pending[:0]
+	for _, a := range snap.Anomalies() {
+		group := strings.TrimSuffix(strings.TrimPrefix(a.Series, SignalKafkaLag+"{group="), "}")
+		if k.verdicts[group] != verdicts[group] {
+			k.pending = append(k.pending, a)
+		}
+	}
+	k.verdicts = verdicts
 	return snap.Samples(), nil
+}
+
+// Anomalies returns the lag anomalies of the last Collect: groups whose
+// verdict changed to STALL, STOP or REWIND. A verdict that persists is
+// reported once.
+func (k *KafkaCollector) Anomalies() []Anomaly {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.pending)
 }
 
 // Samples turns a snapshot into series samples.

@@ -18,13 +18,16 @@ type config struct {
 	seasonWeek  time.Duration // history before hour-of-week buckets are used
 	maxSeries   int
 	location    *time.Location
-	cooldown    int     // samples after an onset during which a new onset of the same series is merged
+	cooldown    int     // samples after an onset (or an anomaly level of 1) during which the series is not reported again
 	slowAlpha   float64 // weight of a new sample in the slow level that drifts are measured from
 	bucketAlpha float64 // smallest weight of a new sample in a seasonal bucket
 	scaleFloor  float64 // the spread is at least this multiple of the predictor's mean absolute error
 	peakDecay   float64 // per-sample decay of the recent peak anomaly level
 	globalZ     float64 // long-run standard deviations that count as one anomaly level
 	globalAlpha float64 // weight of a new sample in the long-run mean and variance
+	recentAlpha float64 // weight of a new sample in the recent mean of log(1+|z|)
+	rawAlpha    float64 // weight of a new sample in the long-run statistics of log(1+|z|)
+	likelihoodZ float64 // standard deviations of the recent mean of log(1+|z|) that count as one anomaly level
 }
 
 func defaultConfig() config {
@@ -44,8 +47,11 @@ func defaultConfig() config {
 		bucketAlpha: 0.05,
 		scaleFloor:  2,
 		peakDecay:   0.999,
-		globalZ:     7,
+		globalZ:     5,
 		globalAlpha: 0.004,
+		recentAlpha: 0.5,
+		rawAlpha:    0.0005,
+		likelihoodZ: 3,
 	}
 }
 

@@ -84,13 +84,13 @@ func (st *series) encode() []byte {
 		b = appendFloat(b, bk.scale)
 		b = binary.LittleEndian.AppendUint32(b, bk.n)
 	}
-	for _, f := range []float64{st.errLocal, st.errDay, st.errWeek, st.slow, st.cusumHi, st.cusumLo, st.peak, st.globalMean, st.globalVar} {
+	for _, f := range []float64{st.errLocal, st.errDay, st.errWeek, st.slow, st.cusumHi, st.cusumLo, st.peak, st.globalMean, st.globalVar, st.recentRaw, st.rawMean, st.rawVar} {
 		b = appendFloat(b, f)
 	}
 	b = appendTime(b, st.hiSince)
 	b = appendTime(b, st.loSince)
 	b = appendTime(b, st.overFrom)
-	for _, n := range []int{st.hiCount, st.loCount, st.over, st.overSign, st.sinceOnset} {
+	for _, n := range []int{st.hiCount, st.loCount, st.over, st.overSign, st.sinceOnset, st.hold} {
 		b = binary.LittleEndian.AppendUint32(b, uint32(int32(n)))
 	}
 	return b
@@ -122,11 +122,11 @@ func (st *series) decode(data []byte, cfg *config) error {
 	for i := range st.week {
 		st.week[i] = bucket{level: r.float(), scale: r.float(), n: r.uint32()}
 	}
-	for _, f := range []*float64{&st.errLocal, &st.errDay, &st.errWeek, &st.slow, &st.cusumHi, &st.cusumLo, &st.peak, &st.globalMean, &st.globalVar} {
+	for _, f := range []*float64{&st.errLocal, &st.errDay, &st.errWeek, &st.slow, &st.cusumHi, &st.cusumLo, &st.peak, &st.globalMean, &st.globalVar, &st.recentRaw, &st.rawMean, &st.rawVar} {
 		*f = r.float()
 	}
 	st.hiSince, st.loSince, st.overFrom = r.time(), r.time(), r.time()
-	for _, n := range []*int{&st.hiCount, &st.loCount, &st.over, &st.overSign, &st.sinceOnset} {
+	for _, n := range []*int{&st.hiCount, &st.loCount, &st.over, &st.overSign, &st.sinceOnset, &st.hold} {
 		*n = int(int32(r.uint32()))
 	}
 	if r.err || len(r.b) != 0 {

@@ -3,8 +3,12 @@ package correlate
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/upstash-ops/sdk/correlate/synth"
 	"github.com/upstash-ops/sdk/internal/redistest"
@@ -73,6 +77,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	synth.Spike(points, 400, 3, 10)
 	feed(t, d, "x", points)
 	st := d.series["x"].Value.(*series)
+	// Counters that are often zero get values, so that losing one shows.
+	st.hold, st.over, st.overSign, st.hiCount, st.loCount = 7, 1, -1, 3, 4
+	st.hiSince, st.overFrom = start.Add(time.Hour), start.Add(2*time.Hour)
 	data := st.encode()
 
 	var back series
@@ -82,6 +89,14 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 	if got := back.encode(); string(got) != string(data) {
 		t.Error("decode(encode(x)) encodes differently")
+	}
+	// Every field must survive, so a field added to series but not to the
+	// encoding fails here.
+	if diff := cmp.Diff(*st, back, cmp.AllowUnexported(series{}, bucket{}), cmpopts.IgnoreFields(series{}, "win")); diff != "" {
+		t.Errorf("decoded state differs (-want +got):\n%s", diff)
+	}
+	if got, want := back.win.values(), st.win.values(); !slices.Equal(got, want) {
+		t.Errorf("decoded window = %v, want %v", got, want)
 	}
 	for _, cut := range []int{0, 1, 10, len(data) - 1} {
 		var short series

@@ -160,7 +160,7 @@ func (p *Projector) Project(series string, plan Plan, now time.Time) (Projection
 	if ok {
 		h := el.Value.(*history)
 		for i, t := range h.starts {
-			// The mean of a step stands at its middle.
+			// The mean of a step is placed at the step's middle.
 			mid := t.Add(p.step / 2)
 			xs = append(xs, mid.Sub(now).Hours())
 			ys = append(ys, h.means[i])

@@ -96,5 +96,5 @@ func ExampleProjector() {
 	pr, _ := p.Project(SignalVectorIndex, plan, day.AddDate(0, 0, 7))
 	fmt.Println(pr.Text)
 	// Output:
-	// vector.index_size_bytes grew 77% in 6.0 days; at this rate (compound) it reaches the Free limit of 1000000 in 18h45m0s, at 2026-03-08 18:44 UTC
+	// vector.index_size_bytes grew 77% in 6.0 days; at this rate (compound) it reaches the Free limit of 1M in 18h45m0s, at 2026-03-08 18:44 UTC
 }

@@ -15,7 +15,7 @@ import (
 
 // RedisInfoer is the part of a go-redis client that the Redis collector
 // calls; *redis.Client and *redis.Ring satisfy it. For a cluster, pass the
-// client of one node, because INFO describes the node that answers it.
+// client of one node, because INFO describes only the node that runs it.
 type RedisInfoer interface {
 	Info(ctx context.Context, section ...string) *redis.StringCmd
 }
@@ -34,15 +34,15 @@ func WithRedisClock(c clock.Clock) RedisOption {
 }
 
 // WithRedisLabel adds a label to every series, for example "db=cache" gives
-// "redis.hit_ratio{db=cache}", so that several databases can be told apart.
+// "redis.hit_ratio{db=cache}", so that the series of several databases stay separate.
 func WithRedisLabel(label string) RedisOption {
 	return redisOptionFunc(func(r *RedisCollector) { r.label = label })
 }
 
-// RedisCollector reads Redis INFO and turns it into samples: command rate,
-// used memory and its ratio to maxmemory, keyspace hit ratio and misses,
-// expired and evicted keys per second, writes rejected for lack of memory
-// per second, key count and connected clients. Rates and the hit ratio are
+// RedisCollector reads Redis INFO and turns it into samples. The gauges are
+// used memory, its ratio to maxmemory, key count and connected clients. The
+// rates are commands, keyspace misses, expired keys, evicted keys and writes
+// rejected for lack of memory, all per second, plus the keyspace hit ratio. Rates and the hit ratio are
 // taken over the interval since the previous read, so the first read
 // returns only the gauges; a counter that went down (a restart or CONFIG
 // RESETSTAT) restarts the deltas from zero. Each read costs one INFO command

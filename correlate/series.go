@@ -49,7 +49,10 @@ type series struct {
 	// the cooldown; an onset is reported only when it reached the cooldown.
 	sinceOnset            int
 	peak                  float64 // decaying maximum of recent anomaly levels
+	hold                  int     // samples left during which the anomaly score is held at 0
 	globalMean, globalVar float64 // exponentially weighted over about 1/globalAlpha samples
+	recentRaw             float64 // log(1+|z|) averaged over the last few samples
+	rawMean, rawVar       float64 // long-run mean and variance of log(1+|z|)
 }
 
 func newSeries(name string, cfg *config) *series {
@@ -66,7 +69,7 @@ func (st *series) phase(cfg *config) Phase {
 	return PhaseLocal
 }
 
-// prediction is what the baseline expects of one sample.
+// prediction is the baseline's expected value and spread for one sample.
 type prediction struct {
 	expected, scale float64
 	local           float64 // the local median
@@ -143,38 +146,60 @@ func (st *series) observe(cfg *config, s Sample, scratch []float64) Score {
 	return sc
 }
 
-// globalMinSamples is how many samples the long-run mean and variance need
-// before they take part in the anomaly score (about 1/globalAlpha).
+// globalMinSamples is how many samples the long-run statistics need before
+// the anomaly score is computed (about 1/globalAlpha).
 const globalMinSamples = 250
 
 // anomalyScore turns the residuals of one sample into the Score's Anomaly
 // value and updates the long-run statistics it uses.
 //
-// The level is the largest of |z| against the spike threshold, the CUSUM
-// sum against its alarm level and, once enough history exists, the
-// distance from the long-run mean in long-run standard deviations against
-// globalZ (this catches a level that leaves the range of the whole history
-// even when the local window has already followed it). The value is
-// level/(1+level) when the level beats the recent peak, which decays by
-// peakDecay per sample, and 0 otherwise: a run of high samples reports its
-// onset and each new high, not every sample.
+// Three views are combined, each scaled so that 1 is its alarm level:
+//   - the likelihood of the recent residuals: log(1+|z|) averaged over the
+//     last few samples, in standard deviations of its own long-run
+//     distribution, against likelihoodZ. A series that is always noisy
+//     gets no credit for being noisy again, and a sustained change counts
+//     more than one odd sample;
+//   - the distance from the long-run mean in long-run standard deviations,
+//     against globalZ, which catches a level that leaves the range of the
+//     history even after the local window has followed it;
+//   - the CUSUM drift statistic.
+//
+// The value is level/(1+level) when the level beats the recent peak, which
+// decays by peakDecay per sample, and 0 otherwise. After a level of 1 or
+// more it is held at 0 for the cooldown, so a change is scored at its onset
+// and not on every sample it lasts.
 func (st *series) anomalyScore(cfg *config, x, z, drift float64) float64 {
-	level := max(math.Abs(z)/cfg.spikeZ, math.Abs(drift))
+	raw := math.Log1p(math.Abs(z))
+	st.recentRaw += cfg.recentAlpha * (raw - st.recentRaw)
+	level := 0.0
 	if st.n > globalMinSamples {
 		sd := max(math.Sqrt(st.globalVar), 1e-9*max(1, math.Abs(st.globalMean)))
-		level = max(level, math.Abs(x-st.globalMean)/sd/cfg.globalZ)
+		global := math.Abs(x-st.globalMean) / sd
+		likelihood := (st.recentRaw - st.rawMean) / max(math.Sqrt(st.rawVar), 1e-3)
+		level = max(likelihood/cfg.likelihoodZ, global/cfg.globalZ, math.Abs(drift))
 	}
-	a := max(cfg.globalAlpha, 1/float64(st.n))
-	d := x - st.globalMean
-	st.globalMean += a * d
-	st.globalVar = (1 - a) * (st.globalVar + a*d*d)
+	st.rawMean, st.rawVar = ewVariance(st.rawMean, st.rawVar, raw, max(cfg.rawAlpha, 1/float64(st.n)))
+	st.globalMean, st.globalVar = ewVariance(st.globalMean, st.globalVar, x, max(cfg.globalAlpha, 1/float64(st.n)))
 
 	score := 0.0
 	if level > st.peak {
 		score = level / (1 + level)
 	}
 	st.peak = max(level, st.peak*cfg.peakDecay)
+	if st.hold > 0 {
+		st.hold--
+		return 0
+	}
+	if level >= 1 && score > 0 {
+		st.hold = cfg.cooldown
+	}
 	return score
+}
+
+// ewVariance updates an exponentially weighted mean and variance with x.
+func ewVariance(mean, variance, x, alpha float64) (float64, float64) {
+	d := x - mean
+	return mean + alpha*d, (1 - alpha) * (variance + alpha*d*d)
 }
 
 // scoreOnly scores a sample older than the last one learned, without

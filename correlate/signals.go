@@ -77,7 +77,7 @@ var DefaultEdges = []Edge{
 	{SignalKafkaLag, SignalQStashQueueLag, "a stalled pipeline buffers its backlog"},
 }
 
-// advice is what to check first when a signal is the root of an incident.
+// advice maps a root signal to the first thing to check.
 var advice = map[string]string{
 	SignalRedisHitRatio:    "check what changed in cache keys, TTLs or invalidation; roll back the change if keys moved",
 	SignalRedisMisses:      "look for new key patterns or a TTL that expires too soon",

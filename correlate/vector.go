@@ -184,8 +184,8 @@ func (v *VectorCollector) call(ctx context.Context, method, path string, body []
 }
 
 // redactURLError drops the URL from an *url.Error, which would otherwise
-// print it; the URL carries no token here, but a user's REST URL is kept
-// out of logs all the same.
+// print it. The URL carries no token, but the user's REST URL is kept out
+// of logs all the same.
 func redactURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {

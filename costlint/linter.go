@@ -71,6 +71,9 @@ func New(opts ...Option) *Linter {
 		}
 	}
 	l.rec.Store(newRecorder(&l.cfg, l.clock.Now()))
+	if err := l.registerMetrics(); err != nil {
+		l.logger.Warn("costlint: register metrics failed", "error", err)
+	}
 	return l
 }
 

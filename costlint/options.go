@@ -4,6 +4,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/upstash-ops/sdk/internal/clock"
 )
 
@@ -36,6 +39,9 @@ type config struct {
 	ttlFloors    []TTLFloor
 	scriptCalls  map[string]int
 	skipPackages []string
+
+	meterProvider  metric.MeterProvider
+	tracerProvider trace.TracerProvider
 }
 
 // Option configures a Linter.

@@ -1,11 +1,14 @@
 package costlint
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // SchemaVersion is the version of the JSON report format. It changes only
@@ -49,8 +52,21 @@ func (l *Linter) Report() *Report {
 	return l.ReportFrom(l.Snapshot())
 }
 
-// ReportFrom runs every rule on s and prices the findings.
+// ReportFrom runs every rule on s and prices the findings, in a span named
+// costlint.Report.
 func (l *Linter) ReportFrom(s *Snapshot) *Report {
+	_, span := l.tracer().Start(context.Background(), "costlint.Report")
+	defer span.End()
+	rep := l.buildReport(s)
+	span.SetAttributes(
+		attribute.Int("costlint.findings", len(rep.Findings)),
+		attribute.Float64("costlint.monthly_savings_usd", rep.MonthlySavings),
+		attribute.Float64("costlint.window_seconds", rep.WindowSeconds),
+	)
+	return rep
+}
+
+func (l *Linter) buildReport(s *Snapshot) *Report {
 	p := s.Pricing
 	bandwidth := s.PerMonth(float64(s.ArgBytes + s.ReplyBytes))
 	rep := &Report{

@@ -28,8 +28,9 @@ const (
 	hotShare = 0.10
 	hotRate  = 10.0
 	// churnRate is the new connections a minute above which connection
-	// churn is reported.
+	// churn is reported, once at least churnMin connections were made.
 	churnRate = 1.0
+	churnMin  = 5
 )
 
 // DefaultRules returns a new slice of the built-in rules, in the order
@@ -76,8 +77,8 @@ func checkNPlusOne(s *Snapshot) []Finding {
 			CallSites: []string{site.CallSite},
 			Patterns:  []string{site.Pattern},
 			Commands:  []string{upper, info.batch},
-			Evidence: fmt.Sprintf("%s %s commands in %s bursts (mean %.0f, max %d) over %s, sent %s.",
-				count(float64(site.BurstCalls)), upper, count(float64(site.Bursts)), mean, site.MaxBurst,
+			Evidence: fmt.Sprintf("%s %s commands in %s (mean %.0f, max %d) over %s, sent %s.",
+				count(float64(site.BurstCalls)), upper, plural(site.Bursts, "burst"), mean, site.MaxBurst,
 				s.Window.Round(time.Millisecond), modePhrase(site.Mode)),
 			CommandsPerMonth:      s.PerMonth(float64(site.BurstCalls)),
 			CommandsPerMonthAfter: s.PerMonth(float64(site.BatchCalls)),
@@ -230,8 +231,8 @@ func checkKeys(s *Snapshot) []Finding {
 			Evidence: fmt.Sprintf("%s KEYS calls over %s. KEYS walks the whole keyspace (about %.0f keys) and blocks the server while it does.",
 				count(float64(site.Calls)), s.Window.Round(time.Millisecond), keys),
 			Recommendation: fmt.Sprintf("Keep an index set: SADD the key to a set when it is created and read the set with SMEMBERS or SSCAN, "+
-				"one billed command per lookup. The naive fix, a SCAN sweep with COUNT 100, would take about %.0f commands per call, "+
-				"%s commands a month (%s).", sweep, count(now*sweep), money(s.Pricing.CommandCost(now*sweep))),
+				"one billed command per lookup. The naive fix, a SCAN sweep with COUNT 100, would take about %s per call, "+
+				"%s commands a month (%s).", plural(uint64(sweep), "command"), count(now*sweep), money(s.Pricing.CommandCost(now*sweep))),
 			Before:                "keys, _ := rdb.Keys(ctx, \"session:*\").Result()",
 			After:                 "// on create: rdb.SAdd(ctx, \"index:sessions\", key)\nkeys, _ := rdb.SMembers(ctx, \"index:sessions\").Result()",
 			CommandsPerMonth:      now,
@@ -420,7 +421,7 @@ func checkHotKeys(s *Snapshot) []Finding {
 }
 
 func checkChurn(s *Snapshot) []Finding {
-	if s.Window <= 0 || s.Dials == 0 {
+	if s.Window <= 0 || s.Dials < churnMin {
 		return nil
 	}
 	perMinute := float64(s.Dials) / s.Window.Minutes()
@@ -500,6 +501,14 @@ func checkServerEvictions(s *Snapshot) []Finding {
 		Evidence:       fmt.Sprintf("The server evicted %s keys in the window because it reached maxmemory.", count(float64(s.Server.EvictedKeys))),
 		Recommendation: "Evicted keys are refilled with billed writes: add TTLs to data that grows, or move to a plan with more memory.",
 	}}
+}
+
+// plural returns "1 burst" or "3 bursts".
+func plural(n uint64, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return count(float64(n)) + " " + word + "s"
 }
 
 func modePhrase(m Mode) string {

@@ -2,6 +2,7 @@ package costlint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/upstash-ops/sdk/internal/clock"
 	"github.com/upstash-ops/sdk/internal/redistest"
+	"github.com/upstash-ops/sdk/internal/upstashapi"
 )
 
 // Every workload below runs on a real redis-server over a window of 10
@@ -341,5 +343,37 @@ func TestFixedPlanShowsHeadroom(t *testing.T) {
 	approx(t, "CommandsPerSecondFreed", f.CommandsPerSecondFreed, 39.8)
 	if rep.CostPerMonth != 10 {
 		t.Errorf("cost = %v, want the flat $10", rep.CostPerMonth)
+	}
+}
+
+func TestUpstashStatsFeedServerRules(t *testing.T) {
+	const key = "dev-api-key-never-printed"
+	emu := upstashapi.StartEmulator(t, "ops@example.com", key)
+	emu.AddCommands("db-1", epoch, map[string]int64{"GET": 9_000, "SET": 900, "MGET": 100})
+	ctx := context.Background()
+	l := New(WithClock(clock.NewFake(epoch)))
+
+	acct := UpstashAccount{Email: "ops@example.com", APIKey: key, DatabaseID: "db-1", BaseURL: emu.URL()}
+	if err := l.CollectUpstashStats(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	s := l.Snapshot()
+	if s.Server == nil || s.Server.Source != "upstash-api" || s.Server.Commands["get"] != 9_000 {
+		t.Fatalf("server stats = %+v", s.Server)
+	}
+	// 10,000 commands at $0.20 per 100K: $0.02 so far this month.
+	approx(t, "MonthlyBilling", s.Server.MonthlyBilling, 0.02)
+	f := findingByRule(t, l.ReportFrom(s), "server-command-mix")
+	if !strings.Contains(f.Evidence, "GET is 90%") {
+		t.Errorf("evidence = %q", f.Evidence)
+	}
+
+	acct.APIKey = "wrong-" + key
+	err := l.CollectUpstashStats(ctx, acct)
+	if !errors.Is(err, ErrUpstashUnauthorized) {
+		t.Errorf("wrong key: error = %v, want unauthorized", err)
+	}
+	if err != nil && strings.Contains(err.Error(), key) {
+		t.Errorf("error %q contains the API key", err)
 	}
 }

@@ -143,10 +143,11 @@ func newWindow(threshold int, span time.Duration, maxKeys int) *window {
 	}
 }
 
-// add records that run failed with fp at time at and returns the entry
-// and the number of distinct runs within the span that ends at at, at most
-// threshold. A run already counted is not counted again.
-func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, int) {
+// add records that run failed with fp at time at. It returns the entry,
+// the number of distinct runs within the span that ends at at (at most
+// threshold), and whether run was new to the entry. A run already counted
+// is not counted again.
+func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, int, bool) {
 	el, ok := w.entries[fp]
 	if ok {
 		w.lru.MoveToFront(el)
@@ -186,7 +187,7 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 			e.runs = e.runs[len(e.runs)-w.threshold:]
 		}
 	}
-	return e, len(e.runs)
+	return e, len(e.runs), !seen
 }
 
 // len returns the number of fingerprints held.

@@ -77,19 +77,19 @@ func TestWindowCountsDistinctRuns(t *testing.T) {
 	w := newWindow(3, time.Hour, 10)
 	fp := Fingerprint{Target: "https://app.test/wf", Step: "charge", Class: Transient, Status: 503}
 
-	if _, n := w.add(fp, "run-1", start); n != 1 {
+	if _, n, _ := w.add(fp, "run-1", start); n != 1 {
 		t.Errorf("first run counted %d, want 1", n)
 	}
-	if _, n := w.add(fp, "run-1", start.Add(time.Minute)); n != 1 {
-		t.Errorf("retry of the same run counted %d, want 1", n)
+	if _, n, isNew := w.add(fp, "run-1", start.Add(time.Minute)); n != 1 || isNew {
+		t.Errorf("retry of the same run counted %d, new=%v; want 1, not new", n, isNew)
 	}
-	if _, n := w.add(fp, "run-2", start.Add(10*time.Minute)); n != 2 {
+	if _, n, _ := w.add(fp, "run-2", start.Add(10*time.Minute)); n != 2 {
 		t.Errorf("second run counted %d, want 2", n)
 	}
-	if _, n := w.add(fp, "run-3", start.Add(65*time.Minute)); n != 2 {
+	if _, n, _ := w.add(fp, "run-3", start.Add(65*time.Minute)); n != 2 {
 		t.Errorf("run 3 after run 1 left the hour counted %d, want 2", n)
 	}
-	if _, n := w.add(fp, "run-4", start.Add(66*time.Minute)); n != 3 {
+	if _, n, _ := w.add(fp, "run-4", start.Add(66*time.Minute)); n != 3 {
 		t.Errorf("run 4 counted %d, want 3", n)
 	}
 }

@@ -404,7 +404,7 @@ func (m *Monitor) decide(ctx context.Context, ev Event) Decision {
 		Target: redactURL(ev.Target), Destination: destination, Step: ev.Step,
 		Class: base.Class, Status: f.Status, Message: NormaliseMessage(redactText(f.text())),
 	}
-	entry, runs := m.window.add(fp, ev.RunID, ev.Time)
+	entry, runs, newRun := m.window.add(fp, ev.RunID, ev.Time)
 	d := Decision{Event: ev, Verdict: base, Fingerprint: fp, Runs: runs}
 	if runs >= m.cfg.patternRuns {
 		d.Systemic = true
@@ -419,7 +419,7 @@ func (m *Monitor) decide(ctx context.Context, ev Event) Decision {
 		slog.String("class", d.Verdict.Class.String()), slog.String("signal", d.Verdict.Signal),
 		slog.Int("runs", runs))
 
-	d.Actions = m.act(ctx, d, entry)
+	d.Actions = m.act(ctx, d, entry, newRun)
 	return d
 }
 
@@ -432,8 +432,9 @@ func (m *Monitor) own(ev Event, destination string) bool {
 // unknown failures are only recorded. Configuration failures pause the
 // target and alert once per fingerprint. Dependency failures pause the
 // target and watch the dependency. Logical failures go to review once per
-// run, or once per pattern when they repeat. A silent failure only alerts.
-func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry) []AuditRecord {
+// run (a retry of a run already reviewed is skipped), or once per pattern
+// when they repeat. A silent failure only alerts.
+func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry, newRun bool) []AuditRecord {
 	ev, v := d.Event, d.Verdict
 	var records []AuditRecord
 	first := entry.acted != v.Class
@@ -467,7 +468,7 @@ func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry) []Aud
 			m.watch(origin, ev.Target)
 		}
 	case v.Class == Logical:
-		if d.Systemic && !first {
+		if (d.Systemic && !first) || (!d.Systemic && !newRun) {
 			break
 		}
 		records = append(records, m.review(ctx, d))

@@ -484,3 +484,17 @@ func TestHTTPChecker(t *testing.T) {
 		t.Error("Check of a closed port succeeded, want an error")
 	}
 }
+
+func TestMonitorReviewsRetryOnce(t *testing.T) {
+	m, rec, clk := newTestMonitor(t, Autonomous)
+	ev := Event{Target: workflowURL, RunID: "run-9", Step: "import", Failure: Failure{Status: 422, Body: "invalid sku"}}
+	for range 2 {
+		if _, err := m.Observe(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+	}
+	if len(rec.reviews) != 1 {
+		t.Errorf("reviews = %d for two attempts of one run, want 1", len(rec.reviews))
+	}
+}

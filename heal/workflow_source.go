@@ -21,18 +21,18 @@ const (
 	maxSeenEvents   = 8192
 )
 
-// LogsOption configures a WorkflowLogs source.
-type LogsOption interface {
-	applyLogs(*WorkflowLogs)
+// SourceOption configures a WorkflowLogs or QStashFailures source.
+type SourceOption interface {
+	applySource(*WorkflowLogs)
 }
 
-type logsOptionFunc func(*WorkflowLogs)
+type sourceOptionFunc func(*WorkflowLogs)
 
-func (fn logsOptionFunc) applyLogs(w *WorkflowLogs) { fn(w) }
+func (fn sourceOptionFunc) applySource(w *WorkflowLogs) { fn(w) }
 
 // WithHTTPClient sets the HTTP client. The default is http.DefaultClient.
-func WithHTTPClient(c *http.Client) LogsOption {
-	return logsOptionFunc(func(w *WorkflowLogs) {
+func WithHTTPClient(c *http.Client) SourceOption {
+	return sourceOptionFunc(func(w *WorkflowLogs) {
 		if c != nil {
 			w.client = c
 		}
@@ -41,13 +41,13 @@ func WithHTTPClient(c *http.Client) LogsOption {
 
 // WithMaxPages bounds the pages one Fetch reads. The default is 5; values
 // below 1 are treated as 1.
-func WithMaxPages(n int) LogsOption {
-	return logsOptionFunc(func(w *WorkflowLogs) { w.maxPages = max(n, 1) })
+func WithMaxPages(n int) SourceOption {
+	return sourceOptionFunc(func(w *WorkflowLogs) { w.maxPages = max(n, 1) })
 }
 
 // WithWorkflowURL reads only the runs of one workflow endpoint.
-func WithWorkflowURL(u string) LogsOption {
-	return logsOptionFunc(func(w *WorkflowLogs) { w.workflowURL = u })
+func WithWorkflowURL(u string) SourceOption {
+	return sourceOptionFunc(func(w *WorkflowLogs) { w.workflowURL = u })
 }
 
 // WorkflowLogs is a Source that reads GET /v2/workflows/logs, following
@@ -61,14 +61,13 @@ type WorkflowLogs struct {
 	maxPages    int
 	workflowURL string
 
-	mu       sync.Mutex
-	seen     map[string]bool
-	seenFIFO []string
+	mu   sync.Mutex
+	seen seenSet
 }
 
 // NewWorkflowLogs returns a source for the Workflow logs at baseURL (use
 // DefaultQStashURL in production) with the QStash token.
-func NewWorkflowLogs(baseURL, token string, opts ...LogsOption) (*WorkflowLogs, error) {
+func NewWorkflowLogs(baseURL, token string, opts ...SourceOption) (*WorkflowLogs, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("heal: invalid QStash base URL %q: it must be an http or https URL", redactURL(baseURL))
@@ -78,10 +77,10 @@ func NewWorkflowLogs(baseURL, token string, opts ...LogsOption) (*WorkflowLogs, 
 	}
 	w := &WorkflowLogs{
 		base: strings.TrimSuffix(baseURL, "/"), token: token, client: http.DefaultClient,
-		maxPages: DefaultMaxPages, seen: map[string]bool{},
+		maxPages: DefaultMaxPages, seen: newSeenSet(maxSeenEvents),
 	}
 	for _, o := range opts {
-		o.applyLogs(w)
+		o.applySource(w)
 	}
 	return w, nil
 }
@@ -140,26 +139,38 @@ func (w *WorkflowLogs) Fetch(ctx context.Context) ([]Event, error) {
 	defer w.mu.Unlock()
 	fresh := events[:0]
 	for _, ev := range events {
-		key := eventKey(ev)
-		if w.seen[key] {
-			continue
+		if w.seen.add(eventKey(ev)) {
+			fresh = append(fresh, ev)
 		}
-		w.remember(key)
-		fresh = append(fresh, ev)
 	}
 	slices.SortStableFunc(fresh, func(a, b Event) int { return a.Time.Compare(b.Time) })
 	return fresh, nil
 }
 
-// remember adds key to the seen set, forgetting the oldest beyond 8192.
-// w.mu is held.
-func (w *WorkflowLogs) remember(key string) {
-	if len(w.seenFIFO) >= maxSeenEvents {
-		delete(w.seen, w.seenFIFO[0])
-		w.seenFIFO = w.seenFIFO[1:]
+// seenSet is a set of keys that forgets the oldest key beyond its
+// capacity. It is not safe for concurrent use.
+type seenSet struct {
+	capacity int
+	keys     map[string]bool
+	order    []string
+}
+
+func newSeenSet(capacity int) seenSet {
+	return seenSet{capacity: capacity, keys: map[string]bool{}}
+}
+
+// add adds key and reports whether it was new.
+func (s *seenSet) add(key string) bool {
+	if s.keys[key] {
+		return false
 	}
-	w.seen[key] = true
-	w.seenFIFO = append(w.seenFIFO, key)
+	if len(s.order) >= s.capacity {
+		delete(s.keys, s.order[0])
+		s.order = s.order[1:]
+	}
+	s.keys[key] = true
+	s.order = append(s.order, key)
+	return true
 }
 
 func eventKey(ev Event) string {

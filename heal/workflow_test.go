@@ -140,3 +140,18 @@ func FuzzDecodeLogsPage(f *testing.F) {
 		}
 	})
 }
+
+func TestSeenSetForgetsOldest(t *testing.T) {
+	s := newSeenSet(2)
+	for _, k := range []string{"a", "b", "c"} {
+		if !s.add(k) {
+			t.Errorf("add(%q) = false, want a new key", k)
+		}
+	}
+	if s.add("c") {
+		t.Error("add(c) twice reported it new")
+	}
+	if !s.add("a") {
+		t.Error("a was kept beyond the capacity of 2, want it forgotten")
+	}
+}

@@ -176,25 +176,43 @@ func TestOverrideSharedAcrossServers(t *testing.T) {
 }
 
 func TestOverrideLowersLimit(t *testing.T) {
-	f := newFixture(t, SlidingWindow(100, time.Minute))
-	ctx := context.Background()
-	if err := f.l.SetOverride(ctx, f.key, 2, 0); err != nil {
-		t.Fatal(err)
-	}
-	if ttl, _ := f.rdb.PTTL(ctx, f.l.OverrideKey(f.key)).Result(); ttl != -1 {
-		t.Errorf("override without TTL has PTTL %v, want none", ttl)
-	}
-	allowed := 0
-	for range 5 {
-		if f.allowN(t, 1).Allowed {
-			allowed++
-		}
-	}
-	if allowed != 2 {
-		t.Errorf("allowed %d under an override of 2, want 2", allowed)
-	}
-	if got, _ := f.l.EffectiveLimit(ctx, f.key); got != 2 {
-		t.Errorf("EffectiveLimit = %v, want 2", got)
+	for name, alg := range algorithms(100) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, alg)
+			ctx := context.Background()
+			f.allowN(t, 1)
+			if err := f.l.SetOverride(ctx, f.key, 3, 0); err != nil {
+				t.Fatal(err)
+			}
+			if ttl, _ := f.rdb.PTTL(ctx, f.l.OverrideKey(f.key)).Result(); ttl != -1 {
+				t.Errorf("override without TTL has PTTL %v, want none", ttl)
+			}
+			allowed := 0
+			for range 5 {
+				if f.allowN(t, 1).Allowed {
+					allowed++
+				}
+			}
+			if allowed != 2 {
+				t.Errorf("allowed %d after 1 of an override of 3, want 2", allowed)
+			}
+			if got, _ := f.l.EffectiveLimit(ctx, f.key); got != 3 {
+				t.Errorf("EffectiveLimit = %v, want 3", got)
+			}
+
+			// Back to the default: the units spent stay spent.
+			if err := f.l.ClearOverride(ctx, f.key); err != nil {
+				t.Fatal(err)
+			}
+			res, err := f.l.Remaining(ctx, f.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Limit != 100 || res.Remaining != 97 {
+				t.Errorf("after ClearOverride: limit %v, remaining %d; want 100 and 97", res.Limit, res.Remaining)
+			}
+		})
 	}
 }
 

@@ -2,29 +2,35 @@
 // billed commands per decision as possible, with net/http middleware.
 //
 // Upstash bills every command, and a Lua script costs its EVALSHA plus each
-// redis.call inside it. A Limiter makes each decision in one round trip:
-// one script that reads the key's state and its override limit with one
-// MGET and, only when the request is allowed, writes the new state with one
-// SET that carries the TTL. The billed commands per decision are therefore
-// the same for every algorithm:
+// redis.call inside it. A Limiter makes each decision in one round trip, one
+// script that also reads the key's override limit. The sliding window, token
+// bucket and GCRA scripts read state and override with one MGET and, only
+// when the request is allowed, write the new state with one SET carrying the
+// TTL. The fixed window keeps its counter, cap and window in one string that
+// a single BITFIELD increments only if the cost fits; it reads the override
+// when a window begins, and a limit change through this package rewrites the
+// current window's cap. Billed commands per decision:
 //
-//	allowed, including a key's first hit     3  (EVALSHA, MGET, SET)
-//	denied in Redis                          2  (EVALSHA, MGET)
-//	denied from the local deny cache         0
-//	peek with Remaining                      2
-//	with WithServerTime                      +1 (TIME)
+//	                           fixed window   sliding window, token bucket, GCRA
+//	allowed, first of a window     4                  3
+//	allowed, later                 2                  3
+//	denied in Redis                2                  2
+//	denied by the deny cache       0                  0
+//	peek with Remaining            2                  2
+//	with WithServerTime           +1                 +1 (TIME)
 //
 // TestBilledCommandsPerDecision checks these numbers with INFO commandstats
 // on a real redis-server.
 //
 // # Algorithms
 //
-// FixedWindow counts cost per window aligned to the Unix epoch. SlidingWindow
+// FixedWindow counts cost per window aligned to the Unix epoch, up to
+// 2^48-2 per window. SlidingWindow
 // weighs the previous window's count by the share of it that still overlaps
 // the sliding window, which smooths the burst a fixed window allows around
 // its boundary. TokenBucket refills continuously up to a burst. GCRA admits
 // evenly spaced requests with a burst tolerance and keeps one number per key.
-// Each state fits in one string value, parsed by the script.
+// Each state fits in one string value.
 //
 // A request whose cost does not fit leaves the state as it was: a denial
 // writes nothing, so it never extends a TTL and never stores a negative
@@ -48,6 +54,7 @@
 // For a limiter with prefix P (WithPrefix, "rl" by default) and key K:
 //
 //	{P:K}:fw, {P:K}:sw, {P:K}:tb, {P:K}:gc   state of each algorithm
+//	                                         (fw binary, the others text)
 //	{P:K}:limit                              override limit, a decimal number
 //
 // The braces are a Redis Cluster hash tag: the tag always starts with the
@@ -61,7 +68,9 @@
 //
 // SetOverride replaces a key's limit per period until its TTL passes, for
 // every app server on the same Redis, because the decision script reads it
-// in the same MGET as the state. TokenBucket and GCRA scale the burst by the
+// in the same round trip. For FixedWindow, SetOverride and ClearOverride
+// also rewrite the cap of the current window, and an override that expires
+// by its TTL takes effect when the next window begins. TokenBucket and GCRA scale the burst by the
 // same factor. The units a key has already spent stay spent across a change,
 // so a raised limit admits the difference at once. SetOverride,
 // ClearOverride and Reset clear the key from this process's deny cache.
@@ -120,6 +129,9 @@
 //   - FailLocal limits per process: N app servers admit up to N times the
 //     limit while Redis is down, and the local limiters do not know
 //     overrides.
+//   - Lowering a fixed window's limit below what the current window has
+//     used forgets the excess, so raising it again in the same window can
+//     admit up to that excess once more.
 //   - A deny-cache denial reports the wait for cost 1, a lower bound for a
 //     larger cost.
 //   - A TTL is computed from the clock of the app server that wrote the

@@ -65,7 +65,7 @@ func ExampleMiddleware() {
 	rdb, stop := newExampleRedis()
 	defer stop()
 
-	limiter, err := ratelimit.New(rdb, ratelimit.FixedWindow(2, time.Minute),
+	limiter, err := ratelimit.New(rdb, ratelimit.TokenBucket(2, time.Minute, 2),
 		ratelimit.WithClock(exampleClock))
 	if err != nil {
 		panic(err)
@@ -83,9 +83,9 @@ func ExampleMiddleware() {
 		fmt.Printf("%d RateLimit: %s Retry-After: %q\n", rec.Code, rec.Header().Get("RateLimit"), rec.Header().Get("Retry-After"))
 	}
 	// Output:
-	// 200 RateLimit: "default";r=1;t=45 Retry-After: ""
-	// 200 RateLimit: "default";r=0;t=45 Retry-After: ""
-	// 429 RateLimit: "default";r=0;t=45 Retry-After: "45"
+	// 200 RateLimit: "default";r=1;t=30 Retry-After: ""
+	// 200 RateLimit: "default";r=0;t=60 Retry-After: ""
+	// 429 RateLimit: "default";r=0;t=60 Retry-After: "30"
 }
 
 func ExampleLimiter_SetOverride() {

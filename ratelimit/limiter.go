@@ -48,13 +48,17 @@ type Limiter struct {
 	cfg    config
 	clock  clock.Clock
 
-	deny     *denyCache // nil when turned off
-	local    *localLimiters
-	inflight chan struct{}
+	deny    *denyCache // nil when turned off
+	local   *localLimiters
+	workers *workers
 
 	metrics *instruments
 	tracer  trace.Tracer
 	logs    logThrottle
+
+	// Built once in New, because every decision sends them.
+	limitArg, periodArg, burstArg string
+	spanOpts                      []trace.SpanStartOption
 }
 
 // New returns a Limiter that keeps its state in rdb and decides with alg.
@@ -94,15 +98,23 @@ func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
 		return nil, err
 	}
 	l := &Limiter{
-		rdb:      rdb,
-		alg:      alg,
-		script:   decisionScripts[alg.kind],
-		cfg:      cfg,
-		clock:    clock.Or(cfg.clock),
-		local:    newLocalLimiters(cfg.localKeys),
-		inflight: make(chan struct{}, cfg.maxInFlight),
-		metrics:  metrics,
-		tracer:   cfg.tracer.Tracer(tracerName),
+		rdb:     rdb,
+		alg:     alg,
+		script:  decisionScripts[alg.kind],
+		cfg:     cfg,
+		clock:   clock.Or(cfg.clock),
+		local:   newLocalLimiters(cfg.localKeys),
+		workers: newWorkers(cfg.maxInFlight),
+		metrics: metrics,
+		tracer:  cfg.tracer.Tracer(tracerName),
+
+		limitArg:  formatFloat(alg.limit),
+		periodArg: strconv.FormatInt(alg.period.Microseconds(), 10),
+		burstArg:  formatFloat(alg.burst),
+		spanOpts: []trace.SpanStartOption{
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("ratelimit.algorithm", alg.name())),
+		},
 	}
 	if cfg.denyCacheSize > 0 {
 		l.deny = newDenyCache(cfg.denyCacheSize)
@@ -242,7 +254,8 @@ func (l *Limiter) decide(ctx context.Context, key string, n int, now time.Time) 
 	keys := []string{l.StateKey(key), l.OverrideKey(key)}
 	v, err := l.call(ctx, l.script, keys,
 		nowArg,
-		n,
+		min(n, MaxLimit+1), // no limit admits more; keeps the cost exact in Lua
+
 		formatFloat(l.alg.limit),
 		l.alg.period.Microseconds(),
 		formatFloat(l.alg.burst),
@@ -266,10 +279,17 @@ func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 		}
 		ints[i] = n
 	}
-	limitText, _ := arr[5].(string)
-	limit, err := strconv.ParseFloat(limitText, 64)
-	if err != nil {
-		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: invalid limit %q in reply", key, ErrBackend, limitText)
+	var limit float64
+	switch v := arr[5].(type) {
+	case int64:
+		limit = float64(v)
+	case string:
+		var err error
+		if limit, err = strconv.ParseFloat(v, 64); err != nil {
+			return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: invalid limit %q in reply", key, ErrBackend, v)
+		}
+	default:
+		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: reply element 5 is %T, expected the limit", key, ErrBackend, arr[5])
 	}
 
 	res := Result{
@@ -293,32 +313,29 @@ func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 	return res, ints[3], nil
 }
 
-// call runs s with a per-call timeout. The Redis call runs on its own
+// call runs s with a per-call timeout. The Redis call runs on a worker
 // goroutine, so that a Redis that accepts connections but never answers
 // delays the caller by the timeout alone, whatever the go-redis client's
-// own read timeout is; that goroutine ends when the client gives up.
+// own read timeout is; the worker is free again when the client gives up.
 func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...any) (any, error) {
-	select {
-	case l.inflight <- struct{}{}:
-	default:
-		return nil, ErrOverloaded
-	}
-	ctx, span := l.tracer.Start(ctx, "ratelimit.redis", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attribute.String("ratelimit.algorithm", l.alg.name())))
+	ctx, span := l.tracer.Start(ctx, "ratelimit.redis", l.spanOpts...)
 	defer span.End()
 
 	callCtx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
 	defer cancel()
-	done := make(chan callResult, 1)
-	go func() {
-		defer func() { <-l.inflight }()
-		v, err := s.run(callCtx, l.rdb, keys, args...)
-		done <- callResult{v, err}
-	}()
+	j := &job{
+		ctx:  callCtx,
+		run:  func(ctx context.Context) (any, error) { return s.run(ctx, l.rdb, keys, args...) },
+		done: make(chan callResult, 1),
+	}
+	if !l.workers.submit(j) {
+		span.SetStatus(codes.Error, ErrOverloaded.Error())
+		return nil, ErrOverloaded
+	}
 
 	var r callResult
 	select {
-	case r = <-done:
+	case r = <-j.done:
 	case <-callCtx.Done():
 		if err := ctx.Err(); err != nil {
 			r.err = err

@@ -24,7 +24,8 @@ func (l *Limiter) SetOverride(ctx context.Context, key string, limit float64, tt
 	if ttl > 0 {
 		ttlMillis = max(ttl.Milliseconds(), 1)
 	}
-	_, err := l.call(ctx, setOverrideLua, []string{l.OverrideKey(key)}, formatFloat(limit), ttlMillis)
+	_, err := l.call(ctx, limitChangeLua, []string{l.OverrideKey(key), l.fixedWindowKey(key)},
+		"set", formatFloat(limit), ttlMillis, fixedWindowCap(limit))
 	l.ForgetDenial(key)
 	if err != nil {
 		return fmt.Errorf("ratelimit: set override %g for key %q: %w", limit, key, err)
@@ -35,7 +36,8 @@ func (l *Limiter) SetOverride(ctx context.Context, key string, limit float64, tt
 // ClearOverride removes key's override, so that the default limit applies
 // again, and clears key's entry in this process's deny cache.
 func (l *Limiter) ClearOverride(ctx context.Context, key string) error {
-	_, err := l.call(ctx, clearOverrideLua, []string{l.OverrideKey(key)})
+	_, err := l.call(ctx, limitChangeLua, []string{l.OverrideKey(key), l.fixedWindowKey(key)},
+		"clear", "", 0, fixedWindowCap(l.alg.limit))
 	l.ForgetDenial(key)
 	if err != nil {
 		return fmt.Errorf("ratelimit: clear override for key %q: %w", key, err)
@@ -77,4 +79,17 @@ func (l *Limiter) EffectiveLimit(ctx context.Context, key string) (float64, erro
 		return l.alg.limit, nil
 	}
 	return limit, nil
+}
+
+// fixedWindowKey is the state key of a fixed window limiter with this
+// limiter's prefix, which a limit change rewrites whatever this limiter's
+// own algorithm is.
+func (l *Limiter) fixedWindowKey(key string) string {
+	return "{" + l.cfg.prefix + ":" + key + "}:fw"
+}
+
+// fixedWindowCap is the whole units per window that limit admits in a
+// fixed window.
+func fixedWindowCap(limit float64) int64 {
+	return int64(min(math.Floor(clampLimit(limit)), fixedWindowMax-1))
 }

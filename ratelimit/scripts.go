@@ -21,7 +21,8 @@ import (
 //
 // and returns {allowed (0|1), remaining (whole units), retry after for the
 // requested cost in µs (-1: never at this limit), retry after for cost 1 in
-// µs, reset after in µs, effective limit as a string}.
+// µs, reset after in µs, effective limit as a string, or as an integer
+// from the fixed window}.
 //
 // Billed commands: the EVALSHA, one MGET that reads state and override
 // together, and one SET with PX when the request is allowed. A denial or a
@@ -29,57 +30,155 @@ import (
 // balance.
 const scriptPrelude = `
 local v = redis.call('MGET', KEYS[1], KEYS[2])
+` + argsLua + overrideLua + `
+local s = v[1]
+`
+
+// argsLua reads the arguments and the time.
+const argsLua = timeArgsLua + limitArgsLua
+
+const timeArgsLua = `
 local now = tonumber(ARGV[1])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local n = tonumber(ARGV[2])
-local limit = tonumber(ARGV[3])
 local period = tonumber(ARGV[4])
-local burst = tonumber(ARGV[5])
-local MAX = 1125899906842624
-local o = tonumber(v[2])
-if o then
-  if o ~= o or o < 0 then o = 0 elseif o > MAX then o = MAX end
-  if o == 0 then burst = 0 elseif limit > 0 then burst = math.min(burst * o / limit, MAX) else burst = o end
-  limit = o
-end
-if limit <= 0 then burst = 0 end
-local s = v[1]
-local function fmt(x) return string.format('%.17g', x) end
-local function ms(us) return math.max(1, math.ceil(us / 1000)) end
 `
 
-// The fixed window state is "index count": the window index is
-// floor(now/window). An index older than the stored one is never reopened,
-// so an app server whose clock lags cannot start a fresh window that a
-// faster server has already left.
-const fixedWindowScript = scriptPrelude + `
-local cap = math.floor(limit)
+const limitArgsLua = `
+local limit = tonumber(ARGV[3])
+local burst = tonumber(ARGV[5])
+local MAX = 1125899906842624
+local function fmt(x) return string.format('%.17g', x) end
+local function ms(us) return math.max(1, math.ceil(us / 1000)) end
+local function applyOverride(ov)
+  local o = tonumber(ov)
+  if o then
+    if o ~= o or o < 0 then o = 0 elseif o > MAX then o = MAX end
+    if o == 0 then burst = 0 elseif limit > 0 then burst = math.min(burst * o / limit, MAX) else burst = o end
+    limit = o
+  end
+  if limit <= 0 then burst = 0 end
+end
+`
+
+// overrideLua applies the override value that the MGET read.
+const overrideLua = `
+applyOverride(v[2])
+`
+
+// uint48Lua encodes (be48) and decodes (u48) the unsigned 48-bit
+// big-endian fields of the fixed window state; MAXC is 2^48-1.
+const uint48Lua = `
+local MAXC = 281474976710655
+local function be48(x)
+  local b = {}
+  for i = 6, 1, -1 do
+    local r = x % 256
+    b[i] = r
+    x = (x - r) / 256
+  end
+  return string.char(b[1], b[2], b[3], b[4], b[5], b[6])
+end
+local function u48(str, i)
+  local a, b, c, d, e, f = string.byte(str, i, i + 5)
+  return ((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f
+end
+`
+
+// fixedWindowMax is the largest value of a fixed window counter field,
+// 2^48-1. A fixed window admits at most fixedWindowMax-1 per window, so a
+// larger limit acts as that (2.8e14, unlimited in practice).
+const fixedWindowMax = 1<<48 - 1
+
+// The fixed window state is a binary string of three unsigned 48-bit
+// big-endian fields that BITFIELD reads and increments in place:
+//
+//	bits 0-47   window index + 1 (0: no state)
+//	bits 48-95  counter = used + (2^48-1 - cap)
+//	bits 96-143 cap, the whole units the window admits
+//
+// The counter starts cap units below the field's maximum, so one BITFIELD
+// with OVERFLOW FAIL admits a request exactly when used + n <= cap and
+// leaves the field unchanged otherwise. A decision in the current window is
+// therefore the EVALSHA plus one BITFIELD, allowed or denied, and the TTL
+// set when the window began stays. The first decision of a window (or of a
+// key) also reads the override and writes the new window with SET ... PX,
+// or deletes the key that BITFIELD created when even that request is
+// denied. A stored window newer than the caller's is used as the current
+// one, so an app server whose clock lags cannot reopen a window that a
+// faster server has left. A limit change through SetOverride or
+// ClearOverride rewrites the cap of the current window at once; an
+// override that expires by its TTL takes effect at the next window.
+const fixedWindowScript = timeArgsLua + `
+local MAXC0 = 281474976710655
 local idx = math.floor(now / period)
-local count = 0
-if s then
-  local a, b = string.match(s, '^(%S+) (%S+)$')
-  local sidx = tonumber(a)
-  if sidx and sidx >= idx then idx = sidx; count = tonumber(b) or 0 end
+local r
+if n > 0 then
+  r = redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
+    'OVERFLOW', 'FAIL', 'INCRBY', 'u48', 48, n)
+  if r[1] - 1 >= idx then
+    -- The current window (or a newer one that a faster clock began): the
+    -- BITFIELD has decided, and nothing else is read or written.
+    local cap = r[2]
+    local reset = math.min(r[1] * period - now, period)
+    local used, allowed = r[3] - (MAXC0 - cap), 0
+    if r[4] then
+      allowed = 1
+      used = r[4] - (MAXC0 - cap)
+    end
+    local retryN, retry1, resetAfter = 0, 0, 0
+    if n > cap then retryN = -1 elseif used + n > cap then retryN = math.ceil(reset) end
+    if cap < 1 then retry1 = -1 elseif used + 1 > cap then retry1 = math.ceil(reset) end
+    if used > 0 then resetAfter = math.ceil(reset) end
+    return {allowed, math.max(0, cap - used), retryN, retry1, resetAfter, cap}
+  end
 end
-local reset = (idx + 1) * period - now
-if reset > period then reset = period end
-local allowed = 0
-if n > 0 and count + n <= cap then
-  count = count + n
-  allowed = 1
-  redis.call('SET', KEYS[1], fmt(idx) .. ' ' .. fmt(count), 'PX', ms(reset))
+` + limitArgsLua + uint48Lua + `
+local function capOf()
+  return math.min(math.floor(limit), MAXC - 1)
 end
+local cap, used, allowed = 0, 0, 0
+if n == 0 then
+  local v = redis.call('MGET', KEYS[1], KEYS[2])
+  local sidx = -1
+  if v[1] and string.len(v[1]) >= 18 then
+    sidx = u48(v[1], 1) - 1
+    if sidx >= idx then
+      idx = sidx
+      cap = u48(v[1], 13)
+      used = u48(v[1], 7) - (MAXC - cap)
+    end
+  end
+  if sidx < idx then
+    applyOverride(v[2])
+    cap = capOf()
+  end
+else
+  -- The first decision of a window, or of the key: BITFIELD found no
+  -- current window (and may have created the key), so start one.
+  applyOverride(redis.call('GET', KEYS[2]))
+  cap = capOf()
+  if n <= cap then
+    allowed = 1
+    used = n
+    local reset = math.min((idx + 1) * period - now, period)
+    redis.call('SET', KEYS[1], be48(idx + 1) .. be48(MAXC - cap + n) .. be48(cap), 'PX', ms(reset))
+  else
+    redis.call('DEL', KEYS[1])
+  end
+end
+local reset = math.min((idx + 1) * period - now, period)
 local function retry(k)
   if k > cap then return -1 end
-  if count + k <= cap then return 0 end
+  if used + k <= cap then return 0 end
   return math.ceil(reset)
 end
 local resetAfter = 0
-if count > 0 then resetAfter = math.ceil(reset) end
-return {allowed, math.max(0, cap - count), retry(math.max(n, 1)), retry(1), resetAfter, fmt(limit)}
+if used > 0 then resetAfter = math.ceil(reset) end
+return {allowed, math.max(0, cap - used), retry(math.max(n, 1)), retry(1), resetAfter, cap}
 `
 
 // The sliding window state is "index current previous": the counts of the
@@ -103,7 +202,7 @@ local f = (now - start) / period
 if f < 0 then f = 0 elseif f > 1 then f = 1 end
 local used = prev * (1 - f) + cur
 local allowed = 0
-if n > 0 and used + n <= limit then
+if n > 0 and used + n <= limit + 1e-9 then
   cur = cur + n
   used = used + n
   allowed = 1
@@ -112,11 +211,11 @@ if n > 0 and used + n <= limit then
 end
 local function retry(k)
   if k > limit then return -1 end
-  if used + k <= limit then return 0 end
+  if used + k <= limit + 1e-9 then return 0 end
   if cur + k <= limit then
-    return math.max(1, math.ceil(start + (1 - (limit - cur - k) / prev) * period - now) + 1)
+    return math.max(1, math.ceil(start + (1 - (limit - cur - k) / prev) * period - now))
   end
-  return math.max(1, math.ceil(start + period + (1 - (limit - k) / cur) * period - now) + 1)
+  return math.max(1, math.ceil(start + period + (1 - (limit - k) / cur) * period - now))
 end
 local resetAfter = 0
 if cur > 0 then resetAfter = start + 2 * period - now elseif prev > 0 then resetAfter = start + period - now end
@@ -155,7 +254,7 @@ end
 local function retry(k)
   if k > burst or rate <= 0 then return -1 end
   if k <= tokens + 1e-9 then return 0 end
-  return math.max(1, math.ceil(t + (k - tokens) / rate - now) + 1)
+  return math.max(1, math.ceil(t + (k - tokens) / rate - now))
 end
 local resetAfter = 0
 if rate > 0 then resetAfter = math.max(0, math.ceil(t + (burst - tokens) / rate - now)) end
@@ -203,16 +302,32 @@ return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(tat - now
 
 const resetScript = `return redis.call('DEL', KEYS[1])`
 
-// setOverrideScript stores ARGV[1] as the override limit, with a TTL of
-// ARGV[2] milliseconds when it is positive.
-const setOverrideScript = `
-if tonumber(ARGV[2]) > 0 then
-  return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+// limitChangeScript sets (ARGV[1] = "set") or deletes (ARGV[1] = "clear")
+// the override KEYS[1] and rewrites the cap of the fixed window state
+// KEYS[2] to ARGV[4], keeping the units it has used, so that the change
+// takes effect in the current window. ARGV[2] is the override value and
+// ARGV[3] its TTL in milliseconds (0: none). The other algorithms read the
+// override on every decision and need no rewrite.
+const limitChangeScript = `
+if ARGV[1] == 'set' then
+  if tonumber(ARGV[3]) > 0 then
+    redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  else
+    redis.call('SET', KEYS[1], ARGV[2])
+  end
+else
+  redis.call('DEL', KEYS[1])
 end
-return redis.call('SET', KEYS[1], ARGV[1])
+local st = redis.call('GET', KEYS[2])
+if not st or string.len(st) < 18 then return 0 end
+` + uint48Lua + `
+local cap = u48(st, 13)
+local used = u48(st, 7) - (MAXC - cap)
+local newCap = tonumber(ARGV[4])
+local counter = math.min(MAXC, MAXC - newCap + used)
+redis.call('SET', KEYS[2], string.sub(st, 1, 6) .. be48(counter) .. be48(newCap), 'KEEPTTL')
+return 1
 `
-
-const clearOverrideScript = `return redis.call('DEL', KEYS[1])`
 
 // getOverrideScript returns {value or false, PTTL}.
 const getOverrideScript = `
@@ -262,10 +377,9 @@ var (
 		kindTokenBucket:   newScript(tokenBucketScript),
 		kindGCRA:          newScript(gcraScript),
 	}
-	resetLua         = newScript(resetScript)
-	setOverrideLua   = newScript(setOverrideScript)
-	clearOverrideLua = newScript(clearOverrideScript)
-	getOverrideLua   = newScript(getOverrideScript)
+	resetLua       = newScript(resetScript)
+	limitChangeLua = newScript(limitChangeScript)
+	getOverrideLua = newScript(getOverrideScript)
 )
 
 // formatFloat prints v so that Lua's tonumber reads back the same float64.

@@ -37,8 +37,8 @@ func Email(cfg SMTP) Notifier {
 
 type emailNotifier struct{ cfg SMTP }
 
-func (*emailNotifier) String() string       { return "email" }
-func (*emailNotifier) GoString() string     { return "upstashops.Email(<redacted>)" }
+func (*emailNotifier) String() string      { return "email" }
+func (*emailNotifier) GoString() string    { return "upstashops.Email(<redacted>)" }
 func (*emailNotifier) defaultRoute() Route { return RouteDigest }
 
 func (n *emailNotifier) Notify(ctx context.Context, msg Notification) error {

@@ -83,16 +83,16 @@ type funcJob struct {
 	run  func(ctx context.Context) (Result, error)
 }
 
-func (j funcJob) Name() JobName                            { return j.name }
+func (j funcJob) Name() JobName                           { return j.name }
 func (j funcJob) Run(ctx context.Context) (Result, error) { return j.run(ctx) }
 
 // JobOption changes how one job is scheduled.
 type JobOption func(*jobConfig)
 
 type jobConfig struct {
-	every   time.Duration
-	timeout time.Duration
-	jitter  time.Duration
+	every     time.Duration
+	timeout   time.Duration
+	jitter    time.Duration
 	jitterSet bool
 }
 

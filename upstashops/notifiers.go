@@ -73,8 +73,8 @@ func Slack(webhookURL string, opts ...HTTPOption) Notifier {
 
 type slackNotifier struct{ s httpSender }
 
-func (*slackNotifier) String() string       { return "slack" }
-func (*slackNotifier) GoString() string     { return "upstashops.Slack(<redacted>)" }
+func (*slackNotifier) String() string      { return "slack" }
+func (*slackNotifier) GoString() string    { return "upstashops.Slack(<redacted>)" }
 func (*slackNotifier) defaultRoute() Route { return RouteChat | RouteDigest }
 
 func (n *slackNotifier) Notify(ctx context.Context, msg Notification) error {
@@ -266,8 +266,8 @@ type pagerDutyNotifier struct {
 	key string
 }
 
-func (*pagerDutyNotifier) String() string       { return "pagerduty" }
-func (*pagerDutyNotifier) GoString() string     { return "upstashops.PagerDuty(<redacted>)" }
+func (*pagerDutyNotifier) String() string      { return "pagerduty" }
+func (*pagerDutyNotifier) GoString() string    { return "upstashops.PagerDuty(<redacted>)" }
 func (*pagerDutyNotifier) defaultRoute() Route { return RoutePage }
 
 func (n *pagerDutyNotifier) Notify(ctx context.Context, msg Notification) error {

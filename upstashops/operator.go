@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/upstash-ops/sdk/costlint"
 	"github.com/upstash-ops/sdk/internal/clock"
 )
 
@@ -53,6 +54,8 @@ type Operator struct {
 	jobs     map[JobName]*jobState
 	jobOrder []JobName
 
+	linter *costlint.Linter
+
 	notify   *dispatcher
 	audit    *auditLog
 	approval *approvalStore
@@ -77,8 +80,8 @@ type Operator struct {
 
 // CostPoint is one sample of the estimated monthly cost, for the chart.
 type CostPoint struct {
-	Time    time.Time `json:"time"`
-	USD     float64   `json:"usd"`
+	Time time.Time `json:"time"`
+	USD  float64   `json:"usd"`
 }
 
 const maxCostPoints = 500
@@ -164,6 +167,9 @@ func New(opts ...Option) (*Operator, error) {
 	for _, e := range cfg.jobs {
 		op.addJob(e.job, e.opts...)
 	}
+	if err := op.addDefaultJobs(); err != nil {
+		return nil, err
+	}
 	for name := range cfg.jobOptions {
 		if _, ok := op.jobs[name]; !ok {
 			return nil, fmt.Errorf("upstashops: WithJobOptions(%q): %w", name, ErrUnknownJob)
@@ -205,6 +211,9 @@ func (op *Operator) addJob(job Job, opts ...JobOption) {
 		o(&jc)
 	}
 	jc.fill(name)
+	if c, ok := job.(clocked); ok {
+		c.setClock(op.clk)
+	}
 	if _, ok := op.jobs[name]; !ok {
 		op.jobOrder = append(op.jobOrder, name)
 	}
@@ -229,17 +238,21 @@ func (op *Operator) Run(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// loop runs one job on its cadence. The timer of the next run starts before
+// the current run, so the cadence is measured from start to start.
 func (op *Operator) loop(ctx context.Context, js *jobState) {
-	delay := randDuration(js.cfg.jitter)
+	next := op.clk.After(randDuration(js.cfg.jitter))
 	for {
-		if clock.Sleep(ctx, op.clk, delay) != nil {
+		select {
+		case <-ctx.Done():
 			return
+		case <-next:
 		}
+		next = op.clk.After(js.cfg.every + randDuration(js.cfg.jitter))
 		_, err := op.RunOnce(ctx, js.job.Name())
 		if err != nil && !errors.Is(err, ErrJobBusy) && ctx.Err() == nil {
 			op.log.LogAttrs(ctx, slog.LevelError, "upstashops: job failed", slog.String("job", string(js.job.Name())), slog.String("error", err.Error()))
 		}
-		delay = js.cfg.every + randDuration(js.cfg.jitter)
 	}
 }
 
@@ -288,13 +301,31 @@ func (op *Operator) RunOnce(ctx context.Context, name JobName) ([]Finding, error
 	defer span.End()
 	res, err := op.execute(ctx, js, l)
 	op.runCounter.Add(ctx, 1, metric.WithAttributes(jobAttr(name), outcomeAttr(err)))
+	var findings []Finding
 	if err != nil {
 		span.RecordError(err)
-		return nil, err
+	} else {
+		findings = op.process(ctx, name, res)
+		op.findCounter.Add(ctx, int64(len(findings)), metric.WithAttributes(jobAttr(name)))
 	}
-	findings := op.process(ctx, name, res)
-	op.findCounter.Add(ctx, int64(len(findings)), metric.WithAttributes(jobAttr(name)))
-	return findings, nil
+	op.finish(js, err)
+	return findings, err
+}
+
+// finish records the end of a run, after its findings were processed, so
+// that a status showing the run complete also means its notifications are
+// queued.
+func (op *Operator) finish(js *jobState, err error) {
+	js.mu.Lock()
+	defer js.mu.Unlock()
+	js.status.Running = false
+	js.status.LastEnd = op.clk.Now()
+	js.status.Runs++
+	js.status.LastError = ""
+	if err != nil {
+		js.status.Failures++
+		js.status.LastError = err.Error()
+	}
 }
 
 type runOutcome struct {
@@ -316,9 +347,8 @@ func (op *Operator) execute(ctx context.Context, js *jobState, l *lease) (Result
 
 	done := make(chan runOutcome, 1)
 	go func() {
-		defer js.running.Unlock()
-		defer cancel(nil)
 		out := op.call(runCtx, js.job)
+		cancel(nil)
 		if l != nil {
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			if err := l.release(rctx); err != nil {
@@ -326,6 +356,7 @@ func (op *Operator) execute(ctx context.Context, js *jobState, l *lease) (Result
 			}
 			rcancel()
 		}
+		js.running.Unlock()
 		done <- out
 	}()
 	if l != nil {
@@ -346,17 +377,6 @@ func (op *Operator) execute(ctx context.Context, js *jobState, l *lease) (Result
 			out.err = fmt.Errorf("upstashops: job %q: %w", name, ErrLeaseLost)
 		}
 	}
-
-	js.mu.Lock()
-	js.status.Running = false
-	js.status.LastEnd = op.clk.Now()
-	js.status.Runs++
-	js.status.LastError = ""
-	if out.err != nil {
-		js.status.Failures++
-		js.status.LastError = out.err.Error()
-	}
-	js.mu.Unlock()
 	return out.res, out.err
 }
 
@@ -537,3 +557,10 @@ func (k keys) approvals() string         { return k.prefix + "approvals" }
 func (k keys) actionsDay(day string) string {
 	return k.prefix + "actions:" + day
 }
+
+// String returns a fixed name, so that printing an Operator never prints
+// its configuration, which holds credentials.
+func (op *Operator) String() string { return "upstashops.Operator" }
+
+// GoString returns the same fixed name for %#v.
+func (op *Operator) GoString() string { return "upstashops.Operator" }

@@ -46,21 +46,23 @@ type config struct {
 	retryBackoff   time.Duration
 	onFailure      func(DeliveryFailure)
 
-	policy       Policy
-	executors    map[ActionClass]Executor
-	approver     Approver
-	approvalKey  []byte
-	approvalTTL  time.Duration
-	auditMaxLen  int64
-	reasoner     Reasoner
-	baseURL      string
-	token        string
-	middleware   func(http.Handler) http.Handler
-	clk          clock.Clock
-	logger       *slog.Logger
-	meter        metric.MeterProvider
-	tracer       trace.TracerProvider
-	maxFindings  int
+	policy      Policy
+	executors   map[ActionClass]Executor
+	approver    Approver
+	approvalKey []byte
+	approvalTTL time.Duration
+	auditMaxLen int64
+	reasoner    Reasoner
+	baseURL     string
+	token       string
+	middleware  func(http.Handler) http.Handler
+	clk         clock.Clock
+	logger      *slog.Logger
+	meter       metric.MeterProvider
+	tracer      trace.TracerProvider
+	maxFindings int
+
+	noDefaultJobs bool
 }
 
 // WithRedis sets the Redis client the Operator uses for job leases, pending

@@ -107,7 +107,9 @@ func TestRunFailingJobsDoNotStopOthers(t *testing.T) {
 	// digest loop and the three run timeouts, which the fake clock keeps
 	// until they fire.
 	for round := 1; round <= 3; round++ {
-		waitFor(t, func() bool { return int(panics.Load()) >= round && int(fails.Load()) >= round && int(oks.Load()) >= round }, func() string { return fmt.Sprint(round, panics.Load(), fails.Load(), oks.Load()) })
+		waitFor(t, func() bool {
+			return int(panics.Load()) >= round && int(fails.Load()) >= round && int(oks.Load()) >= round
+		}, func() string { return fmt.Sprint(round, panics.Load(), fails.Load(), oks.Load()) })
 		if err := clk.BlockUntil(ctxT(t), 7); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}

@@ -65,7 +65,7 @@ func newNamespace() *namespace {
 }
 
 // OnQuery sets a function called inside every query request, before the
-// answer is written. Tests use it to advance a fake clock and so give the
+// response is written. Tests use it to advance a fake clock and so give the
 // query a latency without sleeping.
 func (s *Server) OnQuery(fn func()) {
 	s.mu.Lock()

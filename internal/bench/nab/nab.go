@@ -1,12 +1,13 @@
 // Package nab loads the Numenta Anomaly Benchmark (NAB v1.1) corpus, runs
 // anomaly detectors over it and scores them with NAB's rules.
 //
-// The scoring follows NAB's published method: a probationary period that is
-// not scored, a scaled sigmoid that rewards early detection inside a labelled
-// window and charges false positives less the closer they follow a window,
-// one threshold per detector and profile chosen to maximise the summed raw
-// score over the corpus, and a score normalised so that the null detector
-// gets 0 and a detector that fires on the first row of every window gets 100.
+// The scoring follows NAB's published method. A probationary period at the
+// start of each file is not scored. A scaled sigmoid rewards early detection
+// inside a labelled window and charges false positives less the closer they
+// follow a window. One threshold per detector and profile is chosen to
+// maximise the summed raw score over the corpus. The score is normalised so
+// that the null detector gets 0 and a detector that fires on the first row
+// of every window gets 100.
 package nab
 
 import (
@@ -155,7 +156,7 @@ func (f *File) window(w [2]string) (Window, error) {
 		right--
 	}
 	if left > right || left >= len(f.Times) {
-		return Window{}, fmt.Errorf("window %s..%s holds no rows", w[0], w[1])
+		return Window{}, fmt.Errorf("window %s..%s contains no rows", w[0], w[1])
 	}
 	return Window{Left: left, Right: right}, nil
 }
