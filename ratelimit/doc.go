@@ -138,6 +138,10 @@
 //
 // # Limitations
 //
+//   - FixedWindow needs a Redis with BITFIELD (Redis 3.2 or newer, and
+//     Upstash). miniredis v2.40 has no BITFIELD: there FixedWindow
+//     decisions fail and the failure policy decides them, while the other
+//     algorithms run unchanged.
 //   - FailLocal limits per process: N app servers admit up to N times the
 //     limit while Redis is down, and the local limiters do not know
 //     overrides.
