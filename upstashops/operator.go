@@ -390,7 +390,7 @@ func (op *Operator) call(ctx context.Context, job Job) (out runOutcome) {
 	}()
 	res, err := job.Run(ctx)
 	if err != nil {
-		return runOutcome{err: fmt.Errorf("upstashops: job %q: %w", job.Name(), err)}
+		return runOutcome{err: fmt.Errorf("upstashops: job %q: %w", job.Name(), redactError(err))}
 	}
 	return runOutcome{res: res}
 }
