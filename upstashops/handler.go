@@ -43,7 +43,7 @@ func (op *Operator) Handler() http.Handler {
 	protected := http.NewServeMux()
 	protected.HandleFunc("GET /{$}", op.serveDashboard)
 	protected.HandleFunc("GET /api/state", op.serveAPI(func(r *http.Request) (any, error) { return op.state(r.Context()) }))
-	protected.HandleFunc("GET /api/findings", op.serveAPI(func(*http.Request) (any, error) { return op.Findings(), nil }))
+	protected.HandleFunc("GET /api/findings", op.serveAPI(func(r *http.Request) (any, error) { return op.sharedFindings(r.Context()), nil }))
 	protected.HandleFunc("GET /api/jobs", op.serveAPI(func(*http.Request) (any, error) { return op.JobStatuses(), nil }))
 	protected.HandleFunc("GET /api/costs", op.serveAPI(func(*http.Request) (any, error) { return op.Costs(), nil }))
 	protected.HandleFunc("GET /api/channels", op.serveAPI(func(*http.Request) (any, error) { return op.Channels(), nil }))
@@ -311,7 +311,7 @@ type dashboardState struct {
 }
 
 func (op *Operator) state(ctx context.Context) (dashboardState, error) {
-	s := dashboardState{Time: op.clk.Now(), Findings: op.Findings(), Costs: op.Costs(), Jobs: op.JobStatuses(), Channels: op.Channels(), Undelivered: op.Undelivered(), Policy: map[string]string{}}
+	s := dashboardState{Time: op.clk.Now(), Findings: op.sharedFindings(ctx), Costs: op.Costs(), Jobs: op.JobStatuses(), Channels: op.Channels(), Undelivered: op.Undelivered(), Policy: map[string]string{}}
 	for _, f := range s.Findings {
 		s.SavingsUSD += f.SavingsUSD
 	}

@@ -499,3 +499,34 @@ func TestMaxFindingsEvictsOldest(t *testing.T) {
 		t.Errorf("delivery state kept for %d findings, want 2", n)
 	}
 }
+
+// TestSharedDeliveryAcrossInstances runs one job on two Operators sharing
+// a Redis, in turns, as leases make them do. The alert goes out once and
+// the resolution once, although the instance that sees the finding clear
+// never sent the alert itself.
+func TestSharedDeliveryAcrossInstances(t *testing.T) {
+	_, prefix := testRedis(t)
+	chat := &recorder{}
+	job := &findingsJob{name: "j"}
+	newOp := func() *Operator {
+		return newTestOperator(t, WithRedis(redisServer.Client(t)), prefix, WithoutDefaultJobs(), WithJob(job), WithNotifier(chat, Routes(RouteChat), Named("chat")))
+	}
+	a, b := newOp(), newOp()
+
+	job.set(finding("k", "x", Warning))
+	runJob(t, a, "j")
+	runJob(t, b, "j") // within the cooldown recorded by a
+	flush(t, a)
+	flush(t, b)
+	job.set()
+	runJob(t, b, "j") // b resolves what a alerted
+	runJob(t, a, "j") // a finds nothing left to resolve
+	flush(t, a)
+	flush(t, b)
+	if got, want := chat.events(), []string{"alert:x", "resolved:x"}; !equalStrings(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got := a.Findings(); len(got) != 0 {
+		t.Errorf("instance a still lists %v as open", got)
+	}
+}

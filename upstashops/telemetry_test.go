@@ -71,3 +71,40 @@ func TestRunSendsDigestOnInterval(t *testing.T) {
 		t.Errorf("got %q, want a digest", got)
 	}
 }
+
+// TestDigestOncePerIntervalAcrossInstances runs two Operators sharing a
+// Redis and a clock; one digest goes out per interval.
+func TestDigestOncePerIntervalAcrossInstances(t *testing.T) {
+	_, prefix := testRedis(t)
+	clk := fakeClock()
+	digest := &recorder{}
+	job := &findingsJob{name: "j"}
+	job.set(finding("k", "a", Warning))
+	newOp := func() *Operator {
+		return newTestOperator(t, WithRedis(redisServer.Client(t)), prefix, WithoutDefaultJobs(), WithClock(clk),
+			WithJob(job, Every(48*time.Hour), Jitter(0)), WithDigestInterval(time.Hour), WithNotifier(digest, Routes(RouteDigest)))
+	}
+	a, b := newOp(), newOp()
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	go a.Run(ctx)
+	go b.Run(ctx)
+
+	tried := func(op *Operator) int { st := op.JobStatuses()[0]; return st.Runs + st.Skipped }
+	waitFor(t, func() bool { return tried(a) >= 1 && tried(b) >= 1 })
+	executed := a.JobStatuses()[0].Runs + b.JobStatuses()[0].Runs
+	// Two job loops, two digest loops and one timeout per executed run.
+	if err := clk.BlockUntil(ctxT(t), 4+executed); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour)
+	waitFor(t, func() bool { return len(digest.events()) >= 1 })
+	if err := clk.BlockUntil(ctxT(t), 4); err != nil { // both digest loops waiting again
+		t.Fatal(err)
+	}
+	flush(t, a)
+	flush(t, b)
+	if got := digest.events(); len(got) != 1 {
+		t.Errorf("got %v, want one digest", got)
+	}
+}
