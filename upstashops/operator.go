@@ -525,7 +525,7 @@ func (op *Operator) process(ctx context.Context, name JobName, res Result) []Fin
 		op.notify.forget(id)
 	}
 	for _, f := range resolved {
-		op.actions.forget(f)
+		op.actions.forget(ctx, f)
 	}
 	op.actions.proposeRun(ctx, res.Findings)
 	return res.Findings
@@ -601,7 +601,10 @@ func (k keys) lease(name JobName) string { return k.prefix + "lease:" + string(n
 func (k keys) audit() string             { return k.prefix + "audit" }
 func (k keys) approval(id string) string { return k.prefix + "approval:" + id }
 func (k keys) approvals() string         { return k.prefix + "approvals" }
-func (k keys) digest(period int64) string { return k.prefix + "digest:" + strconv.FormatInt(period, 10) }
+func (k keys) digest(period int64) string {
+	return k.prefix + "digest:" + strconv.FormatInt(period, 10)
+}
+func (k keys) action(id string) string { return k.prefix + "action:" + id }
 func (k keys) actionsDay(day string) string {
 	return k.prefix + "actions:" + day
 }
