@@ -168,6 +168,11 @@ func (op *Operator) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost {
+		if !op.loginLimit.Allow() {
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "too many sign-in attempts: try again in a minute", http.StatusTooManyRequests)
+			return
+		}
 		if subtle.ConstantTimeCompare([]byte(r.PostFormValue("token")), []byte(op.cfg.token)) == 1 {
 			http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: op.sessionValue(), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 			seeOther(w, "./")

@@ -338,6 +338,14 @@ func TestSlackBlockKit(t *testing.T) {
 	if bodies[0]["text"] == "" {
 		t.Error("alert payload has no fallback text")
 	}
+	relative := p
+	relative.ApproveURL, relative.RejectURL = "/approval/act-1?d=approve", "/approval/act-1?d=reject"
+	if err := n.Notify(ctxT(t), Notification{Event: EventApprovalRequest, Approval: &relative}); err != nil {
+		t.Fatal(err)
+	}
+	if got := marshalRaw(t, bodies[2]); strings.Contains(got, `"type":"actions"`) {
+		t.Errorf("buttons with relative URLs, which Slack rejects:\n%s", got)
+	}
 	approval := marshalRaw(t, bodies[1])
 	for _, want := range []string{`"type":"actions"`, `"url":"https://x/approve"`, `"url":"https://x/reject"`, `"style":"danger"`} {
 		if !strings.Contains(string(approval), want) {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 
 	"github.com/upstash-ops/sdk/costlint"
 	"github.com/upstash-ops/sdk/internal/clock"
@@ -69,6 +70,10 @@ type Operator struct {
 	tracer      trace.Tracer
 	runCounter  metric.Int64Counter
 	findCounter metric.Int64Counter
+
+	// loginLimit bounds sign-in attempts on the dashboard, across all
+	// clients of this process: 10 a minute with bursts of 10.
+	loginLimit *rate.Limiter
 
 	// testHookRenewed, when set by a test, is called after each lease
 	// renewal.
@@ -148,6 +153,8 @@ func New(opts ...Option) (*Operator, error) {
 		jobs:     map[JobName]*jobState{},
 		findings: map[string]*Finding{},
 		tracer:   cfg.tracer.Tracer(instrumentationName),
+
+		loginLimit: rate.NewLimiter(rate.Every(6*time.Second), 10),
 	}
 	op.bg, op.stop = context.WithCancel(context.Background())
 	meter := cfg.meter.Meter(instrumentationName)
