@@ -38,7 +38,7 @@ func BenchmarkProcessHook(b *testing.B) {
 	})
 }
 
-// stopHook answers every command without a server, so that a benchmark of a
+// stopHook completes every command without a server, so that a benchmark of a
 // real client measures go-redis and the hooks above it.
 type stopHook struct{}
 
@@ -51,7 +51,7 @@ func (stopHook) ProcessPipelineHook(redis.ProcessPipelineHook) redis.ProcessPipe
 }
 
 // BenchmarkClientGet measures rdb.Get through a real *redis.Client whose
-// last hook answers without a server, with and without costlint.
+// last hook completes it without a server, with and without costlint.
 func BenchmarkClientGet(b *testing.B) {
 	ctx := context.Background()
 	for _, tc := range []struct {

@@ -115,16 +115,15 @@ func (c *callSites) firstExternal(pcs []uintptr) (uintptr, bool) {
 	return 0, false
 }
 
-// learn classifies pc by its outermost function, which is the function
-// the pc belongs to when other functions were inlined into it.
+// learn classifies pc by its outermost function, which is the physical
+// function the pc is in when other functions were inlined into it.
+// FuncForPC names the innermost function but reports the outermost
+// function's entry, so the entry is resolved a second time.
 func (c *callSites) learn(pc uintptr) bool {
-	frames := runtime.CallersFrames([]uintptr{pc})
-	var outer string
-	for {
-		f, more := frames.Next()
-		outer = f.Function
-		if !more {
-			break
+	outer := ""
+	if fn := runtime.FuncForPC(pc - 1); fn != nil {
+		if entry := runtime.FuncForPC(fn.Entry()); entry != nil {
+			outer = entry.Name()
 		}
 	}
 	internal := c.skipped(outer)

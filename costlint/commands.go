@@ -2,8 +2,7 @@ package costlint
 
 import "strings"
 
-// commandInfo is what the hook and the rules need to know about one Redis
-// command.
+// commandInfo is the hook's and the rules' knowledge of one Redis command.
 type commandInfo struct {
 	// free commands are not billed by Upstash.
 	free bool
@@ -18,7 +17,7 @@ type commandInfo struct {
 	read  bool
 	write bool
 	// batch is the variadic command that replaces a run of this
-	// single-key command, and sameKey says that the replacement works only
+	// single-key command, and sameKey marks that the replacement works only
 	// while the key stays the same (HGET fields of one hash -> HMGET).
 	batch   string
 	sameKey bool

@@ -10,7 +10,7 @@ import (
 
 // hook records commands for a Linter. With dialOnly set it records only
 // new connections, for the per-node clients of a ClusterClient or Ring
-// whose commands the cluster-level hook already sees.
+// whose commands the cluster-level hook already records.
 type hook struct {
 	l        *Linter
 	dialOnly bool
@@ -32,8 +32,8 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		l := h.l
-		if len(l.floors) > 0 {
-			l.applyFloor(cmd)
+		if floors := *l.floors.Load(); len(floors) > 0 {
+			l.applyFloor(floors, cmd)
 		}
 		pc := l.sites.capture(1)
 		at := l.clock.Now()
@@ -53,15 +53,19 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 	}
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		l := h.l
-		if len(l.floors) > 0 {
+		if floors := *l.floors.Load(); len(floors) > 0 {
 			for _, cmd := range cmds {
-				l.applyFloor(cmd)
+				l.applyFloor(floors, cmd)
 			}
 		}
 		pc := l.sites.capture(1)
 		at := l.clock.Now()
 		err := next(ctx, cmds)
 
+		// go-redis hands a TxPipeline over wrapped in MULTI and EXEC.
+		// NOTE: MULTI and EXEC are billed like the commands between them,
+		// which is an assumption: Upstash documents only that the inner
+		// commands are billed.
 		mode := Pipeline
 		if len(cmds) > 0 && cmds[0].Name() == "multi" {
 			mode = Tx

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -27,6 +28,16 @@ func siteFor(t *testing.T, s *Snapshot, command string) Site {
 	}
 	t.Fatalf("no site for %s in %+v", command, s.Sites)
 	return Site{}
+}
+
+func siteCount(s *Snapshot, command string) int {
+	n := 0
+	for _, site := range s.Sites {
+		if site.Command == command {
+			n++
+		}
+	}
+	return n
 }
 
 func commandTotal(s *Snapshot, name string) CommandTotal {
@@ -159,7 +170,10 @@ func TestFreeCommandsNotBilled(t *testing.T) {
 func TestSecretsNeverStored(t *testing.T) {
 	const password = "s3cr3t-Pa55word"
 	ctx := context.Background()
-	l := New(WithClock(clock.NewFake(epoch)))
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	broken := NewRule("broken", func(*Snapshot) []Finding { panic("rule bug") })
+	l := New(WithClock(clock.NewFake(epoch)), WithLogger(logger), WithExtraRules(broken))
 	process := l.Hook().ProcessHook(func(ctx context.Context, cmd redis.Cmder) error {
 		return errors.New("WRONGPASS invalid username-password pair " + password)
 	})
@@ -180,6 +194,12 @@ func TestSecretsNeverStored(t *testing.T) {
 	}
 	if strings.Contains(out.String(), password) {
 		t.Errorf("report contains the AUTH password:\n%s", out.String())
+	}
+	if logs.Len() == 0 {
+		t.Error("the broken rule was not logged, so the log check proves nothing")
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Errorf("log contains the AUTH password:\n%s", logs.String())
 	}
 	s := l.Snapshot()
 	for _, p := range s.Patterns {
@@ -355,9 +375,6 @@ func TestClusterClientHook(t *testing.T) {
 	if s.BilledCommands != 2 {
 		t.Errorf("billed = %d, want 2", s.BilledCommands)
 	}
-	if s.HandshakeBilled != 0 {
-		t.Errorf("handshake billed = %d, want 0 with DisableIdentity", s.HandshakeBilled)
-	}
 }
 
 func TestRingHook(t *testing.T) {
@@ -368,7 +385,78 @@ func TestRingHook(t *testing.T) {
 	rdb.AddHook(stopHook{})
 	_ = rdb.Get(ctx, "user:1:name")
 	s := l.Snapshot()
-	if s.BilledCommands != 1 || s.HandshakeBilled != 2 {
-		t.Errorf("billed, handshake = %d, %d; want 1, 2", s.BilledCommands, s.HandshakeBilled)
+	if s.BilledCommands != 1 {
+		t.Errorf("billed = %d, want 1", s.BilledCommands)
+	}
+}
+
+func TestTTLFloorRealServer(t *testing.T) {
+	rdb, l, _ := newRealClient(t, WithTTLFloor(TTLFloor{Pattern: "cache:{id}", Min: time.Minute}))
+	ctx := context.Background()
+	mustNoErr(t, rdb.Set(ctx, "cache:7", "v", time.Second).Err())
+	mustNoErr(t, rdb.Set(ctx, "other:7", "v", time.Second).Err())
+
+	ttl, err := rdb.TTL(ctx, "cache:7").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl < 59*time.Second || ttl > time.Minute {
+		t.Errorf("server TTL of cache:7 = %v, want the 1m floor", ttl)
+	}
+	if ttl, _ := rdb.TTL(ctx, "other:7").Result(); ttl > time.Second {
+		t.Errorf("server TTL of other:7 = %v, want 1s unchanged", ttl)
+	}
+	if got := l.Snapshot().TTLFloorRewrites; got != 1 {
+		t.Errorf("rewrites = %d, want 1", got)
+	}
+}
+
+func TestSetTTLFloorAtRuntime(t *testing.T) {
+	ctx := context.Background()
+	l := New()
+	process := l.Hook().ProcessHook(okNext)
+
+	before := redis.NewStatusCmd(ctx, "set", "cache:1", "v", "ex", 1)
+	_ = process(ctx, before)
+	l.SetTTLFloor(TTLFloor{Pattern: "cache:{id}", Min: 10 * time.Second})
+	after := redis.NewStatusCmd(ctx, "set", "cache:2", "v", "ex", 1)
+	_ = process(ctx, after)
+	l.SetTTLFloor(TTLFloor{Pattern: "cache:{id}"}) // Min 0 removes it
+	removed := redis.NewStatusCmd(ctx, "set", "cache:3", "v", "ex", 1)
+	_ = process(ctx, removed)
+
+	if got := before.Args()[4]; got != 1 {
+		t.Errorf("TTL before the floor = %v, want 1", got)
+	}
+	if got := after.Args()[4]; got != int64(10) {
+		t.Errorf("TTL under the floor = %v, want 10", got)
+	}
+	if got := removed.Args()[4]; got != 1 {
+		t.Errorf("TTL after removal = %v, want 1", got)
+	}
+	if got := l.TTLFloors(); len(got) != 0 {
+		t.Errorf("floors after removal = %v, want none", got)
+	}
+}
+
+func TestRotateKeepsEveryCommand(t *testing.T) {
+	ctx := context.Background()
+	fake := clock.NewFake(epoch)
+	l := New(WithClock(fake))
+	process := l.Hook().ProcessHook(okNext)
+
+	_ = process(ctx, redis.NewStringCmd(ctx, "get", "a"))
+	fake.Advance(time.Second)
+	first := l.Rotate()
+	_ = process(ctx, redis.NewStringCmd(ctx, "get", "b"))
+	_ = process(ctx, redis.NewStringCmd(ctx, "get", "c"))
+	fake.Advance(time.Second)
+	second := l.Rotate()
+
+	if first.CommandsObserved != 1 || second.CommandsObserved != 2 {
+		t.Errorf("windows observed %d and %d commands, want 1 and 2", first.CommandsObserved, second.CommandsObserved)
+	}
+	if !second.Start.Equal(first.End) {
+		t.Errorf("second window starts %v, want the first's end %v", second.Start, first.End)
 	}
 }

@@ -17,21 +17,23 @@ import (
 // priced report of wasteful usage patterns.
 //
 // Add Hook to a client (or call Instrument), run the application, then call
-// Report. A Linter is safe for concurrent use. Its memory is bounded by the
-// caps set with WithMaxPatterns, WithMaxCallSites, WithMaxHotKeys and
-// WithMaxScripts's default; commands past a cap are still counted in the
-// per-command totals and the overflow counters of the report.
+// Report. A Linter is safe for concurrent use. Its memory is bounded by
+// WithMaxPatterns, WithMaxCallSites, WithMaxHotKeys and a cap of 256
+// learned Lua scripts. Commands past a cap are still counted in the
+// per-command totals and in the report's overflow counters.
 type Linter struct {
 	cfg    config
 	clock  clock.Clock
 	logger *slog.Logger
 	sites  *callSites
-	floors map[string]time.Duration
+	// floors maps a key pattern to its TTL floor. It is replaced whole
+	// by SetTTLFloor and RemoveTTLFloor, so the hook reads it lock-free.
+	floors atomic.Pointer[map[string]time.Duration]
 
 	rec       atomic.Pointer[recorder]
+	floorsMu  sync.Mutex // serialises writers of floors
 	mu        sync.Mutex // guards server
 	server    serverWindow
-	identity  atomic.Int32 // 0 unknown, 1 client sends CLIENT SETINFO, 2 disabled
 	floorHits atomic.Uint64
 }
 
@@ -43,7 +45,7 @@ func New(opts ...Option) *Linter {
 		maxPatterns:  DefaultMaxPatterns,
 		maxCallSites: DefaultMaxCallSites,
 		maxHotKeys:   DefaultMaxHotKeys,
-		maxScripts:   DefaultMaxScripts,
+		maxScripts:   defaultMaxScripts,
 		burstGap:     DefaultBurstGap,
 		minBurst:     DefaultMinBurst,
 		alertAt:      DefaultAlertAt,
@@ -64,12 +66,11 @@ func New(opts ...Option) *Linter {
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
-	if len(cfg.ttlFloors) > 0 {
-		l.floors = make(map[string]time.Duration, len(cfg.ttlFloors))
-		for _, f := range cfg.ttlFloors {
-			l.floors[keypattern.Normalize(f.Pattern)] = f.Min
-		}
+	floors := make(map[string]time.Duration, len(cfg.ttlFloors))
+	for _, f := range cfg.ttlFloors {
+		floors[keypattern.Normalize(f.Pattern)] = f.Min
 	}
+	l.floors.Store(&floors)
 	l.rec.Store(newRecorder(&l.cfg, l.clock.Now()))
 	if err := l.registerMetrics(); err != nil {
 		l.logger.Warn("costlint: register metrics failed", "error", err)
@@ -103,36 +104,31 @@ func (c *config) sanitize(d config) {
 
 // Hook returns the go-redis hook that records commands, pipelines,
 // transactions and new connections. Add it with AddHook. On a ClusterClient
-// or Ring it sees every command but not the per-node connections; Instrument
-// adds both.
+// or Ring it records every command but not the per-node connections, so use
+// Instrument there, which adds both.
 func (l *Linter) Hook() redis.Hook {
 	return &hook{l: l}
 }
 
 // Instrument adds the Linter's hook to rdb. For a *redis.ClusterClient or
 // *redis.Ring it also adds a dial-only hook to every node client, so that
-// connection churn is counted per node. It reads rdb's DisableIdentity
-// setting so that the connection-churn rule prices handshakes exactly.
+// connection churn is counted per node. Instrument a ClusterClient before
+// its first command: node clients it made earlier are not hooked, because
+// listing them would need a round trip.
 func (l *Linter) Instrument(rdb redis.UniversalClient) {
 	rdb.AddHook(l.Hook())
 	dialHook := &hook{l: l, dialOnly: true}
 	switch c := rdb.(type) {
-	case *redis.Client:
-		l.setIdentity(c.Options().DisableIdentity || c.Options().DisableIndentity) //nolint:staticcheck // both spellings disable it
 	case *redis.ClusterClient:
 		c.OnNewNode(func(node *redis.Client) { node.AddHook(dialHook) })
-		l.setIdentity(c.Options().DisableIdentity || c.Options().DisableIndentity) //nolint:staticcheck // both spellings disable it
 	case *redis.Ring:
+		// A Ring makes its shard clients up front, so the existing ones
+		// get the hook here and later ones through OnNewNode.
 		c.OnNewNode(func(node *redis.Client) { node.AddHook(dialHook) })
-		l.setIdentity(c.Options().DisableIdentity || c.Options().DisableIndentity) //nolint:staticcheck // both spellings disable it
-	}
-}
-
-func (l *Linter) setIdentity(disabled bool) {
-	if disabled {
-		l.identity.Store(2)
-	} else {
-		l.identity.Store(1)
+		_ = c.ForEachShard(context.Background(), func(_ context.Context, shard *redis.Client) error {
+			shard.AddHook(dialHook)
+			return nil
+		})
 	}
 }
 
@@ -142,6 +138,19 @@ func Instrument(rdb redis.UniversalClient, opts ...Option) *Linter {
 	l := New(opts...)
 	l.Instrument(rdb)
 	return l
+}
+
+// Rotate returns the report of the window so far and starts a new window
+// in the same step, so that commands sent between a report and a reset
+// are not lost. Jobs that report on an interval want this instead of Report
+// followed by Reset.
+func (l *Linter) Rotate() *Report {
+	now := l.clock.Now()
+	old := l.rec.Swap(newRecorder(&l.cfg, now))
+	// NOTE: a hook that loaded the old recorder just before the swap may
+	// update it after the snapshot, so the commands in flight at that
+	// instant can be missing from both windows.
+	return l.ReportFrom(l.snapshotOf(old, now))
 }
 
 // Reset drops everything recorded so far and starts a new observation

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // TestNPlusOneMonthlyDollars runs 2 requests a second, each doing 200
@@ -67,3 +69,70 @@ func TestNPlusOneMonthlyDollars(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestNPlusOnePipelinedSavesNothing checks that GETs already sent in a
+// pipeline are still priced as N+1, because every pipelined command is
+// billed, and that the recommendation says so.
+func TestNPlusOnePipelinedSavesNothing(t *testing.T) {
+	rdb, l, fake := newRealClient(t)
+	ctx := context.Background()
+	tenSecondWindow(t, fake, 10, func(int) {
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for id := range 50 {
+				p.Get(ctx, "user:"+strconv.Itoa(id)+":name")
+			}
+			return nil
+		})
+		mustNoErr(t, err)
+	})
+	f := findingByRule(t, l.Report(), "n-plus-one")
+	// 500 GETs in 10 s -> 129,600,000 a month; one MGET per pipeline:
+	// 10 -> 2,592,000. Savings 127,008,000 * $0.000002 = $254.016.
+	approx(t, "CommandsPerMonth", f.CommandsPerMonth, 500*perCommandMonthly)
+	approx(t, "CommandsPerMonthAfter", f.CommandsPerMonthAfter, 10*perCommandMonthly)
+	approx(t, "MonthlySavings", f.MonthlySavings, 254.016)
+	if !strings.Contains(f.Recommendation, "saves round trips but no money") {
+		t.Errorf("recommendation = %q, want it to say the pipeline saves no money", f.Recommendation)
+	}
+}
+
+// TestNPlusOneSameHashFields checks HGET of many fields of one hash, which
+// HMGET replaces.
+func TestNPlusOneSameHashFields(t *testing.T) {
+	rdb, l, fake := newRealClient(t)
+	ctx := context.Background()
+	tenSecondWindow(t, fake, 10, func(int) {
+		for field := range 8 {
+			mustNoErr(t, rdb.HGet(ctx, "settings:42", "f"+strconv.Itoa(field)).Err())
+		}
+	})
+	f := findingByRule(t, l.Report(), "n-plus-one")
+	if f.Commands[1] != "HMGET" {
+		t.Errorf("replacement = %v, want HMGET", f.Commands)
+	}
+	approx(t, "CommandsPerMonth", f.CommandsPerMonth, 80*perCommandMonthly)
+	approx(t, "CommandsPerMonthAfter", f.CommandsPerMonthAfter, 10*perCommandMonthly)
+}
+
+// TestTxPipelineRealServer checks that a MULTI/EXEC transaction is
+// recorded in Tx mode with MULTI and EXEC billed.
+func TestTxPipelineRealServer(t *testing.T) {
+	rdb, l, _ := newRealClient(t)
+	ctx := context.Background()
+	l.Reset()
+	_, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, "counter:1")
+		p.Expire(ctx, "counter:1", time.Minute)
+		return nil
+	})
+	mustNoErr(t, err)
+	s := l.Snapshot()
+	if s.BilledCommands != 5 || s.HandshakeCommands != 1 {
+		t.Errorf("billed = %d, want 4 (MULTI, INCR, EXPIRE, EXEC) plus 1 handshake", s.BilledCommands)
+	}
+	for _, site := range s.Sites {
+		if site.Mode != Tx {
+			t.Errorf("%s mode = %v, want tx", site.Command, site.Mode)
+		}
+	}
+}

@@ -15,7 +15,7 @@ const (
 	DefaultMaxPatterns  = 1000
 	DefaultMaxCallSites = 2000
 	DefaultMaxHotKeys   = 64
-	DefaultMaxScripts   = 256
+	defaultMaxScripts   = 256
 	DefaultBurstGap     = 50 * time.Millisecond
 	DefaultMinBurst     = 5
 	DefaultAlertAt      = 50.0

@@ -3,13 +3,14 @@ package costlint
 import (
 	"hash/maphash"
 	"math/bits"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/upstash-ops/sdk/internal/keypattern"
 )
 
-// Mode says how a command reached the server.
+// Mode is the way a command reached the server.
 type Mode uint8
 
 // Modes of a command.
@@ -132,6 +133,7 @@ func (p *patternStats) addKey(h uint64) {
 }
 
 type hotKey struct {
+	key   string
 	count uint64
 	bytes uint64
 }
@@ -145,17 +147,18 @@ type recorder struct {
 	mu        sync.Mutex
 	cmds      map[string]*cmdEntry
 	otherCmd  *cmdEntry
-	keyCache  map[string]uint32
+	keyCache  map[uint64]uint32 // by maphash of the key
 	patternID map[string]uint32
 	patterns  []*patternStats
 	sites     map[siteKey]*siteStats
-	hot       map[string]*hotKey
+	hot       map[uint64]*hotKey // by maphash of the key
 	hotMisses uint64
 
 	siteOverflow    uint64
 	patternOverflow uint64
 	dials           uint64
 	dialErrs        uint64
+	handshake       uint64
 	keyedCalls      uint64
 	argBytes        uint64
 	replyBytes      uint64
@@ -169,10 +172,10 @@ func newRecorder(cfg *config, start time.Time) *recorder {
 		start:     start,
 		cmds:      make(map[string]*cmdEntry),
 		otherCmd:  &cmdEntry{name: "other"},
-		keyCache:  make(map[string]uint32),
+		keyCache:  make(map[uint64]uint32),
 		patternID: make(map[string]uint32),
 		sites:     make(map[siteKey]*siteStats),
-		hot:       make(map[string]*hotKey),
+		hot:       make(map[uint64]*hotKey),
 		scripts:   newScripts(cfg),
 	}
 	r.patterns = append(r.patterns, &patternStats{name: noKeyPattern}, &patternStats{name: overflowPattern})
@@ -193,10 +196,10 @@ func (r *recorder) command(name string) *cmdEntry {
 	return e
 }
 
-// pattern returns the pattern id of key, normalising it on a cache miss.
-// The caller holds r.mu.
-func (r *recorder) pattern(key string) uint32 {
-	if id, ok := r.keyCache[key]; ok {
+// pattern returns the pattern id of key, whose maphash is keyHash,
+// normalising it on a cache miss. The caller holds r.mu.
+func (r *recorder) pattern(key string, keyHash uint64) uint32 {
+	if id, ok := r.keyCache[keyHash]; ok {
 		return id
 	}
 	var buf [keypattern.MaxLen + 8]byte
@@ -215,7 +218,7 @@ func (r *recorder) pattern(key string) uint32 {
 	if len(r.keyCache) >= maxKeyCache {
 		clear(r.keyCache)
 	}
-	r.keyCache[key] = id
+	r.keyCache[keyHash] = id
 	return id
 }
 
@@ -232,6 +235,10 @@ func (r *recorder) record(ev *event) {
 	if cmd.info.free {
 		return
 	}
+	if cmd.name == "client" && isHandshake(ev.args) {
+		r.handshake++
+		return
+	}
 	argBytes := argSize(ev.args)
 	r.argBytes += argBytes
 	r.replyBytes += uint64(max(ev.reply, 0))
@@ -245,9 +252,9 @@ func (r *recorder) record(ev *event) {
 	if cmd.info.keyed && len(ev.args) > 1 {
 		key = argString(ev.args[1])
 		keyHash = maphash.String(r.seed, key)
-		patternID = r.pattern(key)
+		patternID = r.pattern(key, keyHash)
 		r.keyedCalls++
-		r.trackHot(key, argBytes+uint64(max(ev.reply, 0)))
+		r.trackHot(key, keyHash, argBytes+uint64(max(ev.reply, 0)))
 	}
 	p := r.patterns[patternID]
 	r.updatePattern(p, cmd, ev, key, keyHash, argBytes)
@@ -285,9 +292,10 @@ func (r *recorder) updateSite(s *siteStats, cmd *cmdEntry, ev *event, keyHash ui
 		s.scanCount += scanCount(ev.args)
 	}
 
-	// A burst ends when the scope changes, the gap since the previous
-	// command grows past burstGap, or a same-key batch changes key.
-	if s.run > 0 && (ev.scope != s.scope || ev.at.Sub(s.last) > r.cfg.burstGap ||
+	// A burst ends when the scope changes, when a command without a scope
+	// comes more than burstGap after the previous one, or when a same-key
+	// batch changes key.
+	if s.run > 0 && (ev.scope != s.scope || ev.scope == 0 && ev.at.Sub(s.last) > r.cfg.burstGap ||
 		cmd.info.sameKey && keyHash != s.lastKey) {
 		s.closeBurst(r.cfg.minBurst)
 	}
@@ -296,6 +304,16 @@ func (r *recorder) updateSite(s *siteStats, cmd *cmdEntry, ev *event, keyHash ui
 	}
 	s.run++
 	s.last, s.scope, s.lastKey = ev.at, ev.scope, keyHash
+}
+
+// isHandshake reports whether a CLIENT command is one that go-redis sends
+// while it opens a connection.
+func isHandshake(args []any) bool {
+	if len(args) < 2 {
+		return false
+	}
+	sub := argString(args[1])
+	return strings.EqualFold(sub, "setinfo") || strings.EqualFold(sub, "maint_notifications")
 }
 
 // closeBurst ends the current run and counts it when it is long enough.
@@ -398,21 +416,21 @@ func (p *patternStats) countRefresh(keyHash uint64) {
 // trackHot counts key in a bounded space-saving table. When the table is
 // full, only every 16th unseen key replaces the least counted entry, so
 // the counts are estimates that favour keys seen early.
-func (r *recorder) trackHot(key string, size uint64) {
-	if h, ok := r.hot[key]; ok {
+func (r *recorder) trackHot(key string, keyHash uint64, size uint64) {
+	if h, ok := r.hot[keyHash]; ok {
 		h.count++
 		h.bytes += size
 		return
 	}
 	if len(r.hot) < r.cfg.maxHotKeys {
-		r.hot[key] = &hotKey{count: 1, bytes: size}
+		r.hot[keyHash] = &hotKey{key: key, count: 1, bytes: size}
 		return
 	}
 	r.hotMisses++
 	if r.hotMisses%16 != 0 {
 		return
 	}
-	var minKey string
+	var minKey uint64
 	var minCount uint64 = 1<<64 - 1
 	for k, h := range r.hot {
 		if h.count < minCount {
@@ -420,7 +438,7 @@ func (r *recorder) trackHot(key string, size uint64) {
 		}
 	}
 	delete(r.hot, minKey)
-	r.hot[key] = &hotKey{count: minCount + 1, bytes: size}
+	r.hot[keyHash] = &hotKey{key: key, count: minCount + 1, bytes: size}
 }
 
 func (r *recorder) recordDial(err error) {

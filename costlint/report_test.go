@@ -20,7 +20,7 @@ func goldenSnapshot() *Snapshot {
 	start := time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC)
 	return &Snapshot{
 		Start: start, End: start.Add(10 * time.Second), Window: 10 * time.Second,
-		Pricing: UpstashPayAsYouGo, MinBurst: DefaultMinBurst, HandshakeBilled: 2,
+		Pricing: UpstashPayAsYouGo, MinBurst: DefaultMinBurst, HandshakeCommands: 3,
 		Commands: []CommandTotal{
 			{Name: "get", Calls: 4000, Billed: 4000},
 			{Name: "incr", Calls: 100, Billed: 100},

@@ -428,17 +428,18 @@ func checkChurn(s *Snapshot) []Finding {
 	if perMinute <= churnRate {
 		return nil
 	}
-	now := s.PerMonth(float64(s.Dials * uint64(s.HandshakeBilled)))
+	now := s.PerMonth(float64(s.HandshakeCommands))
 	rec := "Reuse connections: create one client per process, keep MinIdleConns above zero and ConnMaxIdleTime long enough for your traffic gaps."
-	if s.HandshakeBilled > 0 {
-		rec = "Set DisableIdentity: true in redis.Options, which drops the two billed CLIENT SETINFO commands of every new connection. " + rec
+	if s.HandshakeCommands > 0 {
+		rec = "Set DisableIdentity: true in redis.Options, which drops the two CLIENT SETINFO commands of every new connection, " +
+			"and MaintNotificationsConfig's Mode to disabled, which drops CLIENT MAINT_NOTIFICATIONS. " + rec
 	}
 	return []Finding{{
 		Rule:     "connection-churn",
 		Title:    fmt.Sprintf("%.0f new connections a minute", perMinute),
 		Commands: []string{"HELLO", "CLIENT SETINFO"},
-		Evidence: fmt.Sprintf("%s new connections over %s; each sends HELLO and %d billed handshake commands.",
-			count(float64(s.Dials)), s.Window.Round(time.Millisecond), s.HandshakeBilled),
+		Evidence: fmt.Sprintf("%s new connections over %s sent HELLO and %s billed handshake commands.",
+			count(float64(s.Dials)), s.Window.Round(time.Millisecond), count(float64(s.HandshakeCommands))),
 		Recommendation:        rec,
 		CommandsPerMonth:      now,
 		CommandsPerMonthAfter: 0,

@@ -242,10 +242,18 @@ func TestRuleConnectionChurn(t *testing.T) {
 		l.Instrument(rdb)
 		mustNoErr(t, rdb.Get(ctx, "k").Err())
 	})
-	f := findingByRule(t, l.Report(), "connection-churn")
-	// 10 dials * 2 CLIENT SETINFO = 20 billed -> 5,184,000 a month.
-	approx(t, "CommandsPerMonth", f.CommandsPerMonth, 20*perCommandMonthly)
-	approx(t, "MonthlySavings", f.MonthlySavings, 10.368)
+	s := l.Snapshot()
+	f := findingByRule(t, l.ReportFrom(s), "connection-churn")
+	// Each of the 10 dials sent CLIENT SETINFO twice and CLIENT
+	// MAINT_NOTIFICATIONS once: 30 billed -> 7,776,000 a month, $15.552.
+	if s.HandshakeCommands != 30 {
+		t.Errorf("handshake commands = %d, want 30", s.HandshakeCommands)
+	}
+	approx(t, "CommandsPerMonth", f.CommandsPerMonth, 30*perCommandMonthly)
+	approx(t, "MonthlySavings", f.MonthlySavings, 15.552)
+	if got := siteCount(s, "client"); got != 0 {
+		t.Errorf("%d handshake sites, want 0: handshakes belong to no call site", got)
+	}
 	if !strings.Contains(f.Recommendation, "DisableIdentity") {
 		t.Errorf("recommendation = %q", f.Recommendation)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/upstash-ops/sdk/internal/upstashapi"
 )
 
-// ServerStats is what the server counted between the first and the last
+// ServerStats is the server's own counts between the first and the last
 // INFO read: the command mix, keyspace hits and misses, and evictions.
 // Counters that went down in between (a restart, CONFIG RESETSTAT) are
 // taken from zero and Reset is set.

@@ -29,10 +29,11 @@ type Snapshot struct {
 
 	// Dials and DialErrors count new connections.
 	Dials, DialErrors uint64
-	// HandshakeBilled is the billed commands each new connection sends:
-	// 2 (CLIENT SETINFO lib-name and lib-ver) unless the client sets
-	// DisableIdentity. HELLO, AUTH and SELECT are free.
-	HandshakeBilled int
+	// HandshakeCommands counts the billed commands go-redis sent while
+	// opening connections: CLIENT SETINFO (unless DisableIdentity) and
+	// CLIENT MAINT_NOTIFICATIONS. They are in Commands but in no Site.
+	// HELLO, AUTH and SELECT are free.
+	HandshakeCommands uint64
 
 	// ArgBytes and ReplyBytes estimate the bandwidth of billed commands.
 	ArgBytes, ReplyBytes uint64
@@ -89,7 +90,7 @@ type Site struct {
 	ScanCount    float64
 }
 
-// Pattern is what was sent to the keys of one key pattern.
+// Pattern is the aggregate of the commands sent to one key pattern.
 type Pattern struct {
 	Pattern                      string
 	Calls, Reads, Writes, Nils   uint64
@@ -125,18 +126,17 @@ func (l *Linter) Snapshot() *Snapshot {
 // SnapshotAt copies what the Linter recorded, with the window ending at
 // end.
 func (l *Linter) SnapshotAt(end time.Time) *Snapshot {
-	r := l.rec.Load()
+	return l.snapshotOf(l.rec.Load(), end)
+}
+
+func (l *Linter) snapshotOf(r *recorder, end time.Time) *Snapshot {
 	s := &Snapshot{
 		Start:            r.start,
 		End:              end,
 		Window:           end.Sub(r.start),
 		Pricing:          l.cfg.pricing,
 		MinBurst:         l.cfg.minBurst,
-		HandshakeBilled:  2,
 		TTLFloorRewrites: l.floorHits.Load(),
-	}
-	if l.identity.Load() == 2 {
-		s.HandshakeBilled = 0
 	}
 
 	type rawSite struct {
@@ -160,11 +160,11 @@ func (l *Linter) SnapshotAt(end time.Time) *Snapshot {
 			s.Patterns = append(s.Patterns, p.export())
 		}
 	}
-	for k, h := range r.hot {
-		s.HotKeys = append(s.HotKeys, HotKey{Key: k, Count: h.count, Bytes: h.bytes})
+	for _, h := range r.hot {
+		s.HotKeys = append(s.HotKeys, HotKey{Key: h.key, Count: h.count, Bytes: h.bytes})
 	}
 	s.KeyedCommands = r.keyedCalls
-	s.Dials, s.DialErrors = r.dials, r.dialErrs
+	s.Dials, s.DialErrors, s.HandshakeCommands = r.dials, r.dialErrs, r.handshake
 	s.ArgBytes, s.ReplyBytes = r.argBytes, r.replyBytes
 	s.Overflow = Overflow{CallSites: r.siteOverflow, Patterns: r.patternOverflow, UnknownScripts: r.scripts.unknown}
 	r.mu.Unlock()

@@ -1,6 +1,8 @@
 package costlint
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -22,7 +24,7 @@ type TTLFloor struct {
 //
 // NOTE: absolute expiries (EXAT, PXAT, EXPIREAT, PEXPIREAT) are left
 // unchanged.
-func (l *Linter) applyFloor(cmd redis.Cmder) {
+func (l *Linter) applyFloor(floors map[string]time.Duration, cmd redis.Cmder) {
 	args := cmd.Args()
 	if len(args) < 3 {
 		return
@@ -32,7 +34,7 @@ func (l *Linter) applyFloor(cmd redis.Cmder) {
 	if !ok {
 		return
 	}
-	floor, ok := l.floors[keypattern.Normalize(argString(args[1]))]
+	floor, ok := floors[keypattern.Normalize(argString(args[1]))]
 	if !ok {
 		return
 	}
@@ -42,4 +44,35 @@ func (l *Linter) applyFloor(cmd redis.Cmder) {
 	}
 	args[i] = int64((floor + unit - 1) / unit)
 	l.floorHits.Add(1)
+}
+
+// SetTTLFloor sets or replaces the TTL floor of a key pattern while the
+// hook runs, which is how an operator applies the ttl-thrash fix. A floor
+// with Min <= 0 removes the pattern's floor.
+func (l *Linter) SetTTLFloor(floor TTLFloor) {
+	pattern := keypattern.Normalize(floor.Pattern)
+	l.floorsMu.Lock()
+	defer l.floorsMu.Unlock()
+	old := *l.floors.Load()
+	next := make(map[string]time.Duration, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	if floor.Min > 0 {
+		next[pattern] = floor.Min
+	} else {
+		delete(next, pattern)
+	}
+	l.floors.Store(&next)
+}
+
+// TTLFloors returns the TTL floors in force, sorted by pattern.
+func (l *Linter) TTLFloors() []TTLFloor {
+	floors := *l.floors.Load()
+	out := make([]TTLFloor, 0, len(floors))
+	for pattern, d := range floors {
+		out = append(out, TTLFloor{Pattern: pattern, Min: d})
+	}
+	slices.SortFunc(out, func(a, b TTLFloor) int { return strings.Compare(a.Pattern, b.Pattern) })
+	return out
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/upstash-ops/sdk/internal/clock"
 )
 
-// Mode is what the policy allows for one class of action.
+// Mode is the permission a Policy gives one class of action.
 type Mode int
 
 // Modes. The zero value is ModeDryRun.
@@ -102,7 +102,7 @@ func (f ApproverFunc) Approve(ctx context.Context, req ActionRequest) (bool, err
 	return f(ctx, req)
 }
 
-// Outcome is how an action ended.
+// Outcome is the result of an action.
 type Outcome string
 
 // Outcomes.
@@ -137,8 +137,8 @@ func (r ActionResult) String() string {
 	return s
 }
 
-// ScheduleState is what the audit trail records of a schedule before and
-// after an action.
+// ScheduleState is the state of a schedule that the audit trail records
+// before and after an action.
 type ScheduleState struct {
 	Exists bool `json:"exists"`
 	Paused bool `json:"paused"`
@@ -148,20 +148,22 @@ type ScheduleState struct {
 // schedule's state before and after.
 type AuditEntry struct {
 	Time time.Time `json:"time"`
-	// Actor names who acted: the Executor's actor name, and the approver's
-	// decision when one was needed.
-	Actor   string        `json:"actor"`
-	Phase   string        `json:"phase"` // "before" or "after"
-	Request ActionRequest `json:"request"`
-	Mode    string        `json:"mode"`
-	Before  ScheduleState `json:"before"`
-	After   ScheduleState `json:"after,omitzero"`
-	Outcome Outcome       `json:"outcome,omitempty"`
-	Err     string        `json:"error,omitempty"`
+	// Actor names who acted, as set with WithActor.
+	Actor string `json:"actor"`
+	// Approved is true when an Approver approved the action; false when the
+	// policy made it autonomous.
+	Approved bool          `json:"approved"`
+	Phase    string        `json:"phase"` // "before" or "after"
+	Request  ActionRequest `json:"request"`
+	Mode     string        `json:"mode"`
+	Before   ScheduleState `json:"before"`
+	After    ScheduleState `json:"after,omitzero"`
+	Outcome  Outcome       `json:"outcome,omitempty"`
+	Err      string        `json:"error,omitempty"`
 }
 
 // AuditHook receives the audit trail. The Executor calls it before each
-// action and after it; an error from the "before" call cancels the action,
+// action and after it. An error from the "before" call cancels the action,
 // so nothing happens that the trail did not record.
 type AuditHook func(ctx context.Context, e AuditEntry) error
 
@@ -245,6 +247,7 @@ func NewExecutor(ctl Controller, policy Policy, opts ...ExecutorOption) (*Execut
 	if policy.MaxActionsPerRun == 0 {
 		policy.MaxActionsPerRun = DefaultMaxActionsPerRun
 	}
+
 	cfg := executorConfig{actor: "upstashops/schedules"}
 	for _, o := range opts {
 		o.applyExecutor(&cfg)
@@ -259,6 +262,7 @@ func NewExecutor(ctl Controller, policy Policy, opts ...ExecutorOption) (*Execut
 	if cfg.tracerProvider == nil {
 		cfg.tracerProvider = otel.GetTracerProvider()
 	}
+
 	e := &Executor{ctl: ctl, policy: policy, cfg: cfg, tracer: cfg.tracerProvider.Tracer(instrumentationName)}
 	var err error
 	e.actions, err = cfg.meterProvider.Meter(instrumentationName).Int64Counter("upstashops.schedules.actions",
@@ -275,7 +279,7 @@ func NewExecutor(ctl Controller, policy Policy, opts ...ExecutorOption) (*Execut
 func (e *Executor) Apply(ctx context.Context, report *Report) []ActionResult {
 	var results []ActionResult
 	seen := map[string]bool{}
-	taken := 0
+	acted := 0
 	for _, f := range report.Findings {
 		if f.Recommendation == ActionNone || seen[f.ScheduleID] {
 			continue
@@ -286,11 +290,11 @@ func (e *Executor) Apply(ctx context.Context, report *Report) []ActionResult {
 		if mode == ModeOff {
 			continue
 		}
-		if taken >= e.policy.MaxActionsPerRun {
+		if acted >= e.policy.MaxActionsPerRun {
 			results = append(results, e.finish(ctx, ActionResult{ActionRequest: req, Mode: mode, Outcome: OutcomeLimited}))
 			continue
 		}
-		taken++
+		acted++
 		results = append(results, e.Do(ctx, req))
 	}
 	report.Actions = append(report.Actions, results...)
@@ -334,7 +338,7 @@ func (e *Executor) Do(ctx context.Context, req ActionRequest) ActionResult {
 		res.Outcome, res.Err = OutcomeFailed, err.Error()
 		return e.finish(ctx, res)
 	}
-	entry := AuditEntry{Actor: e.cfg.actor, Phase: "before", Request: req, Mode: mode.String(), Before: before}
+	entry := AuditEntry{Actor: e.cfg.actor, Approved: mode == ModeApproval, Phase: "before", Request: req, Mode: mode.String(), Before: before}
 	if err := e.record(ctx, entry); err != nil {
 		res.Outcome, res.Err = OutcomeFailed, "audit hook rejected the action: "+err.Error()
 		return e.finish(ctx, res)

@@ -4,8 +4,8 @@
 //
 // By default it starts an in-process Redis (miniredis), so it needs no
 // setup. Set REDIS_URL (for example redis://127.0.0.1:6379/0) to run the
-// same app against a real server; it writes keys under the "qs:" prefix and
-// deletes them at the end.
+// same app against a real server. The app writes keys under the "qs:"
+// prefix and deletes them at the end.
 //
 //	go run ./examples/quickstart
 //	go run ./examples/quickstart -duration 5s -format markdown

@@ -5,12 +5,13 @@
 // variable override the URL it was given, takes no context.Context, uses
 // http.DefaultClient without a timeout, drops the HTTP status of errors and
 // decodes events without responseStatus, responseBody and responseHeaders.
-// This package calls qstash-go for the writes it covers (pause, resume and
-// delete a schedule, cancel messages) through a per-call transport that binds
-// the caller's context and timeout, sends every request to the configured
-// URL whatever QSTASH_URL contains, backs off on 429 and records the status. It
-// reads schedules, events and the DLQ itself, with tolerant decoding, because
-// qstash-go's types drop fields the auditor needs.
+// This package calls qstash-go for the writes it covers: pause, resume and
+// delete a schedule, create one, cancel messages. Each call goes through a
+// per-call transport that binds the caller's context and timeout and sends
+// every request to the configured URL, whatever QSTASH_URL contains. The
+// transport also backs off on 429 and records the HTTP status. The package
+// reads schedules, events and the DLQ itself, with tolerant decoding,
+// because qstash-go's types drop fields the auditor needs.
 package qstash
 
 import (
@@ -234,7 +235,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return &RequestError{Method: method, Path: path, Err: err}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	data, err := readBody(resp)
 	if err != nil {
 		return &RequestError{Method: method, Path: path, Err: fmt.Errorf("read response: %w", err)}
 	}
@@ -248,6 +249,17 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return &DecodeError{Method: method, Path: path, StatusCode: resp.StatusCode, Err: err, Excerpt: excerpt(data, 120)}
 	}
 	return nil
+}
+
+// readBody reads at most maxResponseBytes of a response body, sized from
+// Content-Length when the server sent one.
+func readBody(resp *http.Response) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= maxResponseBytes {
+		buf.Grow(int(n) + 1)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes))
+	return buf.Bytes(), err
 }
 
 // excerpt returns at most n bytes of data as text, for error messages.

@@ -15,8 +15,9 @@
 //
 // The server listens on a loopback port and serves everything under a
 // non-root base path (see WithBasePath), so a client that builds absolute
-// URLs instead of joining them to its base URL fails loudly. Other files of
-// this package, and callers, add endpoints with HandleFunc.
+// URLs instead of joining them to its base URL fails loudly. Callers add
+// endpoints with HandleFunc; other files of this package register theirs
+// for every server through the extensions list.
 //
 // Limitations: the emulator keeps everything in memory and never evicts
 // anything, so it suits bounded test histories. It does not verify request
@@ -29,6 +30,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,9 +127,17 @@ func Start(opts ...Option) *Server {
 	if s.basePath == "/" {
 		s.basePath = ""
 	}
+	for _, register := range extensions {
+		register(s)
+	}
 	s.httpSrv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
 }
+
+// extensions register endpoints that other files of this package add, such
+// as Upstash Workflow routes. A file appends its registration in an init
+// function; Start runs them all, in init order, before serving.
+var extensions []func(*Server)
 
 // StartT starts an emulator that stops when the test ends.
 func StartT(t testing.TB, opts ...Option) *Server {
@@ -237,11 +247,17 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && token != "" && token == s.token
 }
 
-// writeJSON writes v with the given status.
+// writeJSON writes v with the given status and a Content-Length.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, `{"error":"emulator failed to encode its response"}`, http.StatusInternalServerError)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(data)
 }
 
 // writeError writes a QStash-style error body.

@@ -113,11 +113,11 @@ func New(email, apiKey string, opts ...Option) (*Client, error) {
 // RedisStats fetches GET /v2/redis/stats/{id}: the database's command,
 // bandwidth, latency and billing statistics.
 func (c *Client) RedisStats(ctx context.Context, databaseID string) (*RedisStats, error) {
-	if databaseID == "" {
-		return nil, errors.New("upstashapi: missing database id")
+	if err := validID(databaseID); err != nil {
+		return nil, err
 	}
 	var stats RedisStats
-	if err := c.get(ctx, "/v2/redis/stats/"+url.PathEscape(databaseID), &stats); err != nil {
+	if err := c.get(ctx, "/v2/redis/stats/"+databaseID, &stats); err != nil {
 		return nil, err
 	}
 	return &stats, nil
@@ -125,7 +125,7 @@ func (c *Client) RedisStats(ctx context.Context, databaseID string) (*RedisStats
 
 func (c *Client) get(ctx context.Context, path string, out any) error {
 	u := *c.base
-	u.Path = c.base.Path + path
+	u.Path = c.base.Path + path // path holds no bytes that need escaping
 	u.RawPath = ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -153,6 +153,21 @@ func (c *Client) get(ctx context.Context, path string, out any) error {
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		return fmt.Errorf("upstashapi: GET %s: decode response: %w", path, err)
+	}
+	return nil
+}
+
+// validID rejects database ids that would change the request path. Upstash
+// ids are UUIDs, so letters, digits, '-' and '_' suffice.
+func validID(id string) error {
+	if id == "" {
+		return errors.New("upstashapi: missing database id")
+	}
+	for _, c := range id {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+		if !ok {
+			return fmt.Errorf("upstashapi: invalid database id %q: use letters, digits, '-' and '_'", id)
+		}
 	}
 	return nil
 }

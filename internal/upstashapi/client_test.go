@@ -104,8 +104,11 @@ func TestRedisStatsErrors(t *testing.T) {
 	if _, err := emu.Client(t).RedisStats(ctx, ""); err == nil {
 		t.Error("empty id accepted")
 	}
+	if _, err := emu.Client(t).RedisStats(ctx, "../databases"); err == nil || !strings.Contains(err.Error(), "invalid database id") {
+		t.Errorf("path id: error = %v, want invalid database id", err)
+	}
 	if got := emu.Requests(); got != 4 {
-		t.Errorf("emulator served %d requests, want 4 (the empty id is rejected locally)", got)
+		t.Errorf("emulator served %d requests, want 4 (invalid ids are rejected locally)", got)
 	}
 }
 

@@ -101,7 +101,7 @@ func (e *Emulator) AddCommands(id string, at time.Time, calls map[string]int64) 
 	}
 }
 
-// FailNext makes the next request answer status with body, once. Calls
+// FailNext makes the next request fail with status and body, once. Calls
 // queue up.
 func (e *Emulator) FailNext(status int, body string) {
 	e.mu.Lock()

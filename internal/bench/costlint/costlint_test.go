@@ -14,7 +14,7 @@ import (
 	"github.com/upstash-ops/sdk/internal/redistest"
 )
 
-// stopHook answers every command without a server, so that the stub
+// stopHook completes every command without a server, so that the stub
 // benchmarks measure go-redis and the hooks above it, not the network.
 type stopHook struct{}
 
@@ -47,7 +47,7 @@ var setups = []setup{
 }
 
 // BenchmarkHookStub measures one GET through a client whose last hook
-// answers without a server: the difference to "none" is the hook's cost.
+// completes it without a server: the difference to "none" is the hook's cost.
 func BenchmarkHookStub(b *testing.B) {
 	ctx := context.Background()
 	for _, s := range setups {
