@@ -25,6 +25,8 @@
 //     are always per process.
 //   - The default Redis jobs instrument the client the Operator itself uses,
 //     so the cost report includes the Operator's own commands.
+//   - ActionTTLFloor has no built-in executor, because costlint sets its
+//     floors when a Linter is built. Add one with WithExecutor.
 //   - The rate-limit review counts only decisions sent through
 //     RateLimitReview.AllowN or Observe, not those of ratelimit.Middleware.
 package upstashops
