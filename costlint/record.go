@@ -34,9 +34,10 @@ func (m Mode) String() string {
 const (
 	overflowPattern = "{overflow}"
 	noKeyPattern    = ""
-	// maxKeyCache bounds the raw key -> pattern cache; when full it is
-	// cleared, because a plain reset costs less than tracking recency.
-	maxKeyCache = 4096
+	// keyCacheSize is the number of slots of the direct-mapped key ->
+	// pattern cache. A key's slot is its hash modulo the size, and a new
+	// key overwrites the slot's old entry.
+	keyCacheSize = 4096
 	// sketchBits is the size of each pattern's distinct-key bitmap.
 	sketchBits = 1024
 	// maxBatch is the number of keys assumed per replacement MGET or MSET.
@@ -132,6 +133,11 @@ func (p *patternStats) addKey(h uint64) {
 	p.sketch[i/64] |= 1 << (i % 64)
 }
 
+type keyCacheEntry struct {
+	hash    uint64 // maphash of the key, 0 for an empty slot
+	pattern uint32
+}
+
 type hotKey struct {
 	key   string
 	count uint64
@@ -147,7 +153,7 @@ type recorder struct {
 	mu        sync.Mutex
 	cmds      map[string]*cmdEntry
 	otherCmd  *cmdEntry
-	keyCache  map[uint64]uint32 // by maphash of the key
+	keyCache  [keyCacheSize]keyCacheEntry
 	patternID map[string]uint32
 	patterns  []*patternStats
 	sites     map[siteKey]*siteStats
@@ -172,7 +178,6 @@ func newRecorder(cfg *config, start time.Time) *recorder {
 		start:     start,
 		cmds:      make(map[string]*cmdEntry),
 		otherCmd:  &cmdEntry{name: "other"},
-		keyCache:  make(map[uint64]uint32),
 		patternID: make(map[string]uint32),
 		sites:     make(map[siteKey]*siteStats),
 		hot:       make(map[uint64]*hotKey),
@@ -199,8 +204,9 @@ func (r *recorder) command(name string) *cmdEntry {
 // pattern returns the pattern id of key, whose maphash is keyHash,
 // normalising it on a cache miss. The caller holds r.mu.
 func (r *recorder) pattern(key string, keyHash uint64) uint32 {
-	if id, ok := r.keyCache[keyHash]; ok {
-		return id
+	slot := &r.keyCache[keyHash%keyCacheSize]
+	if slot.hash == keyHash && keyHash != 0 {
+		return slot.pattern
 	}
 	var buf [keypattern.MaxLen + 8]byte
 	norm := keypattern.Append(buf[:0], key)
@@ -215,10 +221,7 @@ func (r *recorder) pattern(key string, keyHash uint64) uint32 {
 		r.patterns = append(r.patterns, &patternStats{name: name})
 		r.patternID[name] = id
 	}
-	if len(r.keyCache) >= maxKeyCache {
-		clear(r.keyCache)
-	}
-	r.keyCache[keyHash] = id
+	*slot = keyCacheEntry{hash: keyHash, pattern: id}
 	return id
 }
 
