@@ -72,7 +72,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestNPlusOnePipelinedSavesNothing checks that GETs already sent in a
 // pipeline are still priced as N+1, because every pipelined command is
-// billed, and that the recommendation says so.
+// billed, and that the recommendation states it.
 func TestNPlusOnePipelinedSavesNothing(t *testing.T) {
 	rdb, l, fake := newRealClient(t)
 	ctx := context.Background()
