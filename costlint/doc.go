@@ -34,7 +34,8 @@
 // sorted-set-log, constant-scores, unbounded-collection, big-values,
 // hot-key, connection-churn, and server-command-mix, server-hit-ratio and
 // server-evictions, which read INFO (CollectServerStats) or Upstash's
-// developer API (CollectUpstashStats). Add rules with WithExtraRules or
+// developer API (CollectUpstashStats), and plan-headroom, which compares a
+// fixed plan's caps with the observed load. Add rules with WithExtraRules or
 // replace them with WithRules; a Rule is one method on a Snapshot.
 //
 // Jobs that report on an interval call Rotate, which reports the window and

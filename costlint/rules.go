@@ -53,6 +53,7 @@ func DefaultRules() []Rule {
 		NewRule("server-command-mix", checkServerMix),
 		NewRule("server-hit-ratio", checkServerHitRatio),
 		NewRule("server-evictions", checkServerEvictions),
+		NewRule("plan-headroom", checkPlanHeadroom),
 	}
 }
 
@@ -527,6 +528,42 @@ func money(x float64) string {
 	cents := math.Round(x * 100)
 	whole := math.Trunc(cents / 100)
 	return fmt.Sprintf("$%s.%02.0f", count(whole), math.Abs(cents-whole*100))
+}
+
+// planHeadroomShare is the share of a fixed plan's cap above which the
+// plan-headroom rule reports.
+const planHeadroomShare = 0.8
+
+// checkPlanHeadroom compares a fixed plan's caps with the observed command
+// rate and, when server statistics are present, the used memory.
+func checkPlanHeadroom(s *Snapshot) []Finding {
+	p := s.Pricing
+	if !p.Fixed() || s.Window <= 0 {
+		return nil
+	}
+	var out []Finding
+	rate := float64(s.BilledCommands) / s.Window.Seconds()
+	if p.MaxCommandsPerSecond > 0 && rate >= planHeadroomShare*p.MaxCommandsPerSecond {
+		out = append(out, Finding{
+			Rule:  "plan-headroom",
+			Title: fmt.Sprintf("%.0f%% of the plan's %s commands a second in use", 100*rate/p.MaxCommandsPerSecond, count(p.MaxCommandsPerSecond)),
+			Evidence: fmt.Sprintf("%.1f billed commands a second on average over %s; the plan allows %s.",
+				rate, s.Window.Round(time.Millisecond), count(p.MaxCommandsPerSecond)),
+			Recommendation: "Apply the findings that free commands a second before the plan throttles, or move to a larger plan.",
+		})
+	}
+	if p.MaxDataGB > 0 && s.Server != nil && s.Server.UsedMemory > 0 {
+		used := float64(s.Server.UsedMemory) / 1e9
+		if used >= planHeadroomShare*p.MaxDataGB {
+			out = append(out, Finding{
+				Rule:           "plan-headroom",
+				Title:          fmt.Sprintf("%.0f%% of the plan's %g GB of data in use", 100*used/p.MaxDataGB, p.MaxDataGB),
+				Evidence:       fmt.Sprintf("The server reports %.3f GB used; the plan allows %g GB.", used, p.MaxDataGB),
+				Recommendation: "Give growing keys a TTL and bound collections (see missing-ttl and unbounded-collection), or move to a larger plan.",
+			})
+		}
+	}
+	return out
 }
 
 // count formats n with thousands separators.
