@@ -227,6 +227,19 @@ func (r *recorder) pattern(key string, keyHash uint64) uint32 {
 
 // record adds one event. It holds r.mu for the whole update.
 func (r *recorder) record(ev *event) {
+	// Work that reads only the event runs before the lock, so that
+	// concurrent callers hold it for less time.
+	info := lookupCommand(ev.name)
+	var argBytes, keyHash uint64
+	var key string
+	if !info.free {
+		argBytes = argSize(ev.args)
+		if info.keyed && len(ev.args) > 1 {
+			key = argString(ev.args[1])
+			keyHash = maphash.String(r.seed, key)
+		}
+	}
+
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
@@ -242,19 +255,14 @@ func (r *recorder) record(ev *event) {
 		r.handshake++
 		return
 	}
-	argBytes := argSize(ev.args)
 	r.argBytes += argBytes
 	r.replyBytes += uint64(max(ev.reply, 0))
 	if cmd.name == "eval" || cmd.name == "evalsha" || cmd.name == "eval_ro" || cmd.name == "evalsha_ro" {
 		cmd.extra += uint64(r.scripts.observe(cmd.name, ev.args))
 	}
 
-	var key string
-	var keyHash uint64
 	patternID := uint32(0)
-	if cmd.info.keyed && len(ev.args) > 1 {
-		key = argString(ev.args[1])
-		keyHash = maphash.String(r.seed, key)
+	if key != "" || keyHash != 0 {
 		patternID = r.pattern(key, keyHash)
 		r.keyedCalls++
 		r.trackHot(key, keyHash, argBytes+uint64(max(ev.reply, 0)))
