@@ -47,6 +47,20 @@
 // SeverityHigh, with code-level before and after, from $200 (WithSeverity
 // changes both). KEYS is always SeverityHigh.
 //
+// # JSON report
+//
+// WriteJSON writes one object whose schema_version is SchemaVersion (1).
+// Within a version, fields are only added, never removed or changed in
+// meaning. Its fields are pricing, window_start and window_end (RFC 3339,
+// UTC), window_seconds, commands_observed, commands_per_month,
+// bandwidth_per_month_gb, cost_per_month_usd, commands_per_second,
+// monthly_savings_usd, overflow (call_sites, patterns, unknown_scripts),
+// rule_errors when a rule failed, and findings. Each finding has rule,
+// title, severity ("info", "alert" or "high"), evidence, recommendation,
+// commands_per_month, commands_per_month_after and monthly_savings_usd,
+// and when they apply call_sites, key_patterns, commands, before, after,
+// bandwidth_saved_bytes_per_month and commands_per_second_freed.
+//
 // # Memory and speed
 //
 // Aggregates are bounded: key patterns by WithMaxPatterns, (call site,
