@@ -136,3 +136,16 @@ func TestTxPipelineRealServer(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipPackagesMovesCallSite treats userProfiles as a wrapper of
+// go-redis, so the call site becomes the test that calls it.
+func TestSkipPackagesMovesCallSite(t *testing.T) {
+	rdb, l, _ := newRealClient(t, WithSkipPackages("github.com/upstash-ops/sdk/costlint.userProfiles"))
+	if err := userProfiles(context.Background(), rdb, []int{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	site := siteFor(t, l.Snapshot(), "get")
+	if !strings.Contains(site.CallSite, "TestSkipPackagesMovesCallSite") {
+		t.Errorf("call site = %q, want the test, not the skipped wrapper", site.CallSite)
+	}
+}
