@@ -30,6 +30,31 @@ func chainSignals(inc Incident) []string {
 	return out
 }
 
+type namedSeries struct {
+	name   string
+	points []synth.Point
+}
+
+// runScenario feeds the series, aligned by index, through d and c as a
+// Monitor would, and returns the incidents reported.
+func runScenario(t *testing.T, d *Detector, c *Correlator, series []namedSeries) []Incident {
+	t.Helper()
+	var incidents []Incident
+	for i := range series[0].points {
+		for _, s := range series {
+			sc, err := d.Observe(Sample{Series: s.name, Time: s.points[i].Time, Value: s.points[i].Value})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc.Onset != nil {
+				incidents = append(incidents, c.Add(*sc.Onset)...)
+			}
+		}
+		incidents = append(incidents, c.Flush(series[0].points[i].Time)...)
+	}
+	return incidents
+}
+
 // TestCacheDeployStory runs the whole path: synthetic series through the
 // Detector, onsets into the Correlator, one incident out.
 func TestCacheDeployStory(t *testing.T) {
@@ -54,26 +79,10 @@ func TestCacheDeployStory(t *testing.T) {
 	synth.Spike(lag, at+4, 20, 6)
 	c.Event(Event{Kind: "deploy", Time: deploy, Detail: "api v2.3.1"})
 
-	series := []struct {
-		name   string
-		points []synth.Point
-	}{
+	incidents := runScenario(t, d, c, []namedSeries{
 		{SignalRedisHitRatio, hit}, {SignalRedisMisses, misses},
 		{SignalQStashPublish, publish}, {SignalQStashQueueLag + "{queue=refill}", lag},
-	}
-	var incidents []Incident
-	for i := range hit {
-		for _, s := range series {
-			sc, err := d.Observe(Sample{Series: s.name, Time: s.points[i].Time, Value: s.points[i].Value})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sc.Onset != nil {
-				incidents = append(incidents, c.Add(*sc.Onset)...)
-			}
-		}
-		incidents = append(incidents, c.Flush(hit[i].Time)...)
-	}
+	})
 	if len(incidents) != 1 {
 		for _, inc := range incidents {
 			t.Log(inc.Text)
@@ -104,6 +113,43 @@ func TestSymptomNeverRoot(t *testing.T) {
 	}
 	if root := SignalOf(got[0].Root.Series); root != SignalRedisHitRatio {
 		t.Errorf("root = %s, want %s\n%s", root, SignalRedisHitRatio, got[0].Text)
+	}
+}
+
+// TestPublishFloodScenario runs a flood of published jobs through the
+// Detector: the queue lags, deliveries keep succeeding, and the incident
+// text calls it load, not a failing endpoint.
+func TestPublishFloodScenario(t *testing.T) {
+	d := newTestDetector(t)
+	c := newTestCorrelator(t)
+	const n = 5 * 288
+	traffic := func(seed uint64, base, noise float64) []synth.Point {
+		return synth.Traffic{Start: start, Step: 5 * time.Minute, N: n, Base: base, Daily: 0.3, Noise: noise, Seed: seed}.Generate()
+	}
+	publish := traffic(31, 40, 0.03)
+	lag := traffic(32, 30, 0.03)
+	delivered := synth.Traffic{Start: start, Step: 5 * time.Minute, N: n, Base: 0.99, Noise: 0.002, Seed: 33}.Generate()
+	at := 4*288 + 150
+	synth.Spike(publish, at, 24, 10)
+	synth.Spike(lag, at+2, 22, 20)
+
+	incidents := runScenario(t, d, c, []namedSeries{
+		{SignalQStashPublish, publish},
+		{SignalQStashQueueLag + "{queue=jobs}", lag},
+		{SignalQStashDelivered, delivered},
+	})
+	if len(incidents) != 1 {
+		for _, inc := range incidents {
+			t.Log(inc.Text)
+		}
+		t.Fatalf("got %d incidents, want 1", len(incidents))
+	}
+	inc := incidents[0]
+	if got := chainSignals(inc); strings.Join(got, ",") != SignalQStashPublish+","+SignalQStashQueueLag {
+		t.Errorf("chain = %v, want publish then queue lag\n%s", got, inc.Text)
+	}
+	if !strings.Contains(inc.Text, "not an endpoint failure") {
+		t.Errorf("text does not rule out an endpoint failure:\n%s", inc.Text)
 	}
 }
 
@@ -186,4 +232,37 @@ func ExampleCorrelator() {
 	}
 	// Output:
 	// deploy: api v2.3.1; 2 related anomalies: event.deploy -> redis.hit_ratio -> redis.keyspace_misses_per_sec
+}
+
+func TestCorrelatorBounds(t *testing.T) {
+	c := newTestCorrelator(t, WithRepeatWindow(0))
+	for i := range 100 {
+		c.Event(Event{Kind: "deploy", Time: start.Add(time.Duration(i) * time.Second), Detail: fmt.Sprint(i)})
+	}
+	t0 := start.Add(time.Hour)
+	for i := range 100 {
+		c.Add(anomalyAt(fmt.Sprintf("app.signal_%d", i), t0.Add(time.Duration(i)*time.Second), 1, 2))
+	}
+	got := c.Flush(t0.Add(time.Hour))
+	if len(got) != 1 {
+		t.Fatalf("got %d incidents, want 1", len(got))
+	}
+	if n := len(got[0].Members); n != 64 {
+		t.Errorf("incident keeps %d members, want the bound of 64", n)
+	}
+	c.mu.Lock()
+	events := len(c.events)
+	c.mu.Unlock()
+	if events != 64 {
+		t.Errorf("correlator keeps %d events, want the bound of 64", events)
+	}
+
+	for i := range 300 {
+		at := t0.Add(time.Duration(i+2) * 24 * time.Hour)
+		c.Add(anomalyAt(fmt.Sprintf("app.story_%d", i), at, 1, 2))
+		c.Flush(at.Add(time.Hour))
+	}
+	if n := len(c.Incidents()); n != 256 {
+		t.Errorf("correlator keeps %d stories, want the bound of 256", n)
+	}
 }

@@ -102,8 +102,10 @@ type Score struct {
 	// It grows with the largest of three levels, each relative to its
 	// alarm level: the likelihood of the recent residuals against the
 	// series' own history, the distance from the long-run mean, and |Drift|.
-	// It is 0 in warm-up, during the first 250 samples, when the level does
-	// not beat the recent peak, and during the cooldown after a level of 1.
+	// The level is divided by a bar that rises with the series' recent
+	// alarm rate. The score is 0 in warm-up, during the first 250 samples,
+	// when the level does not beat the recent peak, and during the cooldown
+	// after a level of 1.
 	// Rank samples by it; Onset, not Anomaly, is the confirmed alarm.
 	Anomaly float64
 	// Onset is set on the sample that confirms a new anomaly.

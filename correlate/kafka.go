@@ -512,3 +512,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// Name returns "kafka", the collector's name in Monitor logs and errors.
+func (*KafkaCollector) Name() string { return "kafka" }

@@ -261,3 +261,17 @@ func TestKafkaStalledConsumer(t *testing.T) {
 		t.Errorf("group verdict = %v, want STALL", g.Verdict)
 	}
 }
+
+func TestKafkaListsGroups(t *testing.T) {
+	e := newKafkaEnv(t)
+	e.produce(0, 10)
+	e.commit("alpha", map[int]int64{0: 10})
+	e.commit("beta", map[int]int64{0: 3})
+	snap := e.poll()
+	if len(snap.Groups) != 2 || snap.Groups[0].Group != "alpha" || snap.Groups[1].Group != "beta" {
+		t.Fatalf("groups = %+v, want alpha and beta", snap.Groups)
+	}
+	if lag := snap.Groups[1].TotalLag; lag != 7 {
+		t.Errorf("beta lag = %d, want 7", lag)
+	}
+}

@@ -22,6 +22,15 @@ type AnomalyReporter interface {
 	Anomalies() []Anomaly
 }
 
+// collectorName returns the collector's Name when it has one (the built-in
+// collectors do), otherwise its position in the Monitor's list.
+func collectorName(c Collector, i int) string {
+	if n, ok := c.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	return fmt.Sprintf("#%d", i)
+}
+
 // Report is the outcome of one Monitor poll.
 type Report struct {
 	Time        time.Time
@@ -197,8 +206,9 @@ func (m *Monitor) Poll(ctx context.Context) (Report, error) {
 		}
 		samples, err := c.Collect(ctx)
 		if err != nil {
-			m.log.Warn("correlate: collector failed", "collector", i, "err", err)
-			rep.Errors = append(rep.Errors, fmt.Errorf("collector %d: %w", i, err))
+			name := collectorName(c, i)
+			m.log.Warn("correlate: collector failed", "collector", name, "err", err)
+			rep.Errors = append(rep.Errors, fmt.Errorf("collector %s: %w", name, err))
 		}
 		m.observe(ctx, samples, &rep)
 		if ar, ok := c.(AnomalyReporter); ok && err == nil {

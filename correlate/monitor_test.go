@@ -94,6 +94,9 @@ func TestMonitorLogsNoSecrets(t *testing.T) {
 			t.Errorf("token leaked: %s", where)
 		}
 	}
+	if !strings.Contains(fmt.Sprint(rep.Errors), "collector vector") {
+		t.Errorf("report error does not name the collector: %v", rep.Errors)
+	}
 	if !strings.Contains(logs.String(), "collector failed") {
 		t.Errorf("failure not logged: %s", logs.String())
 	}

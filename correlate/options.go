@@ -6,7 +6,8 @@ import (
 )
 
 // config holds the Detector's settings. The defaults were chosen on
-// synthetic series and on the NAB corpus as a whole, never per file.
+// synthetic series and on the NAB corpus (mostly its even-numbered files),
+// never per file.
 type config struct {
 	window      int           // samples in the local window
 	warmup      int           // samples before a series may alert
@@ -28,6 +29,8 @@ type config struct {
 	recentAlpha float64 // weight of a new sample in the recent mean of log(1+|z|)
 	rawAlpha    float64 // weight of a new sample in the long-run statistics of log(1+|z|)
 	likelihoodZ float64 // standard deviations of the recent mean of log(1+|z|) that count as one anomaly level
+	alarmAlpha  float64 // weight of a new sample in the series' recent alarm rate
+	alarmWeight float64 // how much each alarm per 1,000 samples raises the bar for the next
 }
 
 func defaultConfig() config {
@@ -46,12 +49,14 @@ func defaultConfig() config {
 		slowAlpha:   0.01,
 		bucketAlpha: 0.05,
 		scaleFloor:  2,
-		peakDecay:   0.999,
+		peakDecay:   0.998,
 		globalZ:     5,
 		globalAlpha: 0.004,
 		recentAlpha: 0.5,
 		rawAlpha:    0.0005,
 		likelihoodZ: 3,
+		alarmAlpha:  0.0005,
+		alarmWeight: 0.1,
 	}
 }
 
@@ -122,5 +127,6 @@ func WithMaxSeries(n int) Option { return optionFunc(func(c *config) { c.maxSeri
 func WithLocation(loc *time.Location) Option { return optionFunc(func(c *config) { c.location = loc }) }
 
 // WithCooldown sets how many samples after an onset a new onset of the same
-// series is merged into it instead of reported. Default 96.
+// series is merged into it instead of reported, and how long the Score's
+// Anomaly value is held at 0 after it reached its alarm level. Default 96.
 func WithCooldown(n int) Option { return optionFunc(func(c *config) { c.cooldown = n }) }

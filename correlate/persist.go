@@ -84,7 +84,7 @@ func (st *series) encode() []byte {
 		b = appendFloat(b, bk.scale)
 		b = binary.LittleEndian.AppendUint32(b, bk.n)
 	}
-	for _, f := range []float64{st.errLocal, st.errDay, st.errWeek, st.slow, st.cusumHi, st.cusumLo, st.peak, st.globalMean, st.globalVar, st.recentRaw, st.rawMean, st.rawVar} {
+	for _, f := range []float64{st.errLocal, st.errDay, st.errWeek, st.slow, st.cusumHi, st.cusumLo, st.peak, st.globalMean, st.globalVar, st.recentRaw, st.rawMean, st.rawVar, st.alarmRate} {
 		b = appendFloat(b, f)
 	}
 	b = appendTime(b, st.hiSince)
@@ -122,7 +122,7 @@ func (st *series) decode(data []byte, cfg *config) error {
 	for i := range st.week {
 		st.week[i] = bucket{level: r.float(), scale: r.float(), n: r.uint32()}
 	}
-	for _, f := range []*float64{&st.errLocal, &st.errDay, &st.errWeek, &st.slow, &st.cusumHi, &st.cusumLo, &st.peak, &st.globalMean, &st.globalVar, &st.recentRaw, &st.rawMean, &st.rawVar} {
+	for _, f := range []*float64{&st.errLocal, &st.errDay, &st.errWeek, &st.slow, &st.cusumHi, &st.cusumLo, &st.peak, &st.globalMean, &st.globalVar, &st.recentRaw, &st.rawMean, &st.rawVar, &st.alarmRate} {
 		*f = r.float()
 	}
 	st.hiSince, st.loSince, st.overFrom = r.time(), r.time(), r.time()

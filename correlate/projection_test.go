@@ -98,3 +98,37 @@ func ExampleProjector() {
 	// Output:
 	// vector.index_size_bytes grew 77% in 6.0 days; at this rate (compound) it reaches the Free limit of 1M in 18h45m0s, at 2026-03-08 18:44 UTC
 }
+
+func TestProjectorBounds(t *testing.T) {
+	p := NewProjector(time.Minute)
+	for i := range 500 {
+		p.Observe(Sample{Series: SignalRedisMemory, Time: start.Add(time.Duration(i) * time.Minute), Value: float64(i)})
+	}
+	for i := range 1100 {
+		p.Observe(Sample{Series: fmt.Sprintf("app.s%d", i), Time: start, Value: 1})
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.series); n != 1000 {
+		t.Errorf("projector keeps %d series, want the bound of 1000", n)
+	}
+	if _, ok := p.series[SignalRedisMemory]; ok {
+		t.Error("the least recently updated series was kept")
+	}
+	if el, ok := p.series["app.s1099"]; !ok || len(el.Value.(*history).means) != 1 {
+		t.Error("the newest series is missing")
+	}
+}
+
+func TestProjectorKeepsOneWeekOfSteps(t *testing.T) {
+	p := NewProjector(time.Hour)
+	for i := range 300 {
+		p.Observe(Sample{Series: SignalRedisMemory, Time: start.Add(time.Duration(i) * time.Hour), Value: float64(i)})
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.series[SignalRedisMemory].Value.(*history)
+	if len(h.means) != 168 || h.means[0] != 132 {
+		t.Errorf("history keeps %d steps starting at %v, want 168 starting at 132", len(h.means), h.means[0])
+	}
+}

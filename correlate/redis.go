@@ -141,3 +141,6 @@ func oomErrors(info *redisinfo.Info) int64 {
 	}
 	return n
 }
+
+// Name returns "redis", the collector's name in Monitor logs and errors.
+func (*RedisCollector) Name() string { return "redis" }

@@ -50,6 +50,7 @@ type series struct {
 	sinceOnset            int
 	peak                  float64 // decaying maximum of recent anomaly levels
 	hold                  int     // samples left during which the anomaly score is held at 0
+	alarmRate             float64 // exponentially weighted share of samples outside holds that reached level 1
 	globalMean, globalVar float64 // exponentially weighted over about 1/globalAlpha samples
 	recentRaw             float64 // log(1+|z|) averaged over the last few samples
 	rawMean, rawVar       float64 // long-run mean and variance of log(1+|z|)
@@ -164,7 +165,9 @@ const globalMinSamples = 250
 //     history even after the local window has followed it;
 //   - the CUSUM drift statistic.
 //
-// The value is level/(1+level) when the level beats the recent peak, which
+// The level is divided by 1 + alarmWeight x (alarms per 1,000 recent
+// samples), so a series that alarms often needs a higher level to alarm
+// again. The value is level/(1+level) when the level beats the recent peak, which
 // decays by peakDecay per sample, and 0 otherwise. After a level of 1 or
 // more it is held at 0 for the cooldown, so a change is scored at its onset
 // and not on every sample it lasts.
@@ -181,6 +184,9 @@ func (st *series) anomalyScore(cfg *config, x, z, drift float64) float64 {
 	st.rawMean, st.rawVar = ewVariance(st.rawMean, st.rawVar, raw, max(cfg.rawAlpha, 1/float64(st.n)))
 	st.globalMean, st.globalVar = ewVariance(st.globalMean, st.globalVar, x, max(cfg.globalAlpha, 1/float64(st.n)))
 
+	// A series that reached level 1 often recently needs a higher level:
+	// its alarms say less each time.
+	level /= 1 + cfg.alarmWeight*st.alarmRate*1000
 	score := 0.0
 	if level > st.peak {
 		score = level / (1 + level)
@@ -190,9 +196,12 @@ func (st *series) anomalyScore(cfg *config, x, z, drift float64) float64 {
 		st.hold--
 		return 0
 	}
+	alarm := 0.0
 	if level >= 1 && score > 0 {
 		st.hold = cfg.cooldown
+		alarm = 1
 	}
+	st.alarmRate += cfg.alarmAlpha * (alarm - st.alarmRate)
 	return score
 }
 

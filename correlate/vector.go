@@ -162,23 +162,32 @@ func (v *VectorCollector) call(ctx context.Context, method, path string, body []
 	}
 	defer resp.Body.Close()
 
-	var envelope struct {
-		Result json.RawMessage `json:"result"`
-		Error  string          `json:"error"`
-	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
 	if err != nil {
 		return fmt.Errorf("correlate: vector %s %s: read response: %w", method, path, err)
 	}
-	if err := json.Unmarshal(raw, &envelope); err != nil {
-		return fmt.Errorf("correlate: vector %s %s: status %d: invalid JSON response: %w", method, path, resp.StatusCode, err)
+	if err := decodeVectorResponse(resp.StatusCode, raw, v.token, out); err != nil {
+		return fmt.Errorf("correlate: vector %s %s: %w", method, path, err)
 	}
-	if resp.StatusCode != http.StatusOK || envelope.Error != "" {
-		msg := strings.ReplaceAll(envelope.Error, v.token, "[redacted]")
-		return fmt.Errorf("correlate: vector %s %s: status %d: %s", method, path, resp.StatusCode, msg)
+	return nil
+}
+
+// decodeVectorResponse decodes Vector's {"result": ...} envelope into out,
+// or returns the status and the {"error": ...} message, with any copy of
+// the token in it replaced.
+func decodeVectorResponse(status int, raw []byte, token string, out any) error {
+	var envelope struct {
+		Result json.RawMessage `json:"result"`
+		Error  string          `json:"error"`
+	}
+	if err := json.Unmarshal(raw, &envelope); err != nil {
+		return fmt.Errorf("status %d: invalid JSON response: %w", status, err)
+	}
+	if status != http.StatusOK || envelope.Error != "" {
+		return fmt.Errorf("status %d: %s", status, strings.ReplaceAll(envelope.Error, token, "[redacted]"))
 	}
 	if err := json.Unmarshal(envelope.Result, out); err != nil {
-		return fmt.Errorf("correlate: vector %s %s: invalid result: %w", method, path, err)
+		return fmt.Errorf("invalid result: %w", err)
 	}
 	return nil
 }
@@ -193,3 +202,6 @@ func redactURLError(err error) error {
 	}
 	return err
 }
+
+// Name returns "vector", the collector's name in Monitor logs and errors.
+func (*VectorCollector) Name() string { return "vector" }

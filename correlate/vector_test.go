@@ -94,3 +94,18 @@ func TestNewVectorCollectorValidates(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeVectorResponse checks that any response body decodes or fails
+// without panicking, and that no error repeats the token.
+func FuzzDecodeVectorResponse(f *testing.F) {
+	f.Add(200, []byte(`{"result":{"vectorCount":3,"pendingVectorCount":1,"indexSize":100,"dimension":8,"namespaces":{"":{"vectorCount":3}}}}`))
+	f.Add(401, []byte(`{"error":"Unauthorized: token vector-secret-token-1234 is invalid","status":401}`))
+	f.Add(200, []byte(`{"result":null}`))
+	f.Fuzz(func(t *testing.T, status int, raw []byte) {
+		var info VectorInfo
+		err := decodeVectorResponse(status, raw, vectorToken, &info)
+		if err != nil && strings.Contains(err.Error(), vectorToken) {
+			t.Fatalf("error reveals the token: %v", err)
+		}
+	})
+}

@@ -293,9 +293,12 @@ func classifyError(err error) (Verdict, bool) {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		v.Class, v.Confidence, v.Signal = Dependency, 0.6, "connection-refused"
 		v.Fix = "nothing accepts connections at the destination: check that the service is running"
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
+		v.Class, v.Confidence, v.Signal = Dependency, 0.5, "host-unreachable"
+		v.Fix = "the destination host is unreachable: check the network path and that the host is up"
 	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
 		v.Class, v.Confidence, v.Signal = Transient, 0.7, "connection-reset"
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT):
 		v.Class, v.Confidence, v.Signal = Transient, 0.7, "timeout"
 		v.Fix = fixTimeout
 	case errors.As(err, &netErr) && netErr.Timeout():

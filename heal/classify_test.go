@@ -3,9 +3,12 @@ package heal
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,6 +56,25 @@ func TestClassifyGoErrors(t *testing.T) {
 				t.Error("configuration verdict has no Fix")
 			}
 		})
+	}
+}
+
+func TestClassifyUnreachableErrnos(t *testing.T) {
+	// Loopback cannot produce these errors, so the test builds the values
+	// the net package returns for them.
+	tests := []struct {
+		errno syscall.Errno
+		want  Class
+	}{
+		{syscall.EHOSTUNREACH, Dependency},
+		{syscall.ENETUNREACH, Dependency},
+		{syscall.ETIMEDOUT, Transient},
+	}
+	for _, tt := range tests {
+		err := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", tt.errno)}
+		if got := Classify(Failure{Err: err}); got.Class != tt.want {
+			t.Errorf("Classify(%v) = %v, want %v", err, got.Class, tt.want)
+		}
 	}
 }
 
@@ -228,5 +250,20 @@ func TestEvidenceRedactsSecrets(t *testing.T) {
 	}
 	if strings.Contains(f.URL, "s3cr3t") {
 		t.Errorf("Failure.URL leaks the query token: %s", f.URL)
+	}
+}
+
+func TestRedactText(t *testing.T) {
+	tests := map[string]string{
+		"Authorization: Bearer abc.def":       "Authorization: REDACTED",
+		`{"token":"t0k3n","ok":true}`:         `{"token":"REDACTED","ok":true}`,
+		"password=hunter2&user=bob":           "password=REDACTED&user=bob",
+		"api_key: sk_live_1":                  "api_key: REDACTED",
+		"no secrets in this upstream failure": "no secrets in this upstream failure",
+	}
+	for in, want := range tests {
+		if got := redactText(in); got != want {
+			t.Errorf("redactText(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -8,7 +8,7 @@
 //   - Classify (or a Classifier with the app's own rules in front) turns one
 //     failure into a Verdict: class, confidence, evidence and a fix hint.
 //   - Retry runs one of the app's calls with jittered exponential backoff
-//     while the classification says retrying can help, and stops at once on
+//     while the classification shows that retrying can help, and stops at once on
 //     configuration and logical failures.
 //   - Monitor takes failure events from the Upstash Workflow logs
 //     (WorkflowLogs), the QStash DLQ and events, or the app's own jobs

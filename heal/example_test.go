@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/upstash-ops/sdk/heal"
@@ -94,4 +95,23 @@ func ExampleNormaliseMessage() {
 	fmt.Println(heal.NormaliseMessage("order 8f14e45f-ceea-467f-a0e6-1d2a3b4c5d6e failed after 3012ms at 2026-01-05T09:15:02Z"))
 	// Output:
 	// order <uuid> failed after <n>ms at <time>
+}
+
+func ExampleRunEvents() {
+	page, err := heal.DecodeLogsPage(strings.NewReader(`{"runs":[{
+		"workflowRunId":"wfr_1","workflowUrl":"https://app.example.com/api/checkout",
+		"workflowState":"RUN_SUCCESS","workflowRunCreatedAt":1767603600000,
+		"steps":[{"type":"sequential","steps":[{"stepName":"notify","stepType":"Call",
+			"callUrl":"https://hooks.vendor.example/notify","callResponseStatus":502,
+			"state":"STEP_SUCCESS","createdAt":1767603601000}]}]}]}`))
+	if err != nil {
+		panic(err)
+	}
+	for _, ev := range heal.RunEvents(page.Runs[0]) {
+		fmt.Println(ev.RunID, ev.Step, ev.Failure.Status, "silent:", ev.Silent)
+		fmt.Println(heal.Classify(ev.Failure).Class)
+	}
+	// Output:
+	// wfr_1 notify 502 silent: true
+	// transient
 }

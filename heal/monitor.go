@@ -476,7 +476,18 @@ func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry, newRu
 			records = append(records, m.alert(ctx, d))
 		}
 	}
-	entry.acted = v.Class
+	// An action that failed or was over the limit is tried again on the
+	// next event of this fingerprint. A denied one is not, because the
+	// owner decided, and neither is one without a handler.
+	complete := true
+	for _, r := range records {
+		if r.Outcome == OutcomeFailed || r.Outcome == OutcomeOverLimit {
+			complete = false
+		}
+	}
+	if complete {
+		entry.acted = v.Class
+	}
 	return records
 }
 
@@ -518,12 +529,15 @@ func (m *Monitor) run(ctx context.Context, a Action, handled bool, do func() err
 	rec := AuditRecord{Time: m.cfg.clock.Now(), Action: a, Mode: m.cfg.policy.Mode}
 	limit := m.cfg.policy.maxActions()
 	switch {
-	case m.cfg.policy.Mode == DryRun:
-		rec.Outcome = OutcomeDryRun
-	case !handled:
-		rec.Outcome = OutcomeNoHandler
 	case limit >= 0 && m.passCount >= limit:
 		rec.Outcome = OutcomeOverLimit
+	case m.cfg.policy.Mode == DryRun:
+		// A dry run counts against the limit, so its report shows what an
+		// autonomous pass would do.
+		rec.Outcome = OutcomeDryRun
+		m.passCount++
+	case !handled:
+		rec.Outcome = OutcomeNoHandler
 	default:
 		rec.Outcome, rec.Error = m.execute(ctx, rec, do)
 	}

@@ -79,6 +79,15 @@ func (r *recorder) Calls() []string {
 	return append([]string(nil), r.calls...)
 }
 
+// failingChecker fails the test if a probe runs, so that a test that does
+// not set a loopback checker never probes a host off the machine.
+type failingChecker struct{ t *testing.T }
+
+func (c failingChecker) Check(_ context.Context, dependency string) error {
+	c.t.Errorf("unexpected probe of %s: set a loopback DependencyChecker", dependency)
+	return errors.New("probe not allowed in this test")
+}
+
 // newTestMonitor returns a Monitor on a fake clock wired to a recorder.
 func newTestMonitor(t *testing.T, mode Mode, opts ...Option) (*Monitor, *recorder, *clock.Fake) {
 	t.Helper()
@@ -86,7 +95,7 @@ func newTestMonitor(t *testing.T, mode Mode, opts ...Option) (*Monitor, *recorde
 	clk := clock.NewFake(epoch)
 	all := append([]Option{
 		WithPolicy(Policy{Mode: mode}), WithClock(clk), WithPauser(rec), WithAlerter(rec),
-		WithReviewer(rec), WithApprover(rec), WithAuditSink(rec),
+		WithReviewer(rec), WithApprover(rec), WithAuditSink(rec), WithDependencyChecker(failingChecker{t}),
 	}, opts...)
 	m, err := NewMonitor(all...)
 	if err != nil {
@@ -496,5 +505,35 @@ func TestMonitorReviewsRetryOnce(t *testing.T) {
 	}
 	if len(rec.reviews) != 1 {
 		t.Errorf("reviews = %d for two attempts of one run, want 1", len(rec.reviews))
+	}
+}
+
+func TestMonitorDryRunHonoursLimit(t *testing.T) {
+	m, rec, _ := newTestMonitor(t, DryRun, WithPolicy(Policy{Mode: DryRun, MaxActions: 1}))
+	d, err := m.Observe(context.Background(), Event{Target: workflowURL, RunID: "r1", Failure: Failure{Status: 401}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Actions) != 2 || d.Actions[0].Outcome != OutcomeDryRun || d.Actions[1].Outcome != OutcomeOverLimit {
+		t.Errorf("actions = %+v, want dry-run pause then over-limit alert", d.Actions)
+	}
+	if len(rec.Calls()) != 0 {
+		t.Errorf("calls = %v, want none in a dry run", rec.Calls())
+	}
+}
+
+func TestMonitorRetriesActionsThatDidNotHappen(t *testing.T) {
+	m, rec, clk := newTestMonitor(t, Autonomous, WithPolicy(Policy{Mode: Autonomous, MaxActions: 1}))
+	for i := range 2 {
+		if _, err := m.Observe(context.Background(), Event{
+			Target: workflowURL, RunID: fmt.Sprintf("run-%d", i), Failure: Failure{Status: 401},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+	}
+	want := []string{"pause " + workflowURL, "alert " + workflowURL + " configuration"}
+	if got := rec.Calls(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("calls = %q, want the pause in pass 1 and the alert over the limit retried in pass 2", got)
 	}
 }

@@ -3,6 +3,7 @@ package heal
 import (
 	"net/url"
 	"regexp"
+	"strings"
 )
 
 // redactURL removes user info and query values from a URL, because both
@@ -30,8 +31,23 @@ func redactURL(raw string) string {
 // secret.
 var secretPattern = regexp.MustCompile(`(?i)(bearer\s+|basic\s+)[A-Za-z0-9._~+/=-]+|((?:token|secret|password|passwd|api[_-]?key|signing[_-]?key|authorization)["']?\s*[:=]\s*["']?)(?:(?:bearer|basic)\s+)?[^\s"'&,}]+`)
 
+// secretWords are the lower-case words secretPattern needs to match, so
+// that text without any of them skips the regular expression.
+var secretWords = []string{"bearer", "basic", "token", "secret", "passw", "key", "authorization"}
+
 // redactText replaces secrets in free text with REDACTED.
 func redactText(s string) string {
+	lower := strings.ToLower(s)
+	found := false
+	for _, w := range secretWords {
+		if strings.Contains(lower, w) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return s
+	}
 	return secretPattern.ReplaceAllStringFunc(s, func(m string) string {
 		sub := secretPattern.FindStringSubmatch(m)
 		if sub[1] != "" {

@@ -6,6 +6,8 @@ import (
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 func TestMonitorMetrics(t *testing.T) {
@@ -37,5 +39,21 @@ func TestMonitorMetrics(t *testing.T) {
 	}
 	if sums["heal.actions"] != 2 {
 		t.Errorf("heal.actions = %d, want 2 (dry-run pause and alert)", sums["heal.actions"])
+	}
+}
+
+func TestMonitorSpans(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	m, _, _ := newTestMonitor(t, DryRun, WithTracerProvider(provider))
+	_, _ = m.Observe(context.Background(), Event{Target: workflowURL, RunID: "r1", Failure: Failure{Status: 503}})
+	m.Probe(context.Background())
+
+	var names []string
+	for _, s := range recorder.Ended() {
+		names = append(names, s.Name())
+	}
+	if len(names) != 2 || names[0] != "heal.Process" || names[1] != "heal.Probe" {
+		t.Errorf("spans = %v, want heal.Process and heal.Probe", names)
 	}
 }

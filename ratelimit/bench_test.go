@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // BenchmarkAllow measures allowed decisions on the shared loopback
@@ -29,6 +31,27 @@ func BenchmarkAllow(b *testing.B) {
 			})
 		})
 	}
+}
+
+// BenchmarkAllowInline measures GCRA decisions with a client that honours
+// context deadlines, so that calls run on the caller's goroutine.
+func BenchmarkAllowInline(b *testing.B) {
+	rdb := server.Client(b, func(o *redis.Options) { o.ContextTimeoutEnabled = true })
+	l, err := New(rdb, GCRA(1e9, time.Minute, 1e9), WithTimeout(time.Second))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			if res, err := l.Allow(ctx, "inline-"+strconv.Itoa(i%1000)); err != nil || res.Err != nil {
+				b.Fatalf("Allow: %v %v", err, res.Err)
+			}
+		}
+	})
 }
 
 // BenchmarkAllowDenyCache measures denials served by the deny cache.

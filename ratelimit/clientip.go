@@ -8,7 +8,7 @@ import (
 )
 
 // clientIP returns the address of the client that sent r. The peer address
-// (r.RemoteAddr) is the answer unless it is one of the trusted proxies;
+// (r.RemoteAddr) is the client address unless it is one of the trusted proxies;
 // only then is the forwarding header read, walking its hops from the right
 // (the hop the nearest proxy appended) and stopping at the first address
 // that is not a trusted proxy. Hops to the left of that address were written

@@ -100,8 +100,11 @@
 // # Failure policy
 //
 // Each Redis call has a timeout (WithTimeout, 50 ms by default) enforced by
-// the limiter itself, so a Redis that accepts connections but never answers
-// delays a decision by the timeout and not by the client's read timeout. On
+// the limiter itself, so a Redis that accepts connections but never replies
+// delays a decision by the timeout and not by the client's read timeout.
+// With a go-redis client whose ContextTimeoutEnabled is set, the call runs
+// on the caller's goroutine and the client applies the deadline; otherwise
+// it runs on a bounded set of worker goroutines. On
 // a failure or timeout, FailLocal (the default) decides with an in-process
 // golang.org/x/time/rate limiter per key sized to the default limit,
 // FailOpen admits and FailClosed denies; Result.Source and Result.Err say

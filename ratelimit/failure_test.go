@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,10 +18,17 @@ import (
 )
 
 // hangingRedis listens on a loopback port, accepts connections and reads
-// from them, but never answers. It returns a client for it whose own read
+// from them, but never replies. It returns a client for it whose own read
 // timeout is far above the limiter's, with a password that must never
 // reach a log or an error.
 func hangingRedis(t *testing.T) *redis.Client {
+	t.Helper()
+	return hangingRedisWith(t, false)
+}
+
+// hangingRedisWith is hangingRedis with the client's ContextTimeoutEnabled
+// set, which makes the limiter call Redis on the caller's goroutine.
+func hangingRedisWith(t *testing.T, contextTimeout bool) *redis.Client {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,12 +57,13 @@ func hangingRedis(t *testing.T) *redis.Client {
 		}
 	})
 	rdb := redis.NewClient(&redis.Options{
-		Addr:            ln.Addr().String(),
-		Password:        testPassword,
-		ReadTimeout:     2 * time.Second,
-		WriteTimeout:    2 * time.Second,
-		DisableIdentity: true,
-		MaxRetries:      -1,
+		Addr:                  ln.Addr().String(),
+		Password:              testPassword,
+		ReadTimeout:           2 * time.Second,
+		WriteTimeout:          2 * time.Second,
+		DisableIdentity:       true,
+		MaxRetries:            -1,
+		ContextTimeoutEnabled: contextTimeout,
 	})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
@@ -77,46 +86,51 @@ func TestHangingRedisFailurePolicies(t *testing.T) {
 		{FailLocal, []bool{true, true, false}, SourceLocal},
 	}
 	for _, tc := range cases {
-		t.Run(tc.policy.String(), func(t *testing.T) {
-			t.Parallel()
-			var logs bytes.Buffer
-			l, err := New(hangingRedis(t), GCRA(2, time.Minute, 2),
-				WithFailurePolicy(tc.policy),
-				WithClock(clock.NewFake(epoch)),
-				WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, want := range tc.wantAllowed {
-				start := time.Now()
-				res, err := l.Allow(context.Background(), "k")
-				elapsed := time.Since(start)
+		for _, inline := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/inline=%v", tc.policy, inline), func(t *testing.T) {
+				t.Parallel()
+				var logs bytes.Buffer
+				l, err := New(hangingRedisWith(t, inline), GCRA(2, time.Minute, 2),
+					WithFailurePolicy(tc.policy),
+					WithClock(clock.NewFake(epoch)),
+					WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 				if err != nil {
-					t.Fatalf("Allow %d: %v", i+1, err)
+					t.Fatal(err)
 				}
-				if elapsed > maxDecisionTime {
-					t.Errorf("Allow %d took %v while Redis hangs, want at most %v", i+1, elapsed, maxDecisionTime)
+				for i, want := range tc.wantAllowed {
+					start := time.Now()
+					res, err := l.Allow(context.Background(), "k")
+					elapsed := time.Since(start)
+					if err != nil {
+						t.Fatalf("Allow %d: %v", i+1, err)
+					}
+					if elapsed > maxDecisionTime {
+						t.Errorf("Allow %d took %v while Redis hangs, want at most %v", i+1, elapsed, maxDecisionTime)
+					}
+					if res.Allowed != want || res.Source != tc.wantSource {
+						t.Errorf("Allow %d = allowed %v by %v, want %v by %v", i+1, res.Allowed, res.Source, want, tc.wantSource)
+					}
+					if !errors.Is(res.Err, ErrTimeout) {
+						t.Errorf("Allow %d: Result.Err = %v, want ErrTimeout", i+1, res.Err)
+					}
+					if !res.Allowed && res.RetryAfter <= 0 {
+						t.Errorf("Allow %d: denied with RetryAfter %v, want > 0", i+1, res.RetryAfter)
+					}
+					if res.Err != nil && strings.Contains(res.Err.Error(), testPassword) {
+						t.Errorf("Result.Err contains the Redis password: %v", res.Err)
+					}
 				}
-				if res.Allowed != want || res.Source != tc.wantSource {
-					t.Errorf("Allow %d = allowed %v by %v, want %v by %v", i+1, res.Allowed, res.Source, want, tc.wantSource)
+				if !strings.Contains(logs.String(), "redis failed") {
+					t.Errorf("the failure was not logged: %q", logs.String())
 				}
-				if !errors.Is(res.Err, ErrTimeout) {
-					t.Errorf("Allow %d: Result.Err = %v, want ErrTimeout", i+1, res.Err)
+				if strings.Contains(logs.String(), testPassword) {
+					t.Errorf("the log contains the Redis password: %q", logs.String())
 				}
-				if !res.Allowed && res.RetryAfter <= 0 {
-					t.Errorf("Allow %d: denied with RetryAfter %v, want > 0", i+1, res.RetryAfter)
+				if l.inline != inline {
+					t.Errorf("limiter inline = %v, want %v", l.inline, inline)
 				}
-				if res.Err != nil && strings.Contains(res.Err.Error(), testPassword) {
-					t.Errorf("Result.Err contains the Redis password: %v", res.Err)
-				}
-			}
-			if !strings.Contains(logs.String(), "redis failed") {
-				t.Errorf("the failure was not logged: %q", logs.String())
-			}
-			if strings.Contains(logs.String(), testPassword) {
-				t.Errorf("the log contains the Redis password: %q", logs.String())
-			}
-		})
+			})
+		}
 	}
 }
 

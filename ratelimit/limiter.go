@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/upstash-ops/sdk/internal/clock"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -18,12 +21,12 @@ import (
 
 // Errors that callers branch on with errors.Is.
 var (
-	// ErrTimeout reports that Redis did not answer within the per-call
+	// ErrTimeout reports that Redis did not reply within the per-call
 	// timeout (WithTimeout).
 	ErrTimeout = errors.New("ratelimit: redis call timed out")
 	// ErrOverloaded reports that the bound on outstanding Redis calls
 	// (WithMaxInFlight) was reached, which happens when Redis stops
-	// answering under load.
+	// replying under load.
 	ErrOverloaded = errors.New("ratelimit: too many redis calls in flight")
 	// ErrBackend wraps every other failure of a Redis call.
 	ErrBackend = errors.New("ratelimit: redis call failed")
@@ -51,6 +54,11 @@ type Limiter struct {
 	deny    *denyCache // nil when turned off
 	local   *localLimiters
 	workers *workers
+
+	// inline is true when rdb honours context deadlines, so calls run on
+	// the caller's goroutine; inlineCalls counts them.
+	inline      bool
+	inlineCalls atomic.Int64
 
 	metrics *instruments
 	tracer  trace.Tracer
@@ -105,6 +113,7 @@ func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
 		clock:   clock.Or(cfg.clock),
 		local:   newLocalLimiters(cfg.localKeys),
 		workers: newWorkers(cfg.maxInFlight),
+		inline:  honoursContextDeadlines(rdb),
 		metrics: metrics,
 		tracer:  cfg.tracer.Tracer(tracerName),
 
@@ -150,11 +159,19 @@ func (l *Limiter) Allow(ctx context.Context, key string) (Result, error) {
 //
 // The error is non-nil only when ctx ended before a decision. When Redis
 // fails or exceeds the timeout, the failure policy decides and the Result
-// says so in Source and Err.
+// records that in Source and Err.
 func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error) {
 	if n <= 0 {
 		return l.Remaining(ctx, key)
 	}
+	res, err := l.allowN(ctx, key, n)
+	if err == nil && l.cfg.onDecision != nil {
+		l.cfg.onDecision(key, res)
+	}
+	return res, err
+}
+
+func (l *Limiter) allowN(ctx context.Context, key string, n int) (Result, error) {
 	now := l.clock.Now()
 	if l.deny != nil {
 		if res, ok := l.deny.get(key, now, l.alg.period); ok {
@@ -203,8 +220,10 @@ func (l *Limiter) Remaining(ctx context.Context, key string) (Result, error) {
 // available again, and clears its entry in the local deny cache. The
 // override limit, if any, stays.
 func (l *Limiter) Reset(ctx context.Context, key string) error {
+	_, err := l.call(ctx, resetLua, []string{l.StateKey(key)})
+	// After the call, so that a denial cached while it ran goes too.
 	l.ForgetDenial(key)
-	if _, err := l.call(ctx, resetLua, []string{l.StateKey(key)}); err != nil {
+	if err != nil {
 		return fmt.Errorf("ratelimit: reset key %q: %w", key, err)
 	}
 	return nil
@@ -313,16 +332,22 @@ func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 	return res, ints[3], nil
 }
 
-// call runs s with a per-call timeout. The Redis call runs on a worker
-// goroutine, so that a Redis that accepts connections but never answers
-// delays the caller by the timeout alone, whatever the go-redis client's
-// own read timeout is; the worker is free again when the client gives up.
+// call runs s with a per-call timeout. When the go-redis client honours
+// context deadlines (ContextTimeoutEnabled), the call runs on the caller's
+// goroutine. Otherwise it runs on a worker goroutine, so that a Redis that
+// accepts connections but never replies delays the caller by the timeout
+// alone, whatever the client's own read timeout is; the worker is free
+// again when the client gives up.
 func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...any) (any, error) {
 	ctx, span := l.tracer.Start(ctx, "ratelimit.redis", l.spanOpts...)
 	defer span.End()
 
 	callCtx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
 	defer cancel()
+	if l.inline {
+		v, err := l.callInline(callCtx, s, keys, args)
+		return v, l.wrapCallError(ctx, callCtx, span, err)
+	}
 	j := &job{
 		ctx:  callCtx,
 		run:  func(ctx context.Context) (any, error) { return s.run(ctx, l.rdb, keys, args...) },
@@ -337,23 +362,42 @@ func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...an
 	select {
 	case r = <-j.done:
 	case <-callCtx.Done():
-		if err := ctx.Err(); err != nil {
-			r.err = err
-		} else {
-			r.err = fmt.Errorf("%w after %s", ErrTimeout, l.cfg.timeout)
-		}
+		r.err = callCtx.Err()
 	}
-	if r.err != nil && !errors.Is(r.err, ErrTimeout) && ctx.Err() == nil {
-		if callCtx.Err() != nil {
-			r.err = fmt.Errorf("%w after %s: %w", ErrTimeout, l.cfg.timeout, r.err)
-		} else {
-			r.err = fmt.Errorf("%w: %w", ErrBackend, r.err)
-		}
+	return r.v, l.wrapCallError(ctx, callCtx, span, r.err)
+}
+
+// callInline runs s on the caller's goroutine, counting it against the
+// bound on outstanding calls.
+func (l *Limiter) callInline(ctx context.Context, s *script, keys []string, args []any) (any, error) {
+	if l.inlineCalls.Add(1) > int64(l.cfg.maxInFlight) {
+		l.inlineCalls.Add(-1)
+		return nil, ErrOverloaded
 	}
-	if r.err != nil {
-		span.SetStatus(codes.Error, r.err.Error())
+	defer l.inlineCalls.Add(-1)
+	return s.run(ctx, l.rdb, keys, args...)
+}
+
+// wrapCallError classifies err: the caller's own context error as it is,
+// a timeout as ErrTimeout, anything else as ErrBackend.
+func (l *Limiter) wrapCallError(ctx, callCtx context.Context, span trace.Span, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrOverloaded):
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	case callCtx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
+		err = fmt.Errorf("%w after %s", ErrTimeout, l.cfg.timeout)
+	case callCtx.Err() != nil || isNetTimeout(err):
+		// A client that honours the deadline can report it as a socket
+		// timeout a moment before the context's own timer fires.
+		err = fmt.Errorf("%w after %s: %w", ErrTimeout, l.cfg.timeout, err)
+	default:
+		err = fmt.Errorf("%w: %w", ErrBackend, err)
 	}
-	return r.v, r.err
+	span.SetStatus(codes.Error, err.Error())
+	return err
 }
 
 type callResult struct {
@@ -369,4 +413,24 @@ func (l *Limiter) billedPerCall() int64 {
 		return 3
 	}
 	return 2
+}
+
+// honoursContextDeadlines reports whether rdb is a go-redis client with
+// ContextTimeoutEnabled, which bounds its socket reads and writes by the
+// context deadline.
+func honoursContextDeadlines(rdb Scripter) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -105,7 +105,7 @@ func WithCost(f func(*http.Request) int) MiddlewareOption {
 
 // WithDeniedHandler sets the handler for denied requests. It runs after the
 // rate-limit headers are set and can read the decision with
-// ResultFromContext. The default answers 429 Too Many Requests, or 503
+// ResultFromContext. The default responds with 429 Too Many Requests, or with 503
 // Service Unavailable when the FailClosed policy denied because Redis failed.
 func WithDeniedHandler(h http.Handler) MiddlewareOption {
 	return middlewareOptionFunc(func(c *middlewareConfig) { c.denied = h })
@@ -144,7 +144,7 @@ func ResultFromContext(ctx context.Context) (Result, bool) {
 //
 // with delta-seconds, and a denial carries Retry-After in delta-seconds,
 // rounded up and at least 1. When Redis fails, the limiter's failure policy
-// decides; the middleware never answers 500 for a Redis failure.
+// decides; the middleware never responds with 500 for a Redis failure.
 func Middleware(l *Limiter, opts ...MiddlewareOption) func(http.Handler) http.Handler {
 	cfg := middlewareConfig{forwardHeader: "X-Forwarded-For", policy: "default"}
 	for _, opt := range opts {

@@ -90,7 +90,7 @@ func TestRetryAfterRounding(t *testing.T) {
 }
 
 func TestMiddlewareRetryAfterWhileDenied(t *testing.T) {
-	// A denial 1 µs before the window ends must still say Retry-After: 1.
+	// A denial 1 µs before the window ends must still carry Retry-After: 1.
 	f := newFixture(t, FixedWindow(1, time.Second), WithPrefix("mw-retry"))
 	h := Middleware(f.l)(okHandler())
 	req := httptest.NewRequest("GET", "/", nil)

@@ -58,6 +58,7 @@ type config struct {
 	logger        *slog.Logger
 	meterProvider metric.MeterProvider
 	tracer        trace.TracerProvider
+	onDecision    func(key string, res Result)
 }
 
 // Option configures a Limiter.
@@ -131,7 +132,7 @@ func WithLocalFallbackKeys(n int) Option {
 
 // WithMaxInFlight bounds the Redis calls that may be outstanding at once.
 // A decision that finds the bound reached goes to the failure policy at
-// once instead of queueing behind a Redis that does not answer. The default
+// once instead of queueing behind a Redis that does not reply. The default
 // is 1024; a value of zero or less keeps the default.
 func WithMaxInFlight(n int) Option {
 	return optionFunc(func(c *config) {
@@ -180,4 +181,12 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // each Redis round trip. The default is the global provider.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) { c.tracer = tp })
+}
+
+// WithOnDecision sets a function that AllowN calls with every decision it
+// returns, from Redis, the deny cache or the failure policy, on the
+// caller's goroutine. It must be fast and safe for concurrent use; the
+// adaptive package's Recorder.Observe is one. The default is none.
+func WithOnDecision(f func(key string, res Result)) Option {
+	return optionFunc(func(c *config) { c.onDecision = f })
 }

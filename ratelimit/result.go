@@ -2,13 +2,13 @@ package ratelimit
 
 import "time"
 
-// Reason says why a request was denied.
+// Reason is the cause of a denial.
 type Reason uint8
 
 const (
 	// ReasonNone is the reason of an allowed request.
 	ReasonNone Reason = iota
-	// ReasonLimitExceeded means the key has used its limit; RetryAfter says
+	// ReasonLimitExceeded means the key has used its limit; RetryAfter is
 	// when the request would fit.
 	ReasonLimitExceeded
 	// ReasonCostExceedsLimit means the request costs more than the limit
@@ -34,7 +34,7 @@ func (r Reason) String() string {
 	}
 }
 
-// Source says what made a decision.
+// Source is what made a decision.
 type Source uint8
 
 const (

@@ -219,7 +219,7 @@ local function retry(k)
 end
 local resetAfter = 0
 if cur > 0 then resetAfter = start + 2 * period - now elseif prev > 0 then resetAfter = start + period - now end
-return {allowed, math.max(0, math.floor(limit - used)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), fmt(limit)}
+return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), fmt(limit)}
 `
 
 // The token bucket state is "tokens time burst": the tokens left at the
@@ -351,7 +351,7 @@ var (
 )
 
 // script is a Lua script with its SHA1, run with EVALSHA and, when the
-// server answers NOSCRIPT, once more with EVAL, which also caches it there.
+// server replies NOSCRIPT, once more with EVAL, which also caches it there.
 type script struct {
 	src string
 	sha string

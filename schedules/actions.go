@@ -16,7 +16,7 @@ import (
 	"github.com/upstash-ops/sdk/internal/clock"
 )
 
-// Mode is what the policy allows for one class of action.
+// Mode is the permission a Policy gives one class of action.
 type Mode int
 
 // Modes. The zero value is ModeDryRun.
@@ -102,7 +102,7 @@ func (f ApproverFunc) Approve(ctx context.Context, req ActionRequest) (bool, err
 	return f(ctx, req)
 }
 
-// Outcome is how an action ended.
+// Outcome is the result of an action.
 type Outcome string
 
 // Outcomes.
@@ -137,8 +137,8 @@ func (r ActionResult) String() string {
 	return s
 }
 
-// ScheduleState is what the audit trail records of a schedule before and
-// after an action.
+// ScheduleState is the state of a schedule that the audit trail records
+// before and after an action.
 type ScheduleState struct {
 	Exists bool `json:"exists"`
 	Paused bool `json:"paused"`
@@ -161,7 +161,7 @@ type AuditEntry struct {
 }
 
 // AuditHook receives the audit trail. The Executor calls it before each
-// action and after it; an error from the "before" call cancels the action,
+// action and after it. An error from the "before" call cancels the action,
 // so nothing happens that the trail did not record.
 type AuditHook func(ctx context.Context, e AuditEntry) error
 
@@ -245,6 +245,7 @@ func NewExecutor(ctl Controller, policy Policy, opts ...ExecutorOption) (*Execut
 	if policy.MaxActionsPerRun == 0 {
 		policy.MaxActionsPerRun = DefaultMaxActionsPerRun
 	}
+
 	cfg := executorConfig{actor: "upstashops/schedules"}
 	for _, o := range opts {
 		o.applyExecutor(&cfg)
@@ -259,6 +260,7 @@ func NewExecutor(ctl Controller, policy Policy, opts ...ExecutorOption) (*Execut
 	if cfg.tracerProvider == nil {
 		cfg.tracerProvider = otel.GetTracerProvider()
 	}
+
 	e := &Executor{ctl: ctl, policy: policy, cfg: cfg, tracer: cfg.tracerProvider.Tracer(instrumentationName)}
 	var err error
 	e.actions, err = cfg.meterProvider.Meter(instrumentationName).Int64Counter("upstashops.schedules.actions",
@@ -275,7 +277,7 @@ func NewExecutor(ctl Controller, policy Policy, opts ...ExecutorOption) (*Execut
 func (e *Executor) Apply(ctx context.Context, report *Report) []ActionResult {
 	var results []ActionResult
 	seen := map[string]bool{}
-	taken := 0
+	acted := 0
 	for _, f := range report.Findings {
 		if f.Recommendation == ActionNone || seen[f.ScheduleID] {
 			continue
@@ -286,11 +288,11 @@ func (e *Executor) Apply(ctx context.Context, report *Report) []ActionResult {
 		if mode == ModeOff {
 			continue
 		}
-		if taken >= e.policy.MaxActionsPerRun {
+		if acted >= e.policy.MaxActionsPerRun {
 			results = append(results, e.finish(ctx, ActionResult{ActionRequest: req, Mode: mode, Outcome: OutcomeLimited}))
 			continue
 		}
-		taken++
+		acted++
 		results = append(results, e.Do(ctx, req))
 	}
 	report.Actions = append(report.Actions, results...)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/upstash-ops/sdk/internal/qstash"
 	"github.com/upstash-ops/sdk/internal/qstashemu"
 	"github.com/upstash-ops/sdk/schedules"
 )
@@ -298,7 +298,7 @@ func TestMalformedJSON(t *testing.T) {
 		e.emu.InjectFault(qstashemu.Fault{Method: "GET", Path: "/v2/schedules", Status: 200, Body: `[{"scheduleId":"scd_1","cron":"0 * *`})
 		a, _ := schedules.New(e.qs, schedules.WithClock(e.clk))
 		_, err := a.Audit(context.Background())
-		if !errors.Is(err, qstash.ErrDecode) || !strings.Contains(err.Error(), "list schedules") {
+		if !errors.Is(err, schedules.ErrInvalidResponse) || !strings.Contains(err.Error(), "list schedules") {
 			t.Fatalf("Audit error = %v, want a decode error naming the schedule list", err)
 		}
 	})
@@ -321,7 +321,7 @@ func TestEmptyTokenIsError(t *testing.T) {
 	t.Setenv("QSTASH_URL", decoy.URL)
 
 	q, err := schedules.NewQStash("http://127.0.0.1:1", "")
-	if !errors.Is(err, qstash.ErrMissingToken) || q != nil {
+	if !errors.Is(err, schedules.ErrMissingToken) || q != nil {
 		t.Fatalf("NewQStash with an empty token = %v, %v; want ErrMissingToken", q, err)
 	}
 }
@@ -372,8 +372,12 @@ func TestSecretsStayOutOfReportsAndLogs(t *testing.T) {
 
 	bad, _ := schedules.NewQStash(emu.URL(), "wrong-"+token)
 	_, err = bad.ListSchedules(context.Background())
-	if err == nil || strings.Contains(err.Error(), token) {
-		t.Errorf("unauthorized error = %v", err)
+	var apiErr *schedules.APIError
+	if !errors.Is(err, schedules.ErrUnauthorized) || !errors.As(err, &apiErr) || apiErr.StatusCode != 401 {
+		t.Errorf("error = %v, want a 401 *APIError", err)
+	}
+	if err != nil && strings.Contains(err.Error(), token) {
+		t.Errorf("unauthorized error reveals the token: %v", err)
 	}
 }
 
@@ -418,5 +422,32 @@ func TestWithoutRules(t *testing.T) {
 	r := e.audit(schedules.WithoutRules(schedules.KindZombie, schedules.KindDeadLetters))
 	if fs := findings(r, id); len(fs) != 0 {
 		t.Errorf("findings with zombie and DLQ rules off = %+v", fs)
+	}
+}
+
+func TestPersistentConnectionRefusedIsGone(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(now.Add(-10*24*time.Hour), "https://10.1.2.3/cron", "*/10 * * * *", 0, "")
+	e.fire(id, now.Add(-30*time.Minute), now.Add(-10*time.Minute), 10*time.Minute, func(time.Time) []qstashemu.Attempt {
+		return []qstashemu.Attempt{qstashemu.TransportError("dial tcp 10.1.2.3:443: connect: connection refused")}
+	})
+	if f := only(t, e.audit(), id); f.Kind != schedules.KindEndpointGone {
+		t.Errorf("finding = %s, want endpoint_gone", f.Kind)
+	}
+
+	// One success among the refusals means the endpoint is still there.
+	_, _ = e.emu.Trigger(id, now.Add(-5*time.Minute), qstashemu.OK())
+	if f := only(t, e.audit(), id); f.Kind != schedules.KindDegraded || f.Failures != 3 || f.Checked != 4 {
+		t.Errorf("finding after a success = %s %d/%d, want degraded 3/4", f.Kind, f.Failures, f.Checked)
+	}
+}
+
+func TestDeadLettersOfUnknownScheduleIgnored(t *testing.T) {
+	e := newEnv(t)
+	for i := range 5 {
+		e.emu.AddDLQ(qstashemu.DLQEntry{ScheduleID: "deleted-long-ago", MessageID: fmt.Sprint("m", i), CreatedAt: now.Add(-time.Hour)})
+	}
+	if r := e.audit(); len(r.Findings) != 0 {
+		t.Errorf("findings = %+v", r.Findings)
 	}
 }

@@ -1,6 +1,7 @@
 package schedules
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -43,9 +44,9 @@ type Thresholds struct {
 	// PausedFor is how long a schedule must have been paused, judged by its
 	// last trigger or else its creation. Default 14 days.
 	PausedFor time.Duration
-	// NeverSucceededAfter is how old a schedule must be, with at least one
-	// failed trigger and no success, to be reported as never succeeded.
-	// Default 24 hours.
+	// NeverSucceededAfter is the minimum age of a schedule, with at least one
+	// failed trigger and no success, reported as never succeeded. Default 24
+	// hours.
 	NeverSucceededAfter time.Duration
 }
 
@@ -225,8 +226,8 @@ type ScheduleError struct {
 
 // Audit reads every schedule, its events and the DLQ, and returns a report
 // of findings sorted by severity and then by upper monthly cost. It fails
-// only when the schedule list or the DLQ cannot be read; a schedule whose
-// events fail to load is listed in Report.Errors.
+// when the schedule list or the DLQ cannot be read, or when ctx ends. A
+// schedule whose events fail to load is listed in Report.Errors instead.
 func (a *Auditor) Audit(ctx context.Context) (*Report, error) {
 	start := time.Now()
 	now := a.cfg.clock.Now()
@@ -239,11 +240,16 @@ func (a *Auditor) Audit(ctx context.Context) (*Report, error) {
 		return nil, fmt.Errorf("schedules: list schedules: %w", err)
 	}
 	since := now.Add(-a.cfg.lookback)
-	deadLetters := map[string][]DeadLetter{}
+	// One summary per listed schedule, so memory follows the number of
+	// schedules and not the size of the DLQ.
+	deadLetters := make(map[string]*dlqSummary, len(list))
+	for _, s := range list {
+		deadLetters[s.ID] = &dlqSummary{}
+	}
 	if !a.cfg.disabled[KindDeadLetters] {
 		err := a.src.EachDeadLetter(ctx, since, func(d DeadLetter) bool {
-			if d.ScheduleID != "" {
-				deadLetters[d.ScheduleID] = append(deadLetters[d.ScheduleID], d)
+			if sum := deadLetters[d.ScheduleID]; sum != nil {
+				sum.add(d)
 			}
 			return true
 		})
@@ -276,6 +282,21 @@ func (a *Auditor) Audit(ctx context.Context) (*Report, error) {
 	return report, nil
 }
 
+// dlqSummary is what the audit keeps of one schedule's dead letters.
+type dlqSummary struct {
+	count  int
+	latest DeadLetter // with its body cut to an excerpt
+}
+
+func (d *dlqSummary) add(dl DeadLetter) {
+	d.count++
+	if d.count == 1 || dl.CreatedAt.After(d.latest.CreatedAt) {
+		// Copy the start of the body so the full body can be collected.
+		dl.ResponseBody = bytes.Clone(dl.ResponseBody[:min(len(dl.ResponseBody), 4*bodyExcerptBytes)])
+		d.latest = dl
+	}
+}
+
 type scheduleResult struct {
 	parsed   *cron.Schedule
 	history  *history
@@ -286,14 +307,14 @@ type scheduleResult struct {
 
 // auditEach audits schedules with a bounded number of workers and returns
 // one result per schedule, in list order.
-func (a *Auditor) auditEach(ctx context.Context, list []Schedule, dlq map[string][]DeadLetter, now time.Time) []scheduleResult {
+func (a *Auditor) auditEach(ctx context.Context, list []Schedule, dlq map[string]*dlqSummary, now time.Time) []scheduleResult {
 	results := make([]scheduleResult, len(list))
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(a.cfg.concurrency, max(len(list), 1)) {
 		wg.Go(func() {
 			for i := range next {
-				results[i] = a.auditOne(ctx, list[i], dlq[list[i].ID], now)
+				results[i] = a.auditOne(ctx, list[i], *dlq[list[i].ID], now)
 			}
 		})
 	}
@@ -308,7 +329,7 @@ func (a *Auditor) auditEach(ctx context.Context, list []Schedule, dlq map[string
 	return results
 }
 
-func (a *Auditor) auditOne(ctx context.Context, s Schedule, dlq []DeadLetter, now time.Time) scheduleResult {
+func (a *Auditor) auditOne(ctx context.Context, s Schedule, dlq dlqSummary, now time.Time) scheduleResult {
 	var r scheduleResult
 	r.parsed, _ = cron.Parse(s.Cron)
 

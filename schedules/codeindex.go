@@ -12,7 +12,7 @@ import (
 	"sync"
 )
 
-// CodeIndex tells whether the application's code serves a URL path. The
+// CodeIndex reports whether the application's code serves a URL path. The
 // stale-code rule uses it to find schedules whose route was removed.
 type CodeIndex interface {
 	// Serves reports whether some route serves path, such as "/api/cron/sync".

@@ -48,7 +48,7 @@ func ExampleAuditor_Audit() {
 	}
 	// Output:
 	// endpoint_gone preview-sync delete
-	// Schedule preview-sync (every hour, on the hour, every day (UTC); POST https://app-git-feature.vercel.app/api/sync) targets an endpoint that no longer exists. The last 3 of 3 completed triggers failed, the latest with 404 Not Found, body "DEPLOYMENT_NOT_FOUND". No successful delivery since 2026-11-20 09:00 UTC, the oldest event read. 3 of its messages are in the DLQ. Messages in the last 30 days: 168 (168 triggers, 3 delivery attempts seen). Next 30 days: 720 messages, $0.0072. Recommendation: delete the schedule, or point it at the endpoint's new address.
+	// Schedule preview-sync (every hour, on the hour, every day (UTC); POST https://app-git-feature.vercel.app/api/sync) targets an endpoint that no longer exists. 3 of the last 3 completed triggers failed, the latest with 404 Not Found, body "DEPLOYMENT_NOT_FOUND". No successful delivery since 2026-11-20 09:00 UTC, the oldest event read. 3 of its messages are in the DLQ. Messages in the last 30 days: 168 (168 triggers, 3 delivery attempts seen). Next 30 days: 720 messages, $0.0072. Recommendation: delete the schedule, or point it at the endpoint's new address.
 }
 
 // An Executor acts on a report within a policy. The zero Policy is a dry

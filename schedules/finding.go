@@ -16,7 +16,7 @@ const (
 	// an unresolvable host or a refused connection.
 	KindEndpointGone Kind = "endpoint_gone"
 	// KindMisconfigured: the last MisconfiguredTriggers triggers failed the
-	// same way for a reason retries never fix; Cause says which.
+	// same way for a reason retries never fix; Cause names it.
 	KindMisconfigured Kind = "misconfigured"
 	// KindDeadLetters: dead letters of the schedule keep recurring.
 	KindDeadLetters Kind = "dead_letters"
@@ -120,7 +120,7 @@ type Finding struct {
 	Summary string `json:"summary"`
 }
 
-// Cost is what a schedule consumes, in QStash messages and dollars. Lower
+// Cost is the consumption of a schedule, in QStash messages and dollars. Lower
 // bounds count triggers only; upper bounds count every delivery attempt, so
 // each trigger as 1 + retries messages. Public sources disagree on whether
 // retries are billed, so the truth lies between the two.

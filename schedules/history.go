@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// outcome is what one delivery attempt or trigger ended with.
+// outcome is the class of result of one delivery attempt.
 type outcome int
 
 const (
@@ -84,7 +84,7 @@ func classify(status int, header http.Header, body []byte, errText string) outco
 }
 
 // isChallenge reports whether a response is a bot-protection challenge page
-// rather than the application's own answer.
+// rather than the application's own response.
 func isChallenge(header http.Header, body []byte) bool {
 	if strings.EqualFold(header.Get("Cf-Mitigated"), "challenge") {
 		return true
@@ -99,16 +99,22 @@ type trigger struct {
 	messageID string
 	at        time.Time // earliest event seen
 	state     string    // newest state
-	attempts  int       // delivery attempts seen (ERROR, FAILED, DELIVERED)
-	// The last attempt's response.
-	status  int
-	header  http.Header
-	body    []byte
-	errText string
-	outcome outcome
+	stateAt   time.Time
+	attempts  int // delivery attempts seen (ERROR, FAILED, DELIVERED)
+	// The last attempt's time and response.
+	lastAttempt time.Time
+	status      int
+	header      http.Header
+	body        []byte
+	errText     string
+	outcome     outcome
 }
 
 func (t *trigger) completed() bool { return t.state == "DELIVERED" || t.state == "FAILED" }
+
+func isFinal(state string) bool {
+	return state == "DELIVERED" || state == "FAILED" || state == "CANCELED"
+}
 
 // history is what the auditor learned about one schedule from its events.
 type history struct {
@@ -141,9 +147,12 @@ func buildHistory(events []Event) *history {
 	for _, e := range events {
 		t := byID[e.MessageID]
 		if t == nil {
-			t = &trigger{messageID: e.MessageID, at: e.Time, state: e.State}
+			t = &trigger{messageID: e.MessageID, at: e.Time, state: e.State, stateAt: e.Time}
 			byID[e.MessageID] = t
 			h.triggers = append(h.triggers, t)
+		}
+		if e.Time.After(t.stateAt) || isFinal(e.State) && e.Time.Equal(t.stateAt) {
+			t.state, t.stateAt = e.State, e.Time
 		}
 		if e.Time.Before(t.at) {
 			t.at = e.Time
@@ -155,7 +164,9 @@ func buildHistory(events []Event) *history {
 		case "ERROR", "FAILED", "DELIVERED":
 			t.attempts++
 			h.attempts++
-			if t.attempts == 1 { // newest attempt comes first
+			// Sources list newest first, but a final event wins a tie.
+			if t.attempts == 1 || e.Time.After(t.lastAttempt) || (e.Time.Equal(t.lastAttempt) && e.State != "ERROR") {
+				t.lastAttempt = e.Time
 				t.status, t.header, t.body, t.errText = e.ResponseStatus, e.ResponseHeader, e.ResponseBody, e.Error
 				t.outcome = classify(e.ResponseStatus, e.ResponseHeader, e.ResponseBody, e.Error)
 			}

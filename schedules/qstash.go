@@ -17,8 +17,8 @@ const DefaultQStashURL = qstash.DefaultURL
 
 // inFlightLookback is how far back CancelInFlight looks for messages of a
 // schedule that have not finished. QStash's default back-off gives a
-// message with 3 retries about 30 minutes; a day covers larger retry counts
-// up to the point where each wait reaches the one-day cap.
+// message with 3 retries about 30 minutes of retrying. A day also covers
+// larger retry counts, until single waits reach QStash's one-day cap.
 const inFlightLookback = 24 * time.Hour
 
 // QStash is a Source, Controller and InFlightCanceler over the QStash v2
@@ -46,7 +46,7 @@ type qstashConfig struct {
 
 // DefaultEventPageSize is the default size of the first page of events
 // requested per schedule. The auditor usually needs only the latest dozen
-// triggers, a few events each, so a small first page saves transfer; later
+// triggers, a few events each, so a small first page saves transfer. Later
 // pages use QStash's maximum of 1000 to save requests.
 const DefaultEventPageSize = 100
 

@@ -30,7 +30,7 @@ var misconfigurations = map[outcome]Cause{
 }
 
 // evaluate runs the per-schedule rules.
-func (a *Auditor) evaluate(ctx context.Context, s Schedule, parsed *cron.Schedule, h *history, dlq []DeadLetter, cost Cost, now time.Time) []Finding {
+func (a *Auditor) evaluate(ctx context.Context, s Schedule, parsed *cron.Schedule, h *history, dlq dlqSummary, cost Cost, now time.Time) []Finding {
 	th := a.cfg.thresholds
 	base := a.baseFinding(s, parsed, h, cost)
 	completed := h.completedTriggers()
@@ -54,17 +54,16 @@ func (a *Auditor) evaluate(ctx context.Context, s Schedule, parsed *cron.Schedul
 
 	// Dead letters of a schedule that already has a failure finding are
 	// part of that finding; otherwise they are a finding of their own.
-	if !a.cfg.disabled[KindDeadLetters] && len(dlq) > 0 {
+	if !a.cfg.disabled[KindDeadLetters] && dlq.count > 0 {
 		if len(out) > 0 {
-			out[0].DeadLetters = len(dlq)
-			out[0].Summary = addDeadLetters(out[0].Summary, len(dlq))
-		} else if len(dlq) >= th.DeadLetters {
-			latest := slices.MaxFunc(dlq, func(x, y DeadLetter) int { return x.CreatedAt.Compare(y.CreatedAt) })
+			out[0].DeadLetters = dlq.count
+			out[0].Summary = addDeadLetters(out[0].Summary, dlq.count)
+		} else if dlq.count >= th.DeadLetters {
 			f := base
 			f.Kind, f.Severity, f.Recommendation = KindDeadLetters, SeverityWarning, ActionNone
-			f.DeadLetters = len(dlq)
-			f.LastStatus = latest.ResponseStatus
-			f.BodyExcerpt = excerptBody(latest.ResponseBody)
+			f.DeadLetters = dlq.count
+			f.LastStatus = dlq.latest.ResponseStatus
+			f.BodyExcerpt = excerptBody(dlq.latest.ResponseBody)
 			f.Summary = summarize(f, "keeps producing dead letters")
 			out = append(out, f)
 		}
@@ -320,7 +319,7 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 	return out
 }
 
-// staleCode asks the code index whether any route serves the destination.
+// staleCode looks the destination path up in the code index.
 func (a *Auditor) staleCode(ctx context.Context, base Finding) (Finding, bool) {
 	u, err := url.Parse(base.Destination)
 	if err != nil || u.Path == "" || u.Path == "/" {

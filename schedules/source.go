@@ -11,7 +11,7 @@ import (
 // not exist. The Executor treats it as "already deleted".
 var ErrScheduleNotFound = errors.New("schedules: schedule not found")
 
-// Schedule is a QStash schedule as the auditor sees it.
+// Schedule is a QStash schedule with the fields the auditor uses.
 type Schedule struct {
 	ID          string
 	CreatedAt   time.Time

@@ -10,12 +10,12 @@ import (
 
 // summarize writes a finding's paragraph: which schedule, what is wrong,
 // the evidence, when it last worked, what it costs and what to do.
-func summarize(f Finding, what string) string {
+func summarize(f Finding, problem string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Schedule %s (%s; %s %s) %s.", f.ScheduleID, f.CronDescription, f.Method, f.Destination, what)
+	fmt.Fprintf(&b, "Schedule %s (%s; %s %s) %s.", f.ScheduleID, f.CronDescription, f.Method, f.Destination, problem)
 
 	if f.Failures > 0 {
-		fmt.Fprintf(&b, " The last %d of %d completed triggers failed", f.Failures, f.Checked)
+		fmt.Fprintf(&b, " %d of the last %d completed triggers failed", f.Failures, f.Checked)
 		if ev := evidence(f); ev != "" {
 			b.WriteString(", the latest with " + ev)
 		}

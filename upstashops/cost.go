@@ -21,9 +21,8 @@ type costJob struct{ l *costlint.Linter }
 
 func (j *costJob) Name() JobName { return CostJob }
 
-// Run reports the window and resets it; the report covers commands up to
-// the Snapshot, and commands recorded between the Snapshot and the Reset
-// are dropped.
+// Run reports the window and resets it. Commands recorded between the
+// report's snapshot and the reset are dropped.
 func (j *costJob) Run(ctx context.Context) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, err

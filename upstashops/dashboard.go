@@ -135,13 +135,13 @@ form{display:inline}code{font-size:12px}svg{background:#fff;border:1px solid #dd
 var dashboardTemplate = template.Must(template.New("dashboard").Funcs(funcs).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>upstashops</title>` + pageStyle + `</head><body>
 <h1>upstashops</h1>
-<p class="muted">As of {{when .Time}}. {{len .Findings}} open findings, estimated savings {{usd .SavingsUSD}} per month.</p>
+<p class="muted">As of {{when .Time}}. {{len .Findings}} open {{if eq (len .Findings) 1}}finding{{else}}findings{{end}}{{if .SavingsUSD}}, estimated savings {{usd .SavingsUSD}} per month{{end}}.</p>
 <p class="narrative" id="narrative">{{.Narrative}}</p>
 
 <h2>Findings</h2>
 {{if not .BySeverity}}<p class="muted">No open findings.</p>{{end}}
 {{range .BySeverity}}
-<h3><span class="sev {{lower .Severity}}">{{.Severity}}</span> {{len .Findings}} · savings {{usd .Savings}}/month</h3>
+<h3><span class="sev {{lower .Severity}}">{{.Severity}}</span> {{len .Findings}}{{if .Savings}} · savings {{usd .Savings}}/month{{end}}</h3>
 <table><tr><th>Summary</th><th>Kind</th><th>Savings</th><th>Recommendation</th><th>First seen</th></tr>
 {{range .Findings}}<tr data-finding="{{.ID}}" data-severity="{{.Severity}}"><td>{{.Summary}}{{range .Evidence}}<br><span class="muted">{{.Name}}: {{.Value}}</span>{{end}}</td><td><code>{{.Kind}}</code></td><td>{{if .SavingsUSD}}{{usd .SavingsUSD}}{{end}}</td><td>{{.Recommendation}}</td><td>{{when .FirstSeen}}</td></tr>
 {{end}}</table>

@@ -6,6 +6,7 @@ import (
 	"github.com/upstash-ops/sdk/correlate"
 	"github.com/upstash-ops/sdk/costlint"
 	"github.com/upstash-ops/sdk/heal"
+	"github.com/upstash-ops/sdk/schedules"
 )
 
 // WithoutDefaultJobs stops New from adding the built-in jobs that WithRedis
@@ -21,9 +22,10 @@ func WithoutDefaultJobs() Option {
 //   - with WithRedis: CostJob over a costlint.Linter hooked into the client,
 //     and CorrelationJob over a correlate.RedisCollector (one INFO command
 //     a minute);
-//   - with WithQStash: WorkflowJob over the Upstash Workflow logs, with a
-//     heal.Monitor in dry-run mode so that the Operator's Policy decides
-//     pauses.
+//   - with WithQStash: ScheduleJob over a schedules.QStash, which also
+//     executes schedule pauses and deletes, and WorkflowJob over the Upstash
+//     Workflow logs, with a heal.Monitor in dry-run mode so that the
+//     Operator's Policy decides pauses.
 //
 // NOTE: the Operator's own Redis commands (leases, approvals, audit) go
 // through the instrumented client too, so the cost report counts them.
@@ -54,11 +56,24 @@ func (op *Operator) addDefaultJobs() error {
 		}
 	}
 	if cfg.qstashToken != "" {
-		if _, ok := op.jobs[WorkflowJob]; !ok {
-			base := cfg.qstashURL
-			if base == "" {
-				base = heal.DefaultQStashURL
+		base := cfg.qstashURL
+		if base == "" {
+			base = heal.DefaultQStashURL
+		}
+		if _, ok := op.jobs[ScheduleJob]; !ok {
+			q, err := schedules.NewQStash(base, cfg.qstashToken, schedules.WithQStashClock(op.clk))
+			if err != nil {
+				return fmt.Errorf("upstashops: QStash schedules client: %w", redactError(err))
 			}
+			aud, err := schedules.New(q, schedules.WithClock(op.clk), schedules.WithLogger(cfg.logger))
+			if err != nil {
+				return fmt.Errorf("upstashops: schedule auditor: %w", err)
+			}
+			op.addJob(NewScheduleJob(aud))
+			op.cfg.executors = withExecutor(op.cfg.executors, ActionPauseSchedule, scheduleExecutor{q})
+			op.cfg.executors = withExecutor(op.cfg.executors, ActionDeleteSchedule, scheduleExecutor{q})
+		}
+		if _, ok := op.jobs[WorkflowJob]; !ok {
 			src, err := heal.NewWorkflowLogs(base, cfg.qstashToken)
 			if err != nil {
 				return fmt.Errorf("upstashops: workflow logs source: %w", redactError(err))

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	qstashgo "github.com/upstash/qstash-go"
+
 	"github.com/upstash-ops/sdk/internal/qstashemu"
 )
 
@@ -96,11 +98,13 @@ func countPrefix(msgs []string, prefix string) int {
 }
 
 // TestEndToEnd runs the Operator with Run on an injected clock against a
-// real redis-server, the QStash emulator serving failing workflow runs, and
-// an httptest Slack webhook. A workload wastes commands with KEYS; the
+// real redis-server, the QStash emulator and an httptest Slack webhook. A
+// workload wastes commands with KEYS, a schedule's endpoint is gone, and a
 // workflow fails with a 401 three runs in a row. The Operator must alert on
-// both once, ask for approval of the workflow pause, run it only after the
-// approval, and record every step in the audit stream.
+// each once and hold the schedule delete and the workflow pause for
+// approval, even though the policy says deletes are autonomous, because
+// AllowAutonomousDelete is not set. It runs them only after approval and
+// records every step in the audit stream.
 func TestEndToEnd(t *testing.T) {
 	ctx := ctxT(t)
 	clk := fakeClock()
@@ -114,14 +118,35 @@ func TestEndToEnd(t *testing.T) {
 	slack := newSlackReceiver(t)
 	pauser := &recordingPauser{}
 
+	// A schedule created three days ago through the real qstash-go client,
+	// whose endpoint has answered 404 to every trigger for two days.
+	t.Setenv("QSTASH_URL", "") // qstash-go would prefer it to Options.Url
+	qc := qstashgo.NewClientWith(qstashgo.Options{Url: emu.URL(), Token: emu.Token(), Client: emu.Client()})
+	clk.Set(epoch.Add(-72 * time.Hour))
+	zombieID, err := qc.Schedules().Create(qstashgo.ScheduleOptions{Destination: "https://app.example.test/api/old-report", Cron: "0 * * * *", Retries: qstashgo.RetryCount(3), Body: "{}", ContentType: "application/json"})
+	clk.Set(epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emu.Trigger(zombieID, epoch.Add(-71*time.Hour), qstashemu.OK()); err != nil {
+		t.Fatal(err)
+	}
+	for at := epoch.Add(-48 * time.Hour); at.Before(epoch); at = at.Add(time.Hour) {
+		gone := qstashemu.Fail(404, "The deployment could not be found. DEPLOYMENT_NOT_FOUND")
+		if _, err := emu.Trigger(zombieID, at, gone, gone, gone, gone); err != nil {
+			t.Fatal(err)
+		}
+	}
+
 	noJitter := []JobOption{Jitter(0)}
 	op := newTestOperator(t,
 		WithRedis(rdb), prefix, WithClock(clk),
 		WithQStash(emu.Token()), WithQStashURL(emu.URL()),
 		WithNotifier(Slack(slack.URL+"/services/T1/B1/e2e")),
-		WithPolicy(ObserveOnly.With(ActionPauseWorkflow, RequireApproval)),
+		WithPolicy(ObserveOnly.With(ActionPauseWorkflow, RequireApproval).With(ActionDeleteSchedule, Autonomous)),
 		WithWorkflowPauser(pauser), WithDashboardToken("e2e-token"),
 		WithJobOptions(CostJob, noJitter...), WithJobOptions(WorkflowJob, noJitter...), WithJobOptions(CorrelationJob, noJitter...),
+		WithJobOptions(ScheduleJob, noJitter...),
 	)
 
 	// The wasteful workload, through the client the Operator instrumented.
@@ -142,7 +167,9 @@ func TestEndToEnd(t *testing.T) {
 		}
 		return -1
 	}
-	waitFor(t, func() bool { return runs(CostJob) >= 1 && runs(WorkflowJob) >= 1 && runs(CorrelationJob) >= 1 })
+	waitFor(t, func() bool {
+		return runs(CostJob) >= 1 && runs(WorkflowJob) >= 1 && runs(CorrelationJob) >= 1 && runs(ScheduleJob) >= 1
+	})
 	flush(t, op)
 
 	msgs := slack.messages()
@@ -152,11 +179,19 @@ func TestEndToEnd(t *testing.T) {
 	if got := countPrefix(msgs, "[critical] configuration failure"); got != 1 {
 		t.Errorf("critical workflow alerts = %d, want 1: %q", got, msgs)
 	}
-	if got := countPrefix(msgs, "[approval needed] pause_workflow"); got != 1 {
-		t.Errorf("approval requests = %d, want 1: %q", got, msgs)
+	if got := countPrefix(msgs, "[critical] Schedule "+zombieID); got != 1 {
+		t.Errorf("critical schedule alerts = %d, want 1: %q", got, msgs)
+	}
+	for _, class := range []string{"pause_workflow", "delete_schedule"} {
+		if got := countPrefix(msgs, "[approval needed] "+class); got != 1 {
+			t.Errorf("approval requests for %s = %d, want 1: %q", class, got, msgs)
+		}
 	}
 	if got := pauser.list(); len(got) != 0 {
 		t.Fatalf("paused %v before approval", got)
+	}
+	if _, ok := emu.Schedule(zombieID); !ok {
+		t.Fatal("the schedule was deleted without approval, although the policy asked for autonomous deletes")
 	}
 
 	// Five minutes on: the workflow job runs again, nothing new is sent.
@@ -170,25 +205,30 @@ func TestEndToEnd(t *testing.T) {
 
 	// The owner approves through the dashboard's API.
 	pending, err := op.Approvals(ctx)
-	if err != nil || len(pending) != 1 {
+	if err != nil || len(pending) != 2 {
 		t.Fatalf("pending = %+v, %v", pending, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/ops/", op.Handler())
 	dash := httptest.NewServer(mux)
 	defer dash.Close()
-	req, _ := http.NewRequest(http.MethodPost, dash.URL+"/ops/api/approvals/"+pending[0].Action.ID+"/approve", nil)
-	req.Header.Set("Authorization", "Bearer e2e-token")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("approve: status %d", resp.StatusCode)
+	for _, p := range pending {
+		req, _ := http.NewRequest(http.MethodPost, dash.URL+"/ops/api/approvals/"+p.Action.ID+"/approve", nil)
+		req.Header.Set("Authorization", "Bearer e2e-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("approve %s: status %d", p.Action.Class, resp.StatusCode)
+		}
 	}
 	if got := pauser.list(); len(got) != 1 || got[0] != "https://app.example.test/api/sync" {
 		t.Errorf("paused %v, want the failing workflow", got)
+	}
+	if _, ok := emu.Schedule(zombieID); ok {
+		t.Error("the approved delete did not remove the schedule from QStash")
 	}
 
 	// Everything is in the audit stream, in order.
@@ -196,15 +236,17 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var events []string
-	for i := len(entries) - 1; i >= 0; i-- {
-		if entries[i].Class == ActionPauseWorkflow {
-			events = append(events, string(entries[i].Event))
+	for _, class := range []ActionClass{ActionPauseWorkflow, ActionDeleteSchedule} {
+		var events []string
+		for i := len(entries) - 1; i >= 0; i-- {
+			if entries[i].Class == class {
+				events = append(events, string(entries[i].Event))
+			}
 		}
-	}
-	want := []string{"approval_requested", "approved", "executing", "executed"}
-	if !equalStrings(events, want) {
-		t.Errorf("audit of the pause = %v, want %v", events, want)
+		want := []string{"approval_requested", "approved", "executing", "executed"}
+		if !equalStrings(events, want) {
+			t.Errorf("audit of %s = %v, want %v", class, events, want)
+		}
 	}
 	if n, _ := rdb.XLen(ctx, op.keys.audit()).Result(); n == 0 {
 		t.Error("the audit stream in Redis is empty")

@@ -273,6 +273,17 @@ func (d *dispatcher) resolve(f Finding) {
 	delete(d.alerted, f.ID)
 }
 
+// forget drops the delivery state of a finding evicted without being
+// resolved, so that alerted stays bounded by the open findings.
+func (d *dispatcher) forget(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, i := range d.alerted[id] {
+		delete(d.sent, sentKey{i, id})
+	}
+	delete(d.alerted, id)
+}
+
 // approvalRequest sends p to the chat channels, or to every channel when
 // none is a chat channel.
 func (d *dispatcher) approvalRequest(p PendingApproval) {

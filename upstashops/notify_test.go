@@ -476,3 +476,26 @@ func marshalRaw(t *testing.T, v any) string {
 	}
 	return b.String()
 }
+
+func TestMaxFindingsEvictsOldest(t *testing.T) {
+	clk := fakeClock()
+	chat := &recorder{}
+	a, b := &findingsJob{name: "a"}, &findingsJob{name: "b"}
+	op := newTestOperator(t, WithClock(clk), WithJob(a), WithJob(b), WithMaxFindings(2), WithNotifier(chat, Routes(RouteChat)))
+	a.set(finding("k", "old", Warning))
+	runJob(t, op, "a")
+	clk.Advance(time.Minute)
+	b.set(finding("k", "new1", Warning), finding("k", "new2", Warning))
+	runJob(t, op, "b")
+	flush(t, op)
+	var subjects []string
+	for _, f := range op.Findings() {
+		subjects = append(subjects, f.Subject)
+	}
+	if len(subjects) != 2 || strings.Contains(strings.Join(subjects, ","), "old") {
+		t.Errorf("open findings = %v, want the two newest", subjects)
+	}
+	if n := len(op.notify.alerted); n != 2 {
+		t.Errorf("delivery state kept for %d findings, want 2", n)
+	}
+}

@@ -180,7 +180,7 @@ func New(opts ...Option) (*Operator, error) {
 
 func (c *config) validate() error {
 	if c.leaseTTL < 3*time.Millisecond {
-		return fmt.Errorf("upstashops: lease TTL %s is too short: use at least a second", c.leaseTTL)
+		return fmt.Errorf("upstashops: lease TTL %s is too short: it must be at least 3ms, and a second or more suits real jobs", c.leaseTTL)
 	}
 	if c.queueSize < 1 {
 		return fmt.Errorf("upstashops: queue size %d is invalid: it must be at least 1", c.queueSize)
@@ -464,7 +464,7 @@ func (op *Operator) process(ctx context.Context, name JobName, res Result) []Fin
 			delete(op.findings, id)
 		}
 	}
-	op.evictLocked()
+	evicted := op.evictLocked()
 	for _, m := range res.Metrics {
 		if m.Name == MetricCostUSD {
 			op.costs = append(op.costs, CostPoint{Time: now, USD: m.Value})
@@ -481,6 +481,9 @@ func (op *Operator) process(ctx context.Context, name JobName, res Result) []Fin
 	for _, f := range resolved {
 		op.notify.resolve(f)
 	}
+	for _, id := range evicted {
+		op.notify.forget(id)
+	}
 	for _, f := range resolved {
 		op.actions.forget(f)
 	}
@@ -488,20 +491,24 @@ func (op *Operator) process(ctx context.Context, name JobName, res Result) []Fin
 	return res.Findings
 }
 
-// evictLocked drops the findings seen least recently beyond maxFindings.
-func (op *Operator) evictLocked() {
+// evictLocked drops the findings seen least recently beyond maxFindings
+// and returns their IDs.
+func (op *Operator) evictLocked() []string {
 	over := len(op.findings) - op.cfg.maxFindings
 	if over <= 0 {
-		return
+		return nil
 	}
 	all := make([]*Finding, 0, len(op.findings))
 	for _, f := range op.findings {
 		all = append(all, f)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].LastSeen.Before(all[j].LastSeen) })
+	ids := make([]string, 0, over)
 	for _, f := range all[:over] {
 		delete(op.findings, f.ID)
+		ids = append(ids, f.ID)
 	}
+	return ids
 }
 
 // Findings returns the open findings, most severe first, then by savings.

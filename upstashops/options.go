@@ -12,8 +12,8 @@ import (
 	"github.com/upstash-ops/sdk/internal/clock"
 )
 
-// Option configures an Operator. Options never fail; New validates the
-// result.
+// Option configures an Operator. Applying an option cannot fail, and New
+// validates the resulting configuration.
 type Option interface{ apply(*config) }
 
 type optionFunc func(*config)
@@ -85,15 +85,16 @@ func WithQStash(token string) Option {
 	return optionFunc(func(c *config) { c.qstashToken = token })
 }
 
-// WithQStashURL sets the QStash API base URL. The default is the qstash-go
-// client's default, https://qstash.upstash.io.
+// WithQStashURL sets the QStash API base URL. The default is
+// https://qstash.upstash.io.
 func WithQStashURL(url string) Option {
 	return optionFunc(func(c *config) { c.qstashURL = url })
 }
 
-// WithManagementAPI sets the credentials of the Upstash management API, used
-// to look up plans and prices. Optional; without it the cost job uses list
-// prices.
+// WithManagementAPI sets the credentials of the Upstash management API.
+//
+// NOTE: no job reads them yet. The cost job prices with costlint's
+// pay-as-you-go list prices whether or not they are set.
 func WithManagementAPI(email, apiKey string) Option {
 	return optionFunc(func(c *config) { c.mgmtEmail, c.mgmtAPIKey = email, apiKey })
 }

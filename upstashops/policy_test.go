@@ -368,3 +368,35 @@ func TestReasonerFallsBack(t *testing.T) {
 		t.Errorf("narrative = %q", got)
 	}
 }
+
+type recordingApprover struct {
+	mu  sync.Mutex
+	got []PendingApproval
+}
+
+func (a *recordingApprover) RequestApproval(_ context.Context, p PendingApproval) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.got = append(a.got, p)
+	return nil
+}
+
+func TestCustomApprover(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	approver := &recordingApprover{}
+	chat := &recorder{}
+	job := &findingsJob{name: "s"}
+	op := newTestOperator(t, WithRedis(rdb), prefix, WithoutDefaultJobs(), WithJob(job), WithApprover(approver),
+		WithNotifier(chat, Routes(RouteChat)), WithPolicy(ObserveOnly.With(ActionDeleteSchedule, RequireApproval)))
+	job.set(zombie("scd_9"))
+	runJob(t, op, "s")
+	flush(t, op)
+	if len(approver.got) != 1 || approver.got[0].Action.Target != "scd_9" || approver.got[0].ApproveURL == "" {
+		t.Fatalf("approver got %+v", approver.got)
+	}
+	for _, n := range chat.got {
+		if n.Event == EventApprovalRequest {
+			t.Error("the built-in link approver also sent the request to chat")
+		}
+	}
+}

@@ -15,7 +15,7 @@ import (
 // ratelimit.Limiter per key and, on each run, reviews the window since the
 // previous run. A key denied often is reported with a proposed
 // ActionRateLimitChange that raises its limit by half through
-// Limiter.SetOverride; a key that never used a tenth of its limit is
+// Limiter.SetOverride. A key that never used a tenth of its limit is
 // reported as oversized, without an action.
 //
 // Decisions reach it through AllowN (which calls the limiter) or Observe.

@@ -147,7 +147,7 @@ func TestRunJitterDelaysFirstRun(t *testing.T) {
 }
 
 // TestLeaseTwoInstances starts two Operators on one redis-server and fires
-// the same job from both many times at once; the job must never run twice
+// the same job from both many times at once. The job must never run twice
 // at the same time.
 func TestLeaseTwoInstances(t *testing.T) {
 	rdb, prefix := testRedis(t)

@@ -63,7 +63,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	})
 	job := &findingsJob{name: ScheduleJob}
 	op := newTestOperator(t, WithRedis(rdb), prefix, WithLogger(logger), WithJob(job),
-		WithQStash(secrets["qstash token"]), WithManagementAPI("ops@example.test", secrets["management key"]),
+		WithQStash(secrets["qstash token"]), WithQStashURL(closedURL), WithManagementAPI("ops@example.test", secrets["management key"]),
 		WithDashboardToken(secrets["dashboard token"]), WithDeliveryRetry(2, 0),
 		WithPolicy(ObserveOnly.With(ActionPauseSchedule, Autonomous).With(ActionDeleteSchedule, RequireApproval)),
 		WithExecutor(ActionPauseSchedule, exec), WithExecutor(ActionDeleteSchedule, exec),
@@ -90,6 +90,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	job.set()
 	runJob(t, op, ScheduleJob) // resolution
 	flush(t, op)
+	// The built-in workflow job calls QStash with the token, which fails.
+	if _, err := op.RunOnce(ctx, WorkflowJob); err == nil {
+		t.Error("the workflow job against a closed port succeeded")
+	}
 
 	// Collect every surface.
 	surfaces := map[string]string{"log": func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() }()}

@@ -6,7 +6,7 @@
 // a redirect to a new host, duplicates and a healthy schedule), so it needs
 // no account. With QSTASH_TOKEN set it audits the real QStash account of
 // that token, at -url (default https://qstash.upstash.io), in dry-run mode
-// unless -pause or -delete say otherwise.
+// unless -pause or -delete set another policy.
 //
 //	go run ./examples/schedule-audit
 //	go run ./examples/schedule-audit -format markdown
@@ -86,7 +86,7 @@ func run(ctx context.Context, out io.Writer, logger *slog.Logger, format, baseUR
 }
 
 // auditJob is what an application's existing job adds: audit, then act
-// within the policy. A denying approver stands in for a real approval flow,
+// within the policy. A denying approver replaces a real approval flow here,
 // such as a chat message that an operator confirms.
 func auditJob(ctx context.Context, src *schedules.QStash, clk clock.Clock, logger *slog.Logger, policy schedules.Policy) (*schedules.Report, error) {
 	auditor, err := schedules.New(src, schedules.WithClock(clk), schedules.WithLogger(logger))

@@ -84,6 +84,9 @@ func (c *Client) ListEvents(ctx context.Context, f EventFilter, cursor string, c
 		Cursor string  `json:"cursor"`
 		Events []Event `json:"events"`
 	}
+	// encoding/json appends into the existing capacity, which saves the
+	// repeated growth of a slice of large structs.
+	page.Events = make([]Event, 0, min(count, 256))
 	if err := c.do(ctx, http.MethodGet, "/v2/events", q, nil, &page); err != nil {
 		return nil, "", err
 	}

@@ -234,7 +234,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return &RequestError{Method: method, Path: path, Err: err}
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	data, err := readBody(resp)
 	if err != nil {
 		return &RequestError{Method: method, Path: path, Err: fmt.Errorf("read response: %w", err)}
 	}
@@ -248,6 +248,17 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		return &DecodeError{Method: method, Path: path, StatusCode: resp.StatusCode, Err: err, Excerpt: excerpt(data, 120)}
 	}
 	return nil
+}
+
+// readBody reads at most maxResponseBytes of a response body, sized from
+// Content-Length when the server sent one.
+func readBody(resp *http.Response) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= maxResponseBytes {
+		buf.Grow(int(n) + 1)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxResponseBytes))
+	return buf.Bytes(), err
 }
 
 // excerpt returns at most n bytes of data as text, for error messages.

@@ -28,7 +28,9 @@ func main() {
 		os.Exit(1)
 	}
 	defer srv.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), DisableIdentity: true, PoolSize: 2 * *workers})
+	// ContextTimeoutEnabled lets the upstashops limiter call Redis on the
+	// caller's goroutine; the peers use the same client.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), DisableIdentity: true, PoolSize: 2 * *workers, ContextTimeoutEnabled: true})
 	defer rdb.Close()
 
 	fmt.Printf("%s, GOMAXPROCS=%d, %d workers, %s per run, redis-server on 127.0.0.1\n\n",

@@ -1,0 +1,39 @@
+// Package adaptive changes per-key rate limits to follow each key's real
+// traffic, through the overrides of a ratelimit.Limiter, with a reason for
+// every change.
+//
+// A Recorder counts each key's requests and denials per bucket of time
+// (one minute by default) in process, fed by ratelimit.WithOnDecision.
+// Flush writes them to one Redis sorted set per key in one pipeline, so
+// every app instance reads the same history. The layer bills no Redis
+// command per request and 3 per key per flush (ZADD, ZREMRANGEBYSCORE,
+// PEXPIRE); evaluating a key reads its history with one ZRANGEBYSCORE and
+// its limit with one script call (3 billed commands: EVALSHA, GET, PTTL).
+//
+// A Tuner applies the Policy to a key's history:
+//
+//   - a trusted key whose recent demand is near its limit (80%) during a
+//     spike (twice its baseline) gets a temporary raise (x2), written as an
+//     override with a TTL (one hour), so it reverts by itself;
+//   - an untrusted or unknown key at 10 times its baseline gets its limit
+//     cut multiplicatively (x0.5) for an hour, flagged for review; demand
+//     counts denied requests, and the baseline is the median bucket, so the
+//     cuts go on while a flood is denied;
+//   - a key whose daily peak reached 90% of its limit on each of the last 3
+//     days gets a recommendation (x1.5) and no change, at most once a day;
+//   - no limit leaves [Floor, Ceiling].
+//
+// The hook set with WithOnAdjust receives every change as proposed (an
+// error rejects it) and then as applied, or once as recommended; with
+// WithRecommendOnly nothing is applied. Account data comes from the
+// application's AccountLookup; keys it does not know are untrusted.
+//
+// # Limitations
+//
+//   - Demand is counted in requests, not in cost units.
+//   - Evaluate reads up to three days of buckets per key (about 4,300
+//     members per instance at one-minute buckets); run it every few
+//     minutes, not per request.
+//   - The baseline needs history before the recent window: a key seen for
+//     the first time has no baseline and is never tightened at once.
+package adaptive

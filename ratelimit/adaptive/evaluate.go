@@ -1,0 +1,252 @@
+package adaptive
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Evaluate applies the policy to key now. Each change goes to the hook as
+// proposed, is written as an override with its TTL unless the hook rejects
+// it, and goes to the hook again as applied. Recommendations, and every
+// change in recommend-only mode, go to the hook once as recommended. It
+// returns the changes in their final stage; a rejected change is left out.
+func (t *Tuner) Evaluate(ctx context.Context, key string) ([]Change, error) {
+	proposed, err := t.Propose(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var done []Change
+	for _, c := range proposed {
+		ok, err := t.deliver(ctx, &c)
+		if err != nil {
+			return done, err
+		}
+		if ok {
+			done = append(done, c)
+		}
+	}
+	return done, nil
+}
+
+// EvaluateKeys runs Evaluate for each key and returns every change. It
+// stops at the first error.
+func (t *Tuner) EvaluateKeys(ctx context.Context, keys []string) ([]Change, error) {
+	var all []Change
+	for _, key := range keys {
+		changes, err := t.Evaluate(ctx, key)
+		all = append(all, changes...)
+		if err != nil {
+			return all, err
+		}
+	}
+	return all, nil
+}
+
+// Run flushes the recorder and evaluates the keys it flushed every
+// interval on the recorder's clock, until ctx ends.
+func (t *Tuner) Run(ctx context.Context, interval time.Duration) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.recorder.clock.After(interval):
+		}
+		keys, err := t.recorder.Flush(ctx)
+		if err != nil {
+			t.logger.Warn("adaptive: flush failed", "error", err)
+			continue
+		}
+		if _, err := t.EvaluateKeys(ctx, keys); err != nil {
+			t.logger.Warn("adaptive: evaluation failed", "keys", len(keys), "error", err)
+		}
+	}
+}
+
+func (t *Tuner) deliver(ctx context.Context, c *Change) (bool, error) {
+	if c.Kind == KindRecommend || t.recommendOnly {
+		c.Stage = StageRecommended
+		t.callHook(ctx, *c)
+		return true, nil
+	}
+	c.Stage = StageProposed
+	if err := t.callHook(ctx, *c); err != nil {
+		t.logger.Info("adaptive: change rejected by the hook", "key", c.Key, "kind", c.Kind.String(), "error", err)
+		return false, nil
+	}
+	if err := t.limits.SetOverride(ctx, c.Key, c.To, c.TTL); err != nil {
+		return false, fmt.Errorf("adaptive: apply %s of key %q to %g: %w", c.Kind, c.Key, c.To, err)
+	}
+	c.Stage = StageApplied
+	t.callHook(ctx, *c)
+	return true, nil
+}
+
+func (t *Tuner) callHook(ctx context.Context, c Change) error {
+	if t.onAdjust == nil {
+		return nil
+	}
+	return t.onAdjust(ctx, c)
+}
+
+// usage is a key's demand (allowed and denied requests) per limiter period.
+type usage struct {
+	recent     float64
+	baseline   float64 // -1 when the key has no history before the recent window
+	dailyPeaks []float64
+}
+
+// Propose returns the changes the policy makes for key now, without
+// applying them or calling the hook. Two app instances that share the
+// history in Redis propose the same changes.
+func (t *Tuner) Propose(ctx context.Context, key string) ([]Change, error) {
+	now := t.recorder.clock.Now()
+	p := t.policy
+	acct := Account{}
+	if t.lookup != nil {
+		a, err := t.lookup.LookupAccount(ctx, key)
+		if err != nil {
+			t.logger.Warn("adaptive: account lookup failed, treating the key as unknown", "key", key, "error", err)
+		} else {
+			acct = a
+		}
+	}
+	limit, err := t.limits.EffectiveLimit(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("adaptive: read limit of key %q: %w", key, err)
+	}
+	u, err := t.usage(ctx, key, now)
+	if err != nil {
+		return nil, err
+	}
+
+	var changes []Change
+	change := func(kind Kind, to float64, ttl time.Duration, flagged bool, reason string) {
+		changes = append(changes, Change{Key: key, Account: acct, Kind: kind, From: limit, To: to,
+			TTL: ttl, Flagged: flagged, Reason: reason, At: now})
+	}
+	period := t.limits.Algorithm().Period()
+
+	switch {
+	case acct.Trusted && u.recent >= p.NearLimit*limit && (u.baseline <= 0 || u.recent >= p.SpikeFactor*u.baseline) && limit < p.Ceiling:
+		to := t.bound(limit * p.RaiseFactor)
+		change(KindRaise, to, p.RaiseTTL, false, fmt.Sprintf(
+			"trusted key at %.0f per %s, %.0f%% of its limit %g and %s its baseline: raised to %g for %s",
+			u.recent, period, 100*u.recent/limit, limit, timesBaseline(u), to, p.RaiseTTL))
+	case !acct.Trusted && u.baseline > 0 && u.recent >= p.AbuseFactor*u.baseline && limit > p.Floor:
+		to := t.bound(limit * p.TightenFactor)
+		who := "unknown key"
+		if acct.Known {
+			who = "untrusted key"
+		}
+		change(KindTighten, to, p.TightenTTL, true, fmt.Sprintf(
+			"%s at %.0f per %s, %.1fx its baseline of %.1f: limit cut from %g to %g for %s; review it",
+			who, u.recent, period, u.recent/u.baseline, u.baseline, limit, to, p.TightenTTL))
+	}
+
+	if len(changes) == 0 && t.grew(u, limit) && t.shouldRecommend(key, now) {
+		to := t.bound(limit * p.GrowthFactor)
+		if to > limit {
+			change(KindRecommend, to, 0, false, fmt.Sprintf(
+				"daily peak above %.0f%% of the limit %g on each of the last %d days: raise it to %g before requests are denied",
+				100*p.GrowthRatio, limit, p.GrowthDays, to))
+		}
+	}
+	return changes, nil
+}
+
+func timesBaseline(u usage) string {
+	if u.baseline <= 0 {
+		return "no earlier traffic as"
+	}
+	return fmt.Sprintf("%.1fx", u.recent/u.baseline)
+}
+
+// bound keeps v within the floor and ceiling.
+func (t *Tuner) bound(v float64) float64 {
+	return min(max(v, t.policy.Floor), t.policy.Ceiling)
+}
+
+func (t *Tuner) grew(u usage, limit float64) bool {
+	if len(u.dailyPeaks) < t.policy.GrowthDays || limit <= 0 {
+		return false
+	}
+	for _, peak := range u.dailyPeaks {
+		if peak < t.policy.GrowthRatio*limit {
+			return false
+		}
+	}
+	return true
+}
+
+// shouldRecommend reports whether key had no recommendation in the last
+// day, and records this one.
+func (t *Tuner) shouldRecommend(key string, now time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if last, ok := t.recommended[key]; ok && now.Sub(last) < 24*time.Hour {
+		return false
+	}
+	if len(t.recommended) >= maxRecommended {
+		clear(t.recommended)
+	}
+	t.recommended[key] = now
+	return true
+}
+
+// usage reads key's history and converts it to demand per limiter period.
+// Recent demand is the mean of the last RecentBuckets complete buckets. The
+// baseline is the median bucket before them within BaselineWindow, counted
+// from the first bucket with traffic with empty buckets as 0, so that a
+// flood that goes on for a while does not become its own baseline. The
+// daily peaks are the largest bucket of each of the last GrowthDays days.
+func (t *Tuner) usage(ctx context.Context, key string, now time.Time) (usage, error) {
+	p := t.policy
+	bucket := t.recorder.bucket
+	current := now.Truncate(bucket)
+	recentStart := current.Add(-time.Duration(p.RecentBuckets) * bucket)
+	baselineStart := recentStart.Add(-p.BaselineWindow)
+	growthStart := current.Add(-time.Duration(p.GrowthDays) * 24 * time.Hour)
+	since := baselineStart
+	if growthStart.Before(since) {
+		since = growthStart
+	}
+	hist, err := t.recorder.History(ctx, key, since)
+	if err != nil {
+		return usage{}, err
+	}
+	perPeriod := t.limits.Algorithm().Period().Seconds() / bucket.Seconds()
+
+	u := usage{baseline: -1, dailyPeaks: make([]float64, p.GrowthDays)}
+	var recentSum float64
+	var baseline []float64 // requests per bucket, filled from the first bucket with traffic
+	var firstBaseline time.Time
+	for _, b := range hist {
+		switch {
+		case b.Start.Before(baselineStart) || !b.Start.Before(current):
+		case b.Start.Before(recentStart):
+			if firstBaseline.IsZero() {
+				firstBaseline = b.Start
+				baseline = make([]float64, int(recentStart.Sub(firstBaseline)/bucket))
+			}
+			if i := int(b.Start.Sub(firstBaseline) / bucket); i < len(baseline) {
+				baseline[i] = float64(b.Requests)
+			}
+		default:
+			recentSum += float64(b.Requests)
+		}
+		if !b.Start.Before(growthStart) && b.Start.Before(current) {
+			day := int(current.Sub(b.Start) / (24 * time.Hour))
+			if day < len(u.dailyPeaks) {
+				u.dailyPeaks[day] = max(u.dailyPeaks[day], float64(b.Requests)*perPeriod)
+			}
+		}
+	}
+	u.recent = recentSum / float64(p.RecentBuckets) * perPeriod
+	if len(baseline) > 0 {
+		slices.Sort(baseline)
+		u.baseline = baseline[len(baseline)/2] * perPeriod
+	}
+	return u, nil
+}
