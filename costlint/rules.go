@@ -234,8 +234,8 @@ func checkKeys(s *Snapshot) []Finding {
 			Recommendation: fmt.Sprintf("Keep an index set: SADD the key to a set when it is created and read the set with SMEMBERS or SSCAN, "+
 				"one billed command per lookup. The naive fix, a SCAN sweep with COUNT 100, would take about %s per call, "+
 				"%s commands a month (%s).", plural(uint64(sweep), "command"), count(now*sweep), money(s.Pricing.CommandCost(now*sweep))),
-			Before:                "keys, _ := rdb.Keys(ctx, \"session:*\").Result()",
-			After:                 "// on create: rdb.SAdd(ctx, \"index:sessions\", key)\nkeys, _ := rdb.SMembers(ctx, \"index:sessions\").Result()",
+			Before:                "keys, _ := rdb.Keys(ctx, pattern).Result()",
+			After:                 "// when a key is created:\nrdb.SAdd(ctx, indexKey, key)\n\n// instead of KEYS:\nkeys, _ := rdb.SMembers(ctx, indexKey).Result()",
 			CommandsPerMonth:      now,
 			CommandsPerMonthAfter: now,
 		})
