@@ -28,6 +28,15 @@ func BenchmarkProcessHook(b *testing.B) {
 			_ = process(ctx, cmd)
 		}
 	})
+	b.Run("costlint-scoped", func(b *testing.B) {
+		// Under a Scope the hook does not read the clock for GET.
+		process := New().Hook().ProcessHook(stub)
+		scoped := WithScope(ctx)
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = process(scoped, cmd)
+		}
+	})
 	b.Run("costlint-many-keys", func(b *testing.B) {
 		// 100,000 distinct keys overflow the key-pattern cache, so most
 		// commands pay for normalising their key.

@@ -26,8 +26,8 @@ type Linter struct {
 	clock  clock.Clock
 	logger *slog.Logger
 	sites  *callSites
-	// floors maps a key pattern to its TTL floor. It is replaced whole
-	// by SetTTLFloor and RemoveTTLFloor, so the hook reads it lock-free.
+	// floors maps a key pattern to its TTL floor. SetTTLFloor replaces
+	// the map whole, so the hook reads it without a lock.
 	floors atomic.Pointer[map[string]time.Duration]
 
 	rec       atomic.Pointer[recorder]

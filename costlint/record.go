@@ -49,6 +49,7 @@ const (
 // event is one command as the hook saw it.
 type event struct {
 	name     string
+	info     commandInfo
 	args     []any
 	mode     Mode
 	pc       uintptr
@@ -229,7 +230,7 @@ func (r *recorder) pattern(key string, keyHash uint64) uint32 {
 func (r *recorder) record(ev *event) {
 	// Work that reads only the event runs before the lock, so that
 	// concurrent callers hold it for less time.
-	info := lookupCommand(ev.name)
+	info := ev.info
 	var argBytes, keyHash uint64
 	var key string
 	if !info.free {
