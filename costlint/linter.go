@@ -17,8 +17,8 @@ import (
 // priced report of wasteful usage patterns.
 //
 // Add Hook to a client (or call Instrument), run the application, then call
-// Report. A Linter is safe for concurrent use; its zero value is not, so
-// create one with New or Instrument. Its memory is bounded by
+// Report. A Linter is safe for concurrent use. Its zero value is not ready
+// for use: create one with New or Instrument. Its memory is bounded by
 // WithMaxPatterns, WithMaxCallSites, WithMaxHotKeys and a cap of 256
 // learned Lua scripts. Commands past a cap are still counted in the
 // per-command totals and in the report's overflow counters.
