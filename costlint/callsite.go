@@ -50,18 +50,23 @@ func newCallSites(extra []string) *callSites {
 }
 
 // capture returns the program counter of the first frame outside the
-// skipped packages, or 0 when every searched frame is internal. skip is
-// the number of frames above capture's caller to leave out.
+// skipped packages, or 0 when every searched frame is internal, and the
+// frame pointer of that frame (0 where frame pointers are not read). skip
+// is the number of frames above capture's caller to leave out.
 //
 //go:noinline
-func (c *callSites) capture(skip int) uintptr {
-	var pcs [maxStackDepth]uintptr
-	n := callers(skip+1, pcs[:])
-	pc, ok := c.firstExternal(pcs[:n])
-	if ok && !(*c.named.Load())[pc] {
+func (c *callSites) capture(skip int) (pc, frame uintptr) {
+	var pcs, fps [maxStackDepth]uintptr
+	n := callers(skip+1, pcs[:], fps[:])
+	i, ok := c.firstExternal(pcs[:n])
+	if !ok {
+		return 0, 0
+	}
+	pc, frame = pcs[i], fps[i]
+	if !(*c.named.Load())[pc] {
 		c.name(pc)
 	}
-	return pc
+	return pc, frame
 }
 
 // name stores the description of pc, found by a precise unwind of the
@@ -101,15 +106,16 @@ func (c *callSites) name(pc uintptr) {
 	c.named.Store(&named)
 }
 
-func (c *callSites) firstExternal(pcs []uintptr) (uintptr, bool) {
+// firstExternal returns the index of the first pc that is not internal.
+func (c *callSites) firstExternal(pcs []uintptr) (int, bool) {
 	cache := *c.cache.Load()
-	for _, pc := range pcs {
+	for i, pc := range pcs {
 		internal, ok := cache[pc]
 		if !ok {
 			internal = c.learn(pc)
 		}
 		if !internal {
-			return pc, true
+			return i, true
 		}
 	}
 	return 0, false

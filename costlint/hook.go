@@ -35,8 +35,8 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if floors := *l.floors.Load(); len(floors) > 0 {
 			l.applyFloor(floors, cmd)
 		}
-		pc := l.sites.capture(1)
-		ev := event{name: cmd.Name(), mode: Single, pc: pc, scope: scopeOf(ctx)}
+		pc, frame := l.sites.capture(1)
+		ev := event{name: cmd.Name(), mode: Single, pc: pc, frame: frame, scope: scopeOf(ctx)}
 		ev.info = lookupCommand(ev.name)
 		// Only burst tracking without a scope and absolute TTLs need the
 		// time, and reading the clock is a third of the hook's cost.
@@ -63,7 +63,7 @@ func (h *hook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 				l.applyFloor(floors, cmd)
 			}
 		}
-		pc := l.sites.capture(1)
+		pc, _ := l.sites.capture(1)
 		at := l.clock.Now()
 		err := next(ctx, cmds)
 

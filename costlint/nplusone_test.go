@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,5 +148,44 @@ func TestSkipPackagesMovesCallSite(t *testing.T) {
 	site := siteFor(t, l.Snapshot(), "get")
 	if !strings.Contains(site.CallSite, "TestSkipPackagesMovesCallSite") {
 		t.Errorf("call site = %q, want the test, not the skipped wrapper", site.CallSite)
+	}
+}
+
+// TestNPlusOneConcurrentRequests runs eight requests at once through one
+// call site with no Scope. Each goroutine's loop is told apart by its
+// frame, so the report counts eight bursts, not one merged run.
+func TestNPlusOneConcurrentRequests(t *testing.T) {
+	rdb, l, _ := newRealClient(t)
+	ctx := context.Background()
+	ids := make([]int, 50)
+	for i := range ids {
+		ids[i] = i
+	}
+	mustNoErr(t, rdb.Ping(ctx).Err()) // open the first connection
+	l.Reset()
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if err := userProfiles(ctx, rdb, ids); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	// A goroutine whose stack grows moves its frame, which splits its run
+	// in two: the count can only err towards more bursts, so the savings
+	// err low.
+	site := siteFor(t, l.Snapshot(), "get")
+	if site.Bursts < 8 || site.Bursts > 12 {
+		t.Errorf("bursts = %d, want 8, or up to 12 after stack moves", site.Bursts)
+	}
+	if site.BatchCalls != site.Bursts {
+		t.Errorf("batch calls = %d, want one per burst (%d)", site.BatchCalls, site.Bursts)
+	}
+	// A piece shorter than the minimum burst is not counted at all.
+	if site.BurstCalls < 8*45 || site.BurstCalls > 400 {
+		t.Errorf("burst calls = %d, want 360 to 400", site.BurstCalls)
 	}
 }

@@ -53,6 +53,7 @@ type event struct {
 	args     []any
 	mode     Mode
 	pc       uintptr
+	frame    uintptr // frame pointer of the call site's function, or 0
 	scope    uint64
 	at       time.Time
 	err      error
@@ -82,19 +83,38 @@ type siteStats struct {
 	keys                 uint64
 	argBytes, replyBytes uint64
 
-	// Burst tracking for the N+1 rule.
-	last       time.Time
-	scope      uint64
-	lastKey    uint64
-	run        uint64
+	// Burst tracking for the N+1 rule: the open runs, one per caller,
+	// and the totals of the closed ones.
+	runs       *[maxRuns]run // allocated for sites of batchable commands
+	lastRun    int           // index of the run extended last
 	bursts     uint64
 	burstCalls uint64
 	batchCalls uint64
 	maxRun     uint64
 
+	lastKey      uint64
 	repeats      uint64        // calls on the same key as the previous call
 	blockTimeout time.Duration // summed timeouts of blocking commands
 	scanCount    uint64        // summed COUNT of SCAN
+}
+
+// maxRuns is the number of callers per site whose runs are tracked at
+// once. A caller past it closes the run that was extended longest ago.
+// Each caller can take more than one slot, because a goroutine whose stack
+// grows gets a new frame address.
+const maxRuns = 32
+
+// run is an open run of commands from one caller of a call site. The
+// caller is the explicit Scope when the context has one, and otherwise
+// the frame pointer of the function at the call site, which differs
+// between goroutines and between calls of that function from different
+// stack depths.
+type run struct {
+	scope   uint64
+	frame   uintptr
+	last    int64 // UnixNano of the last command
+	lastKey uint64
+	n       uint64
 }
 
 type patternStats struct {
@@ -304,18 +324,64 @@ func (r *recorder) updateSite(s *siteStats, cmd *cmdEntry, ev *event, keyHash ui
 		s.scanCount += scanCount(ev.args)
 	}
 
-	// A burst ends when the scope changes, when a command without a scope
-	// comes more than burstGap after the previous one, or when a same-key
-	// batch changes key.
-	if s.run > 0 && (ev.scope != s.scope || ev.scope == 0 && ev.at.Sub(s.last) > r.cfg.burstGap ||
-		cmd.info.sameKey && keyHash != s.lastKey) {
-		s.closeBurst(r.cfg.minBurst)
-	}
 	if s.calls > 1 && keyHash == s.lastKey {
 		s.repeats++
 	}
-	s.run++
-	s.last, s.scope, s.lastKey = ev.at, ev.scope, keyHash
+	s.lastKey = keyHash
+	if cmd.info.batch != "" {
+		r.extendRun(s, cmd, ev, keyHash)
+	}
+}
+
+// extendRun adds the command to its caller's open run. A run ends when a
+// command without a scope comes more than burstGap after the previous
+// one, or when a same-key batch changes key.
+func (r *recorder) extendRun(s *siteStats, cmd *cmdEntry, ev *event, keyHash uint64) {
+	frame := ev.frame
+	if ev.scope != 0 {
+		frame = 0 // an explicit scope alone names the caller
+	}
+	if s.runs == nil {
+		s.runs = new([maxRuns]run)
+	}
+	at := ev.at.UnixNano()
+	ru := s.findRun(ev.scope, frame, r.cfg.minBurst)
+	if ru.n > 0 && (ev.scope == 0 && time.Duration(at-ru.last) > r.cfg.burstGap ||
+		cmd.info.sameKey && keyHash != ru.lastKey) {
+		s.closeRun(ru, r.cfg.minBurst)
+	}
+	ru.scope, ru.frame = ev.scope, frame
+	ru.n++
+	ru.last, ru.lastKey = at, keyHash
+}
+
+// findRun returns the open run of the caller, or an empty slot for it,
+// closing the run extended longest ago when every slot is taken.
+func (s *siteStats) findRun(scope uint64, frame uintptr, minBurst int) *run {
+	if ru := &s.runs[s.lastRun]; ru.n > 0 && ru.scope == scope && ru.frame == frame {
+		return ru // the common case: a loop extends the run it extended last
+	}
+	free, oldest := -1, -1
+	for i := range s.runs {
+		ru := &s.runs[i]
+		switch {
+		case ru.n > 0 && ru.scope == scope && ru.frame == frame:
+			s.lastRun = i
+			return ru
+		case ru.n == 0:
+			if free < 0 {
+				free = i
+			}
+		case oldest < 0 || ru.last < s.runs[oldest].last:
+			oldest = i
+		}
+	}
+	if free < 0 {
+		free = oldest
+		s.closeRun(&s.runs[free], minBurst)
+	}
+	s.lastRun = free
+	return &s.runs[free]
 }
 
 // isHandshake reports whether a CLIENT command is one that go-redis sends
@@ -328,21 +394,31 @@ func isHandshake(args []any) bool {
 	return strings.EqualFold(sub, "setinfo") || strings.EqualFold(sub, "maint_notifications")
 }
 
-// closeBurst ends the current run and counts it when it is long enough.
-func (s *siteStats) closeBurst(minBurst int) {
-	s.bursts, s.burstCalls, s.batchCalls, s.maxRun = s.burstTotals(minBurst)
-	s.run = 0
+// closeRun ends ru and counts it as a burst when it is long enough.
+func (s *siteStats) closeRun(ru *run, minBurst int) {
+	if ru.n >= uint64(minBurst) {
+		s.bursts++
+		s.burstCalls += ru.n
+		s.batchCalls += (ru.n + maxBatch - 1) / maxBatch
+		s.maxRun = max(s.maxRun, ru.n)
+	}
+	*ru = run{}
 }
 
-// burstTotals returns the burst counters as they would be if the open run
-// ended now, without ending it.
+// burstTotals returns the burst counters as they would be if every open
+// run ended now, without ending them.
 func (s *siteStats) burstTotals(minBurst int) (bursts, calls, batches, maxRun uint64) {
 	bursts, calls, batches, maxRun = s.bursts, s.burstCalls, s.batchCalls, s.maxRun
-	if s.run >= uint64(minBurst) {
-		bursts++
-		calls += s.run
-		batches += (s.run + maxBatch - 1) / maxBatch
-		maxRun = max(maxRun, s.run)
+	if s.runs == nil {
+		return bursts, calls, batches, maxRun
+	}
+	for _, ru := range s.runs {
+		if ru.n >= uint64(minBurst) {
+			bursts++
+			calls += ru.n
+			batches += (ru.n + maxBatch - 1) / maxBatch
+			maxRun = max(maxRun, ru.n)
+		}
 	}
 	return bursts, calls, batches, maxRun
 }
