@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 package costlint
 
 // fpCallers walks frame pointers, which costs a few nanoseconds per frame
@@ -17,3 +19,6 @@ func fpCallers(skip int, pcs, fps []uintptr) int
 func callers(skip int, pcs, fps []uintptr) int {
 	return fpCallers(skip, pcs, fps)
 }
+
+// framePointers reports whether callers returns frame addresses.
+const framePointers = true

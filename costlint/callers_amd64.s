@@ -1,3 +1,5 @@
+//go:build amd64 && !purego
+
 #include "textflag.h"
 
 // func fpCallers(skip int, pcs, fps []uintptr) int

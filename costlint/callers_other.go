@@ -1,4 +1,4 @@
-//go:build !amd64
+//go:build !amd64 || purego
 
 package costlint
 
@@ -10,5 +10,10 @@ import "runtime"
 //
 //go:noinline
 func callers(skip int, pcs, fps []uintptr) int {
-	return runtime.Callers(skip+3, pcs)
+	// Frame 0 of runtime.Callers is runtime.Callers itself and frame 1 is
+	// this function, so skip+2 starts at callers' caller like fpCallers.
+	return runtime.Callers(skip+2, pcs)
 }
+
+// framePointers reports whether callers returns frame addresses.
+const framePointers = false

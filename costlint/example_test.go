@@ -29,8 +29,9 @@ func Example() {
 
 	ctx := context.Background()
 	for range 20 { // 2 requests a second for 10 seconds
+		reqCtx := costlint.WithScope(ctx) // one scope per request
 		for id := range 100 {
-			rdb.Get(ctx, fmt.Sprintf("user:%d:profile", id))
+			rdb.Get(reqCtx, fmt.Sprintf("user:%d:profile", id))
 		}
 		fake.Advance(500 * time.Millisecond)
 	}
@@ -41,13 +42,11 @@ func Example() {
 		fmt.Printf("%s %s: $%.2f a month\n", f.Severity, f.Rule, f.MonthlySavings)
 	}
 	// The extra 259,200 commands a month are one CLIENT command that
-	// go-redis sends while it opens the connection. The savings miss one
-	// GET (of 2,000) because the goroutine's stack grew during the first
-	// command, which moved the frame that identifies the caller.
+	// go-redis sends while it opens the connection.
 
 	// Output:
 	// 518,659,200 commands a month, $1037.32
-	// high n-plus-one: $1025.91 a month
+	// high n-plus-one: $1026.43 a month
 }
 
 // ExampleReport_WriteJSON prints the start of the JSON report.
