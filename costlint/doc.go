@@ -73,7 +73,7 @@
 //
 //   - Bursts for the N+1 rule are runs of commands from one caller of a
 //     call site with gaps up to WithBurstGap (50 ms). Without a Scope, the
-//     caller is told apart by the frame address of the calling function
+//     caller is distinguished by the frame address of the calling function
 //     (on amd64), which changes when a goroutine's stack grows; a run can
 //     then split in two, which errs towards lower savings. Mark each
 //     request with WithScope to count bursts exactly. On other

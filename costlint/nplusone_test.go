@@ -152,11 +152,11 @@ func TestSkipPackagesMovesCallSite(t *testing.T) {
 }
 
 // TestNPlusOneConcurrentRequests runs eight requests at once through one
-// call site with no Scope. Each goroutine's loop is told apart by its
+// call site with no Scope. Each goroutine's loop is distinguished by its
 // frame, so the report counts eight bursts, not one merged run.
 func TestNPlusOneConcurrentRequests(t *testing.T) {
 	if !framePointers {
-		t.Skip("callers are told apart by frame address only where frame pointers are read")
+		t.Skip("callers are distinguished by frame address only where frame pointers are read")
 	}
 	rdb, l, _ := newRealClient(t)
 	ctx := context.Background()
