@@ -221,8 +221,16 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
+// indent prefixes every non-empty line of s, so blank lines carry no
+// trailing spaces.
 func indent(s, prefix string) string {
-	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		if line != "" {
+			lines[i] = prefix + line
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func mdEscape(s string) string {
