@@ -9,8 +9,14 @@ import (
 )
 
 // maxStackDepth is how many frames above the hook are searched for the
-// first frame outside go-redis and costlint.
-const maxStackDepth = 32
+// first frame outside go-redis and costlint. The first fastDepth frames
+// are read by callers, by frame-pointer walking on amd64; a direct client
+// call or pipeline has four to six go-redis frames above the hook, and
+// stopping early keeps the walk inside Go frames.
+const (
+	maxStackDepth = 32
+	fastDepth     = 8
+)
 
 // maxCachedPCs bounds the program counters whose skip decision is cached;
 // past it, new program counters are classified on every call.
@@ -57,8 +63,16 @@ func newCallSites(extra []string) *callSites {
 //go:noinline
 func (c *callSites) capture(skip int) (pc, frame uintptr) {
 	var pcs, fps [maxStackDepth]uintptr
-	n := callers(skip+1, pcs[:], fps[:])
+	n := callers(skip+1, pcs[:fastDepth], fps[:fastDepth])
 	i, ok := c.firstExternal(pcs[:n])
+	if !ok && n == fastDepth {
+		// Deeper wrappers: unwind with runtime.Callers, which is slower
+		// but safe past any frame, such as C frames of a cgo callback
+		// whose frame pointers cannot be trusted.
+		clear(fps[:])
+		n = runtime.Callers(skip+2, pcs[:])
+		i, ok = c.firstExternal(pcs[:n])
+	}
 	if !ok {
 		return 0, 0
 	}

@@ -192,3 +192,24 @@ func TestNPlusOneConcurrentRequests(t *testing.T) {
 		t.Errorf("burst calls = %d, want 360 to 400", site.BurstCalls)
 	}
 }
+
+// deepGet calls GET through depth nested frames of itself.
+//
+//go:noinline
+func deepGet(ctx context.Context, rdb *redis.Client, depth int) error {
+	if depth == 0 {
+		return rdb.Get(ctx, "deep:1").Err()
+	}
+	return deepGet(ctx, rdb, depth-1)
+}
+
+// TestCallSiteBeyondFastWalk hides the caller behind more skipped frames
+// than the frame-pointer walk reads, so the runtime.Callers path finds it.
+func TestCallSiteBeyondFastWalk(t *testing.T) {
+	rdb, l, _ := newRealClient(t, WithSkipPackages("github.com/upstash-ops/sdk/costlint.deepGet"))
+	mustNoErr(t, deepGet(context.Background(), rdb, 12))
+	site := siteFor(t, l.Snapshot(), "get")
+	if !strings.Contains(site.CallSite, "TestCallSiteBeyondFastWalk") {
+		t.Errorf("call site = %q, want the test above 13 skipped frames", site.CallSite)
+	}
+}
