@@ -8,8 +8,9 @@
 // frame it stores the return address in pcs and the frame pointer of the
 // function that address is in in fps. The frame size is 0, so the
 // assembler keeps BP as the caller's frame pointer. The walk stops at a
-// zero frame pointer, at one that does not move up the stack, or when pcs
-// or fps is full.
+// zero frame pointer, at one that does not move up the stack or moves up
+// by more than 1 MiB (no Go frame is that large, but the distance to a C
+// stack is), or when pcs or fps is full.
 TEXT ·fpCallers(SB), NOSPLIT, $0-64
 	MOVQ BP, AX
 	MOVQ skip+0(FP), CX
@@ -41,6 +42,10 @@ store:
 next:
 	CMPQ R8, AX
 	JLS  done
+	MOVQ R8, R11
+	SUBQ AX, R11
+	CMPQ R11, $0x100000
+	JHI  done
 	MOVQ R8, AX
 	JMP  loop
 

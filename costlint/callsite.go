@@ -65,7 +65,7 @@ func (c *callSites) capture(skip int) (pc, frame uintptr) {
 	var pcs, fps [maxStackDepth]uintptr
 	n := callers(skip+1, pcs[:fastDepth], fps[:fastDepth])
 	i, ok := c.firstExternal(pcs[:n])
-	if !ok && n == fastDepth {
+	if !ok {
 		// Deeper wrappers: unwind with runtime.Callers, which is slower
 		// but safe past any frame, such as C frames of a cgo callback
 		// whose frame pointers cannot be trusted.
