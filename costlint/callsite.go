@@ -62,21 +62,22 @@ func newCallSites(extra []string) *callSites {
 //
 //go:noinline
 func (c *callSites) capture(skip int) (pc, frame uintptr) {
-	var pcs, fps [maxStackDepth]uintptr
-	n := callers(skip+1, pcs[:fastDepth], fps[:fastDepth])
-	i, ok := c.firstExternal(pcs[:n])
-	if !ok {
+	var pcs, fps [fastDepth]uintptr
+	n := callers(skip+1, pcs[:], fps[:])
+	if i, ok := c.firstExternal(pcs[:n]); ok {
+		pc, frame = pcs[i], fps[i]
+	} else {
 		// Deeper wrappers: unwind with runtime.Callers, which is slower
 		// but safe past any frame, such as C frames of a cgo callback
 		// whose frame pointers cannot be trusted.
-		clear(fps[:])
-		n = runtime.Callers(skip+2, pcs[:])
-		i, ok = c.firstExternal(pcs[:n])
+		var deep [maxStackDepth]uintptr
+		n = runtime.Callers(skip+2, deep[:])
+		i, ok := c.firstExternal(deep[:n])
+		if !ok {
+			return 0, 0
+		}
+		pc = deep[i]
 	}
-	if !ok {
-		return 0, 0
-	}
-	pc, frame = pcs[i], fps[i]
 	if !(*c.named.Load())[pc] {
 		c.name(pc)
 	}

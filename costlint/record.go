@@ -172,7 +172,8 @@ type recorder struct {
 	start time.Time
 
 	mu        sync.Mutex
-	cmds      map[string]*cmdEntry
+	cmds      map[string]*cmdEntry // commands outside the table
+	known     []*cmdEntry          // commands of the table, by commandInfo.id
 	otherCmd  *cmdEntry
 	keyCache  [keyCacheSize]keyCacheEntry
 	patternID map[string]uint32
@@ -198,6 +199,7 @@ func newRecorder(cfg *config, start time.Time) *recorder {
 		seed:      maphash.MakeSeed(),
 		start:     start,
 		cmds:      make(map[string]*cmdEntry),
+		known:     make([]*cmdEntry, len(commands)+1),
 		otherCmd:  &cmdEntry{name: "other"},
 		patternID: make(map[string]uint32),
 		sites:     make(map[siteKey]*siteStats),
@@ -210,7 +212,27 @@ func newRecorder(cfg *config, start time.Time) *recorder {
 	return r
 }
 
-func (r *recorder) command(name string) *cmdEntry {
+// entries calls fn for every command seen. The caller holds r.mu.
+func (r *recorder) entries(fn func(*cmdEntry)) {
+	for _, e := range r.known {
+		if e != nil {
+			fn(e)
+		}
+	}
+	for _, e := range r.cmds {
+		fn(e)
+	}
+}
+
+func (r *recorder) command(name string, info commandInfo) *cmdEntry {
+	if info.id != 0 {
+		e := r.known[info.id]
+		if e == nil {
+			e = &cmdEntry{name: name, info: info}
+			r.known[info.id] = e
+		}
+		return e
+	}
 	if e, ok := r.cmds[name]; ok {
 		return e
 	}
@@ -264,7 +286,7 @@ func (r *recorder) record(ev *event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
-	cmd := r.command(ev.name)
+	cmd := r.command(ev.name, info)
 	cmd.calls++
 	if ev.err != nil && !ev.isNil {
 		cmd.errs++

@@ -147,9 +147,9 @@ func (l *Linter) snapshotOf(r *recorder, end time.Time) *Snapshot {
 	var raw []rawSite
 
 	r.mu.Lock()
-	for _, c := range r.cmds {
+	r.entries(func(c *cmdEntry) {
 		s.Commands = append(s.Commands, c.total())
-	}
+	})
 	if r.otherCmd.calls > 0 {
 		s.Commands = append(s.Commands, r.otherCmd.total())
 	}
