@@ -255,11 +255,14 @@ func TestEvidenceRedactsSecrets(t *testing.T) {
 
 func TestRedactText(t *testing.T) {
 	tests := map[string]string{
-		"Authorization: Bearer abc.def":       "Authorization: REDACTED",
-		`{"token":"t0k3n","ok":true}`:         `{"token":"REDACTED","ok":true}`,
-		"password=hunter2&user=bob":           "password=REDACTED&user=bob",
-		"api_key: sk_live_1":                  "api_key: REDACTED",
-		"no secrets in this upstream failure": "no secrets in this upstream failure",
+		"Authorization: Bearer abc.def":                        "Authorization: REDACTED",
+		`{"token":"t0k3n","ok":true}`:                          `{"token":"REDACTED","ok":true}`,
+		"password=hunter2&user=bob":                            "password=REDACTED&user=bob",
+		"api_key: sk_live_1":                                   "api_key: REDACTED",
+		"no secrets in this upstream failure":                  "no secrets in this upstream failure",
+		`Get "https://api.example.com/v1?key=k3y&page=2": EOF`: `Get "https://api.example.com/v1?key=REDACTED&page=REDACTED": EOF`,
+		"POST https://bob:pa55@hooks.example.com/x failed":     "POST https://REDACTED@hooks.example.com/x failed",
+		"see https://status.example.com/ for details":          "see https://status.example.com/ for details",
 	}
 	for in, want := range tests {
 		if got := redactText(in); got != want {

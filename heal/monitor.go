@@ -526,6 +526,9 @@ func (m *Monitor) review(ctx context.Context, d Decision) AuditRecord {
 // run applies the policy to one action, writes the audit records and
 // returns the final one. m.mu is held.
 func (m *Monitor) run(ctx context.Context, a Action, handled bool, do func() error) AuditRecord {
+	// The record goes to the approver, the report and the trail, so its
+	// target loses any credentials now. do still acts on the real target.
+	a.Target = redactURL(a.Target)
 	rec := AuditRecord{Time: m.cfg.clock.Now(), Action: a, Mode: m.cfg.policy.Mode}
 	limit := m.cfg.policy.maxActions()
 	switch {

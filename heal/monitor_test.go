@@ -537,3 +537,59 @@ func TestMonitorRetriesActionsThatDidNotHappen(t *testing.T) {
 		t.Errorf("calls = %q, want the pause in pass 1 and the alert over the limit retried in pass 2", got)
 	}
 }
+
+func TestDecisionActionsRedactTarget(t *testing.T) {
+	const token = "qstash_tok_9f8e7d6c5b4a"
+	approver := &targetApprover{}
+	m, _, _ := newTestMonitor(t, Approval, WithApprover(approver))
+	d, err := m.Observe(context.Background(), Event{
+		Target: "https://app.example.com/api/wf?token=" + token, RunID: "run-1",
+		Failure: Failure{Status: http.StatusUnauthorized},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Actions) == 0 {
+		t.Fatal("no actions, want a pause and an alert")
+	}
+	if s := fmt.Sprintf("%+v", d.Actions); strings.Contains(s, token) {
+		t.Errorf("Decision.Actions contain the token: %s", s)
+	}
+	if s := strings.Join(approver.targets, " "); strings.Contains(s, token) {
+		t.Errorf("the approver saw the token: %s", s)
+	}
+}
+
+// targetApprover approves every action and keeps the targets it saw.
+type targetApprover struct{ targets []string }
+
+func (a *targetApprover) Approve(_ context.Context, act Action) (bool, error) {
+	a.targets = append(a.targets, act.Target)
+	return true, nil
+}
+
+func TestProbeErrorRedactsHealthURL(t *testing.T) {
+	const secret = "s3cr3tvalue42"
+	vendor := "http://" + closedPortAddr(t)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	checker := &HTTPChecker{HealthURLs: map[string]string{vendor: vendor + "/health?key=" + secret}}
+	m, _, clk := newTestMonitor(t, Autonomous, WithDependencyChecker(checker), WithLogger(logger))
+	ctx := context.Background()
+	for i := range 3 {
+		_, err := m.Observe(ctx, Event{
+			Target: workflowURL, RunID: fmt.Sprint(i), Failure: Failure{Status: 503, URL: vendor + "/x"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(time.Hour)
+	rep := m.Probe(ctx)
+	if len(rep.Probes) != 1 || rep.Probes[0].Healthy {
+		t.Fatalf("probes = %+v, want one unhealthy probe", rep.Probes)
+	}
+	if s := fmt.Sprintf("%+v\n%s", rep, logs.String()); strings.Contains(s, secret) {
+		t.Errorf("the health URL's query value leaked:\n%s", s)
+	}
+}

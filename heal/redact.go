@@ -35,8 +35,16 @@ var secretPattern = regexp.MustCompile(`(?i)(bearer\s+|basic\s+)[A-Za-z0-9._~+/=
 // that text without any of them skips the regular expression.
 var secretWords = []string{"bearer", "basic", "token", "secret", "passw", "key", "authorization"}
 
-// redactText replaces secrets in free text with REDACTED.
+// urlPattern matches an absolute URL in free text, such as the request URL
+// that a *url.Error of net/http quotes.
+var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// redactText replaces secrets in free text with REDACTED: the user info and
+// query values of URLs, and the values that secretPattern matches.
 func redactText(s string) string {
+	if strings.Contains(s, "://") {
+		s = urlPattern.ReplaceAllStringFunc(s, redactURL)
+	}
 	lower := strings.ToLower(s)
 	found := false
 	for _, w := range secretWords {
