@@ -115,6 +115,19 @@ func (m *Monitor) watch(origin, target string) {
 	w.next = m.cfg.clock.Now().Add(w.wait)
 }
 
+// unwatch stops target from waiting for origin, and forgets origin when
+// nothing waits for it any more. m.mu is held.
+func (m *Monitor) unwatch(origin, target string) {
+	w := m.deps[origin]
+	if w == nil {
+		return
+	}
+	delete(w.targets, target)
+	if len(w.targets) == 0 {
+		delete(m.deps, origin)
+	}
+}
+
 // Probe runs, in a pass of its own, the dependency probes that are due on
 // the Monitor's clock. After WithHealthyProbes consecutive healthy probes
 // it resumes every target that waits for the dependency. An unhealthy
@@ -196,6 +209,9 @@ func (m *Monitor) resume(ctx context.Context, origin string, w *dependencyWatch,
 		if rec.Outcome == OutcomeDone || rec.Outcome == OutcomeDryRun {
 			delete(w.targets, target)
 			delete(m.paused, target)
+			// The failures before the resume are history: the target pauses
+			// again when a new pattern shows the dependency down again.
+			m.window.forgetTarget(redactURL(target))
 			resumed = append(resumed, target)
 		}
 	}

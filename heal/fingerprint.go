@@ -190,6 +190,20 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 	return e, len(e.runs), !seen
 }
 
+// forgetTarget clears the runs and the last action of every fingerprint of
+// target, so that acting on it again needs a new pattern. It keeps the
+// entries, so it does not change which fingerprint is evicted next.
+func (w *window) forgetTarget(target string) {
+	for fp, el := range w.entries {
+		if fp.Target != target {
+			continue
+		}
+		e := el.Value.(*windowEntry)
+		e.runs = nil
+		e.acted = Unknown
+	}
+}
+
 // len returns the number of fingerprints held.
 func (w *window) len() int { return w.lru.Len() }
 

@@ -451,8 +451,13 @@ func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry, newRu
 		}
 	case v.Class == Configuration:
 		if first {
-			if _, done := m.paused[ev.Target]; !done {
+			if origin, done := m.paused[ev.Target]; !done {
 				records = append(records, m.pause(ctx, ev, v, ""))
+			} else if origin != "" {
+				// Paused for a dependency: its recovery must not resume a
+				// target that now needs the owner's fix.
+				m.unwatch(origin, ev.Target)
+				m.paused[ev.Target] = ""
 			}
 			records = append(records, m.alert(ctx, d))
 		}
@@ -464,7 +469,9 @@ func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry, newRu
 			}
 			records = append(records, m.alert(ctx, d))
 		}
-		if _, waiting := m.paused[ev.Target]; waiting {
+		// Only a pause for this dependency ends with its recovery. A
+		// configuration pause waits for the owner.
+		if waitsFor, paused := m.paused[ev.Target]; paused && waitsFor == origin {
 			m.watch(origin, ev.Target)
 		}
 	case v.Class == Logical:

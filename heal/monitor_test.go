@@ -593,3 +593,102 @@ func TestProbeErrorRedactsHealthURL(t *testing.T) {
 		t.Errorf("the health URL's query value leaked:\n%s", s)
 	}
 }
+
+// pausedVendor returns a Monitor whose dependency checker probes a
+// loopback vendor, which starts unhealthy, with a one-minute probe backoff.
+func pausedVendor(t *testing.T) (*Monitor, *recorder, *clock.Fake, *healthServer) {
+	t.Helper()
+	vendor := newHealthServer(t)
+	checker := &HTTPChecker{HealthURLs: map[string]string{vendor.URL: vendor.URL + "/health"}}
+	m, rec, clk := newTestMonitor(t, Autonomous,
+		WithDependencyChecker(checker), WithProbeBackoff(time.Minute, time.Minute))
+	return m, rec, clk, vendor
+}
+
+// observeAll observes each event and fails the test on an error.
+func observeAll(t *testing.T, m *Monitor, events ...Event) {
+	t.Helper()
+	for _, ev := range events {
+		if _, err := m.Observe(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// vendorOutage returns n runs of workflowURL whose call to vendor got a 503.
+func vendorOutage(vendor string, firstRun, n int) []Event {
+	var events []Event
+	for i := range n {
+		events = append(events, Event{
+			Target: workflowURL, RunID: fmt.Sprintf("run-%d", firstRun+i), Step: "charge",
+			Failure: Failure{Status: 503, URL: vendor + "/v1/charges"},
+		})
+	}
+	return events
+}
+
+// probeHealthy runs n probe passes, a minute apart, against a healthy vendor.
+func probeHealthy(m *Monitor, clk *clock.Fake, vendor *healthServer, n int) {
+	vendor.healthy.Store(true)
+	for range n {
+		clk.Advance(time.Minute)
+		m.Probe(context.Background())
+	}
+}
+
+func hasCall(calls []string, prefix string) bool {
+	for _, c := range calls {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMonitorConfigPauseOutlivesDependency(t *testing.T) {
+	tests := map[string]func(vendor string) []Event{
+		"configuration first": func(vendor string) []Event {
+			cfg := Event{Target: workflowURL, RunID: "run-cfg", Failure: Failure{Status: http.StatusUnauthorized}}
+			return append([]Event{cfg}, vendorOutage(vendor, 0, 3)...)
+		},
+		"dependency first": func(vendor string) []Event {
+			cfg := Event{Target: workflowURL, RunID: "run-cfg", Failure: Failure{Status: http.StatusUnauthorized}}
+			return append(vendorOutage(vendor, 0, 3), cfg)
+		},
+	}
+	for name, events := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, rec, clk, vendor := pausedVendor(t)
+			observeAll(t, m, events(vendor.URL)...)
+			probeHealthy(m, clk, vendor, 3)
+			if hasCall(rec.Calls(), "resume") {
+				t.Errorf("calls = %v: the dependency's recovery resumed a target with a configuration failure", rec.Calls())
+			}
+			if got, ok := m.Paused()[workflowURL]; !ok || got != "" {
+				t.Errorf("Paused()[workflow] = %q, %v; want a configuration pause", got, ok)
+			}
+		})
+	}
+}
+
+func TestMonitorPausesAgainAfterResume(t *testing.T) {
+	m, rec, clk, vendor := pausedVendor(t)
+	observeAll(t, m, vendorOutage(vendor.URL, 0, 3)...)
+	probeHealthy(m, clk, vendor, 2)
+	if _, ok := m.Paused()[workflowURL]; ok {
+		t.Fatalf("calls = %v: not resumed after two healthy probes", rec.Calls())
+	}
+
+	// The vendor goes down again: one failed run is not yet a pattern, a
+	// new pattern pauses again.
+	vendor.healthy.Store(false)
+	observeAll(t, m, vendorOutage(vendor.URL, 10, 1)...)
+	if _, ok := m.Paused()[workflowURL]; ok {
+		t.Errorf("paused again on one failed run after the resume, want a new pattern first")
+	}
+	observeAll(t, m, vendorOutage(vendor.URL, 11, 2)...)
+	if got := m.Paused()[workflowURL]; got != vendor.URL {
+		t.Errorf("calls = %v: Paused()[workflow] = %q after a new outage, want it waiting for %s",
+			rec.Calls(), got, vendor.URL)
+	}
+}
