@@ -357,8 +357,12 @@ func (m *Monitor) Poll(ctx context.Context, src Source) (Report, error) {
 
 // Run polls src every interval on the Monitor's clock until ctx ends, and
 // returns ctx's error. A failed poll is logged and retried at the next
-// interval.
+// interval. An interval that is not positive is an error, because it
+// would poll in a busy loop.
 func (m *Monitor) Run(ctx context.Context, src Source, interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("heal: invalid poll interval %s: it must be positive", interval)
+	}
 	for {
 		if _, err := m.Poll(ctx, src); err != nil {
 			m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "heal: poll failed", slog.String("error", clip(err.Error(), 300)))

@@ -692,3 +692,18 @@ func TestMonitorPausesAgainAfterResume(t *testing.T) {
 			rec.Calls(), got, vendor.URL)
 	}
 }
+
+func TestMonitorRunRejectsZeroInterval(t *testing.T) {
+	m, _, _ := newTestMonitor(t, DryRun)
+	src := &countingSource{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, interval := range []time.Duration{0, -time.Second} {
+		if err := m.Run(ctx, src, interval); err == nil || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Run(interval %s) = %v, want an invalid interval error", interval, err)
+		}
+	}
+	if n := src.fetches.Load(); n != 0 {
+		t.Errorf("source fetched %d times, want none", n)
+	}
+}
