@@ -131,7 +131,8 @@ func DecodeLogsPage(r io.Reader) (LogsPage, error) {
 //     Silent. When the next step failed right after such a call, its error
 //     becomes the call event's Message instead of an event of its own;
 //   - for a failed run with none of the above, the failure function's
-//     failStatus and failResponse;
+//     failStatus and failResponse, or, without those, an event that says
+//     the run failed;
 //   - a failure function that itself failed, as step "failure-function".
 func RunEvents(run WorkflowRun) []Event {
 	input := runInput(run)
@@ -184,10 +185,20 @@ func RunEvents(run WorkflowRun) []Event {
 	}
 
 	ff := run.FailureFunction
-	if run.State == RunFailed && len(events) == 0 && ff != nil && ff.FailStatus != 0 {
+	switch {
+	case run.State != RunFailed || len(events) > 0:
+	case ff != nil && ff.FailStatus != 0:
 		add("", Failure{
 			Status: ff.FailStatus, Header: http.Header(ff.FailHeaders), Body: ff.FailResponse, URL: run.URL,
 		}, run.CompletedAt, false)
+	case ff != nil && ff.FailResponse != "":
+		// No status: the request got no response, and failResponse is the
+		// error text, such as a timeout.
+		add("", Failure{Message: ff.FailResponse, URL: run.URL}, run.CompletedAt, false)
+	default:
+		// A failed run must not vanish because its logs lack the details.
+		add("", Failure{Message: "the workflow run failed and its logs show no step error", URL: run.URL},
+			run.CompletedAt, false)
 	}
 	if ff != nil && (ff.State == "ERROR" || ff.State == "FAILED") {
 		add("failure-function", Failure{

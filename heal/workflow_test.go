@@ -155,3 +155,34 @@ func TestSeenSetForgetsOldest(t *testing.T) {
 		t.Error("a was kept beyond the capacity of 2, want it forgotten")
 	}
 }
+
+func TestRunEventsFailedRunWithoutDetails(t *testing.T) {
+	const url = "https://app.example.com/wf"
+	tests := []struct {
+		name      string
+		ff        *FailureFunction
+		wantClass Class
+	}{
+		{"no failure function", nil, Unknown},
+		{"failure function without status",
+			&FailureFunction{State: "DELIVERED", FailResponse: "context deadline exceeded"}, Transient},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := WorkflowRun{RunID: "wfr_1", URL: url, State: RunFailed, CompletedAt: 5000, FailureFunction: tt.ff}
+			events := RunEvents(run)
+			if len(events) != 1 {
+				t.Fatalf("events = %+v, want one for the failed run", events)
+			}
+			if got := Classify(events[0].Failure).Class; got != tt.wantClass {
+				t.Errorf("class = %v, want %v", got, tt.wantClass)
+			}
+			if events[0].Target != url || events[0].RunID != "wfr_1" {
+				t.Errorf("event = %+v, want the run's target and id", events[0])
+			}
+		})
+	}
+	if events := RunEvents(WorkflowRun{RunID: "wfr_2", URL: url, State: RunSuccess}); len(events) != 0 {
+		t.Errorf("a successful run gave events %+v", events)
+	}
+}
