@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -162,10 +163,17 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 	}
 	e := el.Value.(*windowEntry)
 
-	// Drop runs that fell out of the span, then add this one.
+	// The span ends at the newest failure, which is not at when events
+	// arrive out of order. Drop runs that fell out of it, then add this one.
+	newest := at
+	for _, r := range e.runs {
+		if r.at.After(newest) {
+			newest = r.at
+		}
+	}
 	kept := e.runs[:0]
 	for _, r := range e.runs {
-		if at.Sub(r.at) < w.span {
+		if newest.Sub(r.at) < w.span {
 			kept = append(kept, r)
 		}
 	}
@@ -173,6 +181,10 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 	if len(e.runs) == 0 {
 		// The failure stopped for a whole span, so acting on it again is news.
 		e.acted = Unknown
+	}
+	if newest.Sub(at) >= w.span {
+		// A late event from before the span is history and not counted.
+		return e, len(e.runs), true
 	}
 	seen := false
 	for _, r := range e.runs {
@@ -182,7 +194,9 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 		}
 	}
 	if !seen {
-		e.runs = append(e.runs, runSeen{id: run, at: at})
+		// Keep runs oldest first, so that the cut drops the oldest.
+		i, _ := slices.BinarySearchFunc(e.runs, at, func(r runSeen, t time.Time) int { return r.at.Compare(t) })
+		e.runs = slices.Insert(e.runs, i, runSeen{id: run, at: at})
 		if len(e.runs) > w.threshold {
 			e.runs = e.runs[len(e.runs)-w.threshold:]
 		}
