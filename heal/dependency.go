@@ -95,6 +95,17 @@ func originOf(failed, target string) string {
 	return target
 }
 
+// canWatch reports whether a new target can wait for origin within the
+// bounds of the dependency watch and the set of paused targets. m.mu is
+// held.
+func (m *Monitor) canWatch(origin string) bool {
+	if len(m.paused) >= maxPausedTargets {
+		return false
+	}
+	_, known := m.deps[origin]
+	return known || len(m.deps) < maxDependencies
+}
+
 // watch makes target wait for origin, and restarts the count of healthy
 // probes, since a new failure shows the dependency is not back. m.mu is
 // held.

@@ -216,9 +216,11 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 //
 // Memory is bounded. The window keeps at most WithMaxFingerprints
 // fingerprints and evicts the least recently seen first. The audit trail
-// keeps the last 512 records. The dependency watch holds 256 dependencies,
-// and a new one beyond that is alerted on but not probed. The set of
-// paused targets holds 1024 entries.
+// keeps the last 512 records. The dependency watch holds 256 dependencies
+// and the set of paused targets 1024 entries. A dependency failure that
+// would exceed either is alerted on but not paused, since no probe would
+// resume it. A configuration pause beyond 1024 targets still happens but
+// is missing from Paused.
 type Monitor struct {
 	cfg config
 
@@ -468,7 +470,16 @@ func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry, newRu
 	case v.Class == Dependency:
 		origin := originOf(ev.Failure.URL, ev.Target)
 		if first {
-			if _, done := m.paused[ev.Target]; !done {
+			_, done := m.paused[ev.Target]
+			switch {
+			case done:
+			case !m.canWatch(origin):
+				// A pause nobody probes for would never end, so the owner
+				// gets the alert and decides.
+				m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "heal: dependency watch is full, not pausing",
+					slog.String("target", redactURL(ev.Target)), slog.String("dependency", origin),
+					slog.Int("max_dependencies", maxDependencies), slog.Int("max_paused", maxPausedTargets))
+			default:
 				records = append(records, m.pause(ctx, ev, v, origin))
 			}
 			records = append(records, m.alert(ctx, d))

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -705,5 +706,38 @@ func TestMonitorRunRejectsZeroInterval(t *testing.T) {
 	}
 	if n := src.fetches.Load(); n != 0 {
 		t.Errorf("source fetched %d times, want none", n)
+	}
+}
+
+func TestMonitorDoesNotPauseBeyondWatch(t *testing.T) {
+	m, rec, _ := newTestMonitor(t, Autonomous)
+	ctx := context.Background()
+	for i := range maxDependencies + 5 {
+		_, err := m.Observe(ctx, Event{
+			Target: fmt.Sprintf("job:sync-%d", i), RunID: "run-1", Step: "push",
+			Failure: Failure{Err: syscall.ECONNREFUSED, URL: fmt.Sprintf("https://vendor-%d.example/x", i)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for target, origin := range m.paused {
+		if w := m.deps[origin]; w == nil || !w.targets[target] {
+			t.Errorf("%s is paused for %s, which no probe watches, so it would never resume", target, origin)
+		}
+	}
+	if got := len(m.paused); got != maxDependencies {
+		t.Errorf("paused %d targets, want %d", got, maxDependencies)
+	}
+	alerts := 0
+	for _, c := range rec.Calls() {
+		if strings.HasPrefix(c, "alert") {
+			alerts++
+		}
+	}
+	if alerts != maxDependencies+5 {
+		t.Errorf("alerts = %d, want one for each of the %d targets", alerts, maxDependencies+5)
 	}
 }
