@@ -10,8 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
