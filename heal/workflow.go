@@ -77,17 +77,27 @@ type Step struct {
 	Errors              []StepError         `json:"errors,omitempty"`
 }
 
-// StepError is one failed attempt of a retried step.
+// StepError is one failed attempt of a retried step. Error is the error
+// message and Body the response body of the attempt.
 type StepError struct {
 	Error   string              `json:"error"`
+	Body    string              `json:"body,omitempty"`
 	Status  int                 `json:"status"`
 	Headers map[string][]string `json:"headers,omitempty"`
 	Time    int64               `json:"time"`
 }
 
+// States of the failure function's message in the Workflow logs.
+const (
+	CallbackInProgress = "CALLBACK_INPROGRESS"
+	CallbackSuccess    = "CALLBACK_SUCCESS"
+	CallbackFail       = "CALLBACK_FAIL"
+)
+
 // FailureFunction is the state of the failure function or failure URL
-// that ran after the run failed. State is a QStash message state; "ERROR"
-// or "FAILED" means the failure function itself failed.
+// that ran after the run failed. State is one of the Callback states;
+// CallbackFail, or the QStash message states "ERROR" and "FAILED", means
+// the failure function itself failed.
 type FailureFunction struct {
 	MessageID    string              `json:"messageId,omitempty"`
 	URL          string              `json:"url,omitempty"`
@@ -162,7 +172,8 @@ func RunEvents(run WorkflowRun) []Event {
 					name = "after " + strconv.Quote(previous)
 				}
 				add(name, Failure{
-					Status: last.Status, Header: http.Header(last.Headers), Message: last.Error, URL: run.URL,
+					Status: last.Status, Header: http.Header(last.Headers), Body: excerpt(last.Body, maxBodyExcerpt),
+					Message: last.Error, URL: run.URL,
 				}, last.Time, false)
 			case s.CallResponseStatus >= 400:
 				silent := run.State == RunSuccess
@@ -200,7 +211,7 @@ func RunEvents(run WorkflowRun) []Event {
 		add("", Failure{Message: "the workflow run failed and its logs show no step error", URL: run.URL},
 			run.CompletedAt, false)
 	}
-	if ff != nil && (ff.State == "ERROR" || ff.State == "FAILED") {
+	if ff != nil && (ff.State == CallbackFail || ff.State == "ERROR" || ff.State == "FAILED") {
 		add("failure-function", Failure{
 			Message: "the failure function did not complete (state " + ff.State + "): " + ff.ResponseBody,
 			URL:     ff.URL,

@@ -20,7 +20,7 @@ func TestDecodeLogsPage(t *testing.T) {
 		t.Fatalf("page = cursor %q, %d runs; want the cursor and 2 runs", page.Cursor, len(page.Runs))
 	}
 	run := page.Runs[0]
-	if run.State != RunFailed || run.FailureFunction == nil || run.FailureFunction.State != "FAILED" {
+	if run.State != RunFailed || run.FailureFunction == nil || run.FailureFunction.State != CallbackFail {
 		t.Errorf("run 0 = %+v, want failed with a failed failure function", run)
 	}
 	next := run.Steps[2]
@@ -90,7 +90,7 @@ func TestRunEventsNextStep(t *testing.T) {
 func TestRunEventsFailStatusFallback(t *testing.T) {
 	run := WorkflowRun{
 		RunID: "wfr_1", URL: "https://app.example.com/wf", State: RunFailed,
-		FailureFunction: &FailureFunction{State: "DELIVERED", FailStatus: 401, FailResponse: "unauthorized"},
+		FailureFunction: &FailureFunction{State: CallbackSuccess, FailStatus: 401, FailResponse: "unauthorized"},
 	}
 	events := RunEvents(run)
 	if len(events) != 1 || events[0].Failure.Status != 401 || events[0].Failure.Body != "unauthorized" {
@@ -165,7 +165,7 @@ func TestRunEventsFailedRunWithoutDetails(t *testing.T) {
 	}{
 		{"no failure function", nil, Unknown},
 		{"failure function without status",
-			&FailureFunction{State: "DELIVERED", FailResponse: "context deadline exceeded"}, Transient},
+			&FailureFunction{State: CallbackSuccess, FailResponse: "context deadline exceeded"}, Transient},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,5 +184,52 @@ func TestRunEventsFailedRunWithoutDetails(t *testing.T) {
 	}
 	if events := RunEvents(WorkflowRun{RunID: "wfr_2", URL: url, State: RunSuccess}); len(events) != 0 {
 		t.Errorf("a successful run gave events %+v", events)
+	}
+}
+
+func TestRunEventsFailureFunctionStates(t *testing.T) {
+	tests := map[string]bool{
+		CallbackFail:       true,
+		CallbackSuccess:    false,
+		CallbackInProgress: false,
+		"FAILED":           true,
+	}
+	for state, wantEvent := range tests {
+		run := WorkflowRun{
+			RunID: "wfr_1", URL: "https://app.example.com/wf", State: RunFailed,
+			FailureFunction: &FailureFunction{State: state, FailStatus: 500, ResponseBody: "sentry unreachable"},
+		}
+		got := false
+		for _, ev := range RunEvents(run) {
+			if ev.Step == "failure-function" {
+				got = true
+			}
+		}
+		if got != wantEvent {
+			t.Errorf("failure function in state %s: event = %v, want %v", state, got, wantEvent)
+		}
+	}
+}
+
+// The logs API reports an attempt's response body in errors[].body, apart
+// from the error message.
+func TestRunEventsStepErrorBody(t *testing.T) {
+	page, err := DecodeLogsPage(strings.NewReader(`{"runs":[{
+		"workflowRunId":"wfr_1","workflowUrl":"https://app.example.com/api/wf","workflowState":"RUN_FAILED",
+		"steps":[{"type":"next","steps":[{"messageId":"m","state":"STEP_FAILED","retries":3,"errors":[
+			{"error":"failed to deliver","body":"<!DOCTYPE html><title>Just a moment...</title>",
+			 "status":503,"headers":{},"time":1000}]}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := RunEvents(page.Runs[0])
+	if len(events) != 1 {
+		t.Fatalf("events = %+v, want one", events)
+	}
+	if !strings.Contains(events[0].Failure.Body, "Just a moment") {
+		t.Errorf("Body = %q, want the attempt's response body", events[0].Failure.Body)
+	}
+	if v := Classify(events[0].Failure); v.Class != Configuration || v.Signal != "bot-challenge" {
+		t.Errorf("verdict = %v, want configuration bot-challenge", v)
 	}
 }
