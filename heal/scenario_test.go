@@ -2,8 +2,11 @@ package heal
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,5 +276,24 @@ func TestWorkflowLogsRejectedToken(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), token) {
 		t.Errorf("error leaks the token: %v", err)
+	}
+}
+
+func TestWorkflowLogsStopsOnRepeatedCursor(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		fmt.Fprint(w, `{"cursor":"page-2","runs":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	logs, err := NewWorkflowLogs(srv.URL, "token", WithMaxPages(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logs.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("Fetch sent %d requests, want 2: the second page repeats its own cursor", n)
 	}
 }

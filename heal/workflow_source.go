@@ -129,7 +129,8 @@ func (w *WorkflowLogs) Fetch(ctx context.Context) ([]Event, error) {
 		for _, run := range page.Runs {
 			events = append(events, RunEvents(run)...)
 		}
-		if page.Cursor == "" {
+		if page.Cursor == "" || page.Cursor == cursor {
+			// A cursor that repeats would read the same page again.
 			break
 		}
 		cursor = page.Cursor
