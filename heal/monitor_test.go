@@ -741,3 +741,23 @@ func TestMonitorDoesNotPauseBeyondWatch(t *testing.T) {
 		t.Errorf("alerts = %d, want one for each of the %d targets", alerts, maxDependencies+5)
 	}
 }
+
+func TestMonitorKeepsJobNameTargets(t *testing.T) {
+	for _, target := range []string{"Export Orders (EU)", "export 100%", "job:nightly export"} {
+		m, rec, _ := newTestMonitor(t, Autonomous)
+		_, err := m.Observe(context.Background(), Event{
+			Target: target, RunID: "run-1", Failure: Failure{Status: http.StatusUnauthorized},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.alerts) != 1 || rec.alerts[0].Target != target {
+			t.Errorf("alert target = %q, want the job name %q unchanged", rec.alerts[0].Target, target)
+		}
+		for _, r := range m.Audit() {
+			if r.Action.Target != target {
+				t.Errorf("audit target = %q, want the job name %q unchanged", r.Action.Target, target)
+			}
+		}
+	}
+}
