@@ -577,7 +577,9 @@ func (m *Monitor) execute(ctx context.Context, rec AuditRecord, do func() error)
 	if m.cfg.policy.Mode == Approval {
 		ok, err := m.cfg.approver.Approve(ctx, rec.Action)
 		if err != nil {
-			return OutcomeDenied, "approver failed: " + clip(err.Error(), 300)
+			// No decision was made, so the action is tried again like one
+			// whose handler failed.
+			return OutcomeFailed, "approver failed: " + clip(err.Error(), 300)
 		}
 		if !ok {
 			return OutcomeDenied, ""

@@ -761,3 +761,33 @@ func TestMonitorKeepsJobNameTargets(t *testing.T) {
 		}
 	}
 }
+
+// flakyApprover fails its first call, then approves.
+type flakyApprover struct{ calls int }
+
+func (a *flakyApprover) Approve(context.Context, Action) (bool, error) {
+	a.calls++
+	if a.calls == 1 {
+		return false, errors.New("approval service unavailable")
+	}
+	return true, nil
+}
+
+func TestMonitorAsksAgainAfterApproverError(t *testing.T) {
+	m, rec, clk := newTestMonitor(t, Approval, WithApprover(&flakyApprover{}))
+	for i := range 2 {
+		d, err := m.Observe(context.Background(), Event{
+			Target: workflowURL, RunID: fmt.Sprintf("run-%d", i), Failure: Failure{Status: http.StatusUnauthorized},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && (len(d.Actions) == 0 || d.Actions[0].Outcome != OutcomeFailed) {
+			t.Errorf("actions = %+v, want the pause failed by the approver error", d.Actions)
+		}
+		clk.Advance(time.Minute)
+	}
+	if !hasCall(rec.Calls(), "pause "+workflowURL) {
+		t.Errorf("calls = %v: an approver error is no decision, want the pause asked again and taken", rec.Calls())
+	}
+}
