@@ -69,7 +69,9 @@ type Report struct {
 }
 
 // Source yields failure events, such as the Workflow logs or the QStash
-// DLQ. Each Fetch returns the events that are new since the last one.
+// DLQ. Each Fetch returns the events that are new since the last one. It
+// may return events together with an error when it read only part of
+// what it asked for.
 type Source interface {
 	Fetch(ctx context.Context) ([]Event, error)
 }
@@ -341,12 +343,12 @@ func (m *Monitor) Process(ctx context.Context, events []Event) (Report, error) {
 }
 
 // Poll fetches new events from src and processes them in one pass, then
-// runs the dependency probes that are due.
+// runs the dependency probes that are due. A failed fetch does not stop
+// the probes, so paused targets resume even while src is unavailable.
+// Poll processes the events a failed fetch returned and returns the
+// report together with the fetch error.
 func (m *Monitor) Poll(ctx context.Context, src Source) (Report, error) {
-	events, err := src.Fetch(ctx)
-	if err != nil {
-		return Report{}, fmt.Errorf("heal: fetch events: %w", err)
-	}
+	events, fetchErr := src.Fetch(ctx)
 	rep, err := m.Process(ctx, events)
 	if err != nil {
 		return rep, err
@@ -354,6 +356,9 @@ func (m *Monitor) Poll(ctx context.Context, src Source) (Report, error) {
 	probes, actions := m.probe(ctx)
 	rep.Probes = probes
 	rep.Actions = append(rep.Actions, actions...)
+	if fetchErr != nil {
+		return rep, fmt.Errorf("heal: fetch events: %w", fetchErr)
+	}
 	return rep, nil
 }
 

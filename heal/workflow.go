@@ -111,27 +111,45 @@ type FailureFunction struct {
 // maxLogsPage bounds the bytes DecodeLogsPage reads.
 const maxLogsPage = 8 << 20
 
+// ErrInvalidRun is wrapped by the error DecodeLogsPage returns for a run
+// it skipped.
+var ErrInvalidRun = errors.New("invalid workflow run")
+
 // DecodeLogsPage decodes one page of the Workflow logs API, reading at most
-// 8 MiB. It fails on invalid JSON, a larger body, or a run without a
-// workflowRunId or workflowUrl.
+// 8 MiB. It fails on invalid JSON and on a larger body. A run that does
+// not decode, or has no workflowRunId or workflowUrl, is skipped: the page
+// holds the other runs and the error wraps ErrInvalidRun, so that one odd
+// run does not hide the failures of the rest.
 func DecodeLogsPage(r io.Reader) (LogsPage, error) {
 	lr := &io.LimitedReader{R: r, N: maxLogsPage + 1}
-	var page LogsPage
-	if err := json.NewDecoder(lr).Decode(&page); err != nil {
+	var raw struct {
+		Cursor string            `json:"cursor"`
+		Runs   []json.RawMessage `json:"runs"`
+	}
+	if err := json.NewDecoder(lr).Decode(&raw); err != nil {
 		if lr.N <= 0 {
 			return LogsPage{}, fmt.Errorf("heal: workflow logs page is larger than %d bytes", maxLogsPage)
 		}
 		return LogsPage{}, fmt.Errorf("heal: decode workflow logs page: %w", err)
 	}
-	for i, run := range page.Runs {
-		if run.RunID == "" {
-			return LogsPage{}, fmt.Errorf("heal: workflow logs run %d has no workflowRunId", i)
-		}
-		if run.URL == "" {
-			return LogsPage{}, fmt.Errorf("heal: workflow logs run %q has no workflowUrl", run.RunID)
+
+	page := LogsPage{Cursor: raw.Cursor, Runs: make([]WorkflowRun, 0, len(raw.Runs))}
+	var invalid []error
+	for i, data := range raw.Runs {
+		var run WorkflowRun
+		err := json.Unmarshal(data, &run)
+		switch {
+		case err != nil:
+			invalid = append(invalid, fmt.Errorf("heal: %w %d (%q): %w", ErrInvalidRun, i, run.RunID, err))
+		case run.RunID == "":
+			invalid = append(invalid, fmt.Errorf("heal: %w %d: no workflowRunId", ErrInvalidRun, i))
+		case run.URL == "":
+			invalid = append(invalid, fmt.Errorf("heal: %w %d (%q): no workflowUrl", ErrInvalidRun, i, run.RunID))
+		default:
+			page.Runs = append(page.Runs, run)
 		}
 	}
-	return page, nil
+	return page, errors.Join(invalid...)
 }
 
 // RunEvents turns one workflow run into failure events:

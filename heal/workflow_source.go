@@ -2,6 +2,7 @@ package heal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -117,13 +118,18 @@ func (w *WorkflowLogs) Page(ctx context.Context, cursor string) (LogsPage, error
 }
 
 // Fetch reads up to WithMaxPages pages and returns the failure events it
-// has not returned before, oldest first.
+// has not returned before, oldest first. When a page holds runs that do
+// not decode, it returns the events of the other runs together with an
+// error that wraps ErrInvalidRun.
 func (w *WorkflowLogs) Fetch(ctx context.Context) ([]Event, error) {
 	var events []Event
+	var invalid []error
 	cursor := ""
 	for range w.maxPages {
 		page, err := w.Page(ctx, cursor)
-		if err != nil {
+		if errors.Is(err, ErrInvalidRun) {
+			invalid = append(invalid, err)
+		} else if err != nil {
 			return nil, err
 		}
 		for _, run := range page.Runs {
@@ -145,7 +151,7 @@ func (w *WorkflowLogs) Fetch(ctx context.Context) ([]Event, error) {
 		}
 	}
 	slices.SortStableFunc(fresh, func(a, b Event) int { return a.Time.Compare(b.Time) })
-	return fresh, nil
+	return fresh, errors.Join(invalid...)
 }
 
 // seenSet is a set of keys that forgets the oldest key beyond its

@@ -2,6 +2,7 @@ package heal
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -124,10 +125,13 @@ func FuzzDecodeLogsPage(f *testing.F) {
 	f.Add([]byte(`{"runs":[{"workflowRunId":"w","workflowUrl":"u","workflowState":"RUN_SUCCESS","steps":[{"type":"next","steps":[{"errors":[]}]}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		page, err := DecodeLogsPage(bytes.NewReader(data))
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrInvalidRun) {
 			return
 		}
 		for _, run := range page.Runs {
+			if run.RunID == "" || run.URL == "" {
+				t.Errorf("page holds run %q at %q, want runs without an id or URL skipped", run.RunID, run.URL)
+			}
 			for _, ev := range RunEvents(run) {
 				if ev.Target != run.URL || ev.RunID != run.RunID {
 					t.Errorf("event %+v does not name run %q at %q", ev, run.RunID, run.URL)
@@ -231,5 +235,24 @@ func TestRunEventsStepErrorBody(t *testing.T) {
 	}
 	if v := Classify(events[0].Failure); v.Class != Configuration || v.Signal != "bot-challenge" {
 		t.Errorf("verdict = %v, want configuration bot-challenge", v)
+	}
+}
+
+// mixedPage has a run whose errors[].status is a string, then a valid
+// failed run.
+const mixedPage = `{"runs":[
+	{"workflowRunId":"wfr_odd","workflowUrl":"https://app.example.com/wf","workflowState":"RUN_FAILED",
+	 "steps":[{"type":"next","steps":[{"errors":[{"error":"x","status":"500","time":1}]}]}]},
+	{"workflowRunId":"wfr_ok","workflowUrl":"https://app.example.com/wf","workflowState":"RUN_FAILED",
+	 "steps":[{"type":"next","steps":[{"errors":[{"error":"upstream unavailable","status":503,"time":2}]}]}]}
+]}`
+
+func TestDecodeLogsPageSkipsInvalidRun(t *testing.T) {
+	page, err := DecodeLogsPage(strings.NewReader(mixedPage))
+	if !errors.Is(err, ErrInvalidRun) || !strings.Contains(err.Error(), "wfr_odd") {
+		t.Errorf("err = %v, want ErrInvalidRun naming wfr_odd", err)
+	}
+	if len(page.Runs) != 1 || page.Runs[0].RunID != "wfr_ok" {
+		t.Errorf("runs = %+v, want only wfr_ok", page.Runs)
 	}
 }
