@@ -791,3 +791,28 @@ func TestMonitorAsksAgainAfterApproverError(t *testing.T) {
 		t.Errorf("calls = %v: an approver error is no decision, want the pause asked again and taken", rec.Calls())
 	}
 }
+
+func TestMonitorConcurrentUse(t *testing.T) {
+	m, _, clk, vendor := pausedVendor(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				_, _ = m.Observe(ctx, vendorOutage(vendor.URL, g*100+i, 1)[0])
+				_ = m.Paused()
+				_ = m.Audit()
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			clk.Advance(time.Minute)
+			m.Probe(ctx)
+		}
+	})
+	wg.Wait()
+	if len(m.Audit()) == 0 {
+		t.Error("no audit records after concurrent outages, want the pause and alert")
+	}
+}
