@@ -154,10 +154,15 @@ func DecodeLogsPage(r io.Reader) (LogsPage, error) {
 
 // RunEvents turns one workflow run into failure events:
 //   - each step of a "next" group with errors[], from its last error;
-//   - each context.call step that got a status of 400 or more in a run
-//     that did not succeed, and each 5xx call in a successful run, marked
-//     Silent. When the next step failed right after such a call, its error
-//     becomes the call event's Message instead of an event of its own;
+//   - each context.call step that got a 5xx in a run that did not
+//     succeed, and each 5xx call in a successful run, marked Silent;
+//   - each context.call step that got a 4xx when the step after it
+//     failed, or when it was the last step of a failed run. The code may
+//     expect a 4xx, such as a 404 from a lookup, so other 4xx calls are
+//     not failures;
+//   - when the next step failed right after a call of either kind, its
+//     error becomes the call event's Message instead of an event of its
+//     own;
 //   - for a failed run with none of the above, the failure function's
 //     failStatus and failResponse, or, without those, an event that says
 //     the run failed;
@@ -174,6 +179,10 @@ func RunEvents(run WorkflowRun) []Event {
 
 	previous := ""
 	lastCall := -1 // index in events of the call event just before, or -1
+	// A 4xx call is handed to the code, which may expect it, so its event
+	// stays only if the step after it failed or the run failed right after
+	// it.
+	unconfirmed := map[int]bool{}
 	for _, group := range run.Steps {
 		for _, s := range group.Steps {
 			switch {
@@ -183,6 +192,7 @@ func RunEvents(run WorkflowRun) []Event {
 					// The step right after a failed context.call failed on
 					// the call's response, so the call is the failure.
 					events[lastCall].Failure.Message = last.Error
+					delete(unconfirmed, lastCall)
 					continue
 				}
 				name := s.StepName
@@ -203,6 +213,9 @@ func RunEvents(run WorkflowRun) []Event {
 					Body: rawExcerpt(s.CallResponseBody), URL: s.CallURL,
 				}, s.CreatedAt, silent)
 				lastCall = len(events) - 1
+				if s.CallResponseStatus < 500 {
+					unconfirmed[lastCall] = true
+				}
 				previous = s.StepName
 				continue
 			}
@@ -211,6 +224,18 @@ func RunEvents(run WorkflowRun) []Event {
 				previous = s.StepName
 			}
 		}
+	}
+	if run.State == RunFailed {
+		delete(unconfirmed, lastCall)
+	}
+	if len(unconfirmed) > 0 {
+		kept := events[:0]
+		for i, ev := range events {
+			if !unconfirmed[i] {
+				kept = append(kept, ev)
+			}
+		}
+		events = kept
 	}
 
 	ff := run.FailureFunction

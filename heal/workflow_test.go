@@ -256,3 +256,42 @@ func TestDecodeLogsPageSkipsInvalidRun(t *testing.T) {
 		t.Errorf("runs = %+v, want only wfr_ok", page.Runs)
 	}
 }
+
+// A context.call that got a 4xx hands the response to the workflow code,
+// which may expect it (a lookup that returns 404). It is a failure only
+// when the step after it fails or the run failed right after it.
+func TestRunEventsHandledClientErrorCall(t *testing.T) {
+	lookup := Step{
+		StepName: "find user", StepType: "Call", CallURL: "https://api.vendor.example/users/7",
+		CallResponseStatus: 404, CreatedAt: 1000,
+	}
+	next := Step{StepName: "create user", StepType: "Run", CreatedAt: 2000}
+	seq := func(s Step) StepGroup { return StepGroup{Type: "sequential", Steps: []Step{s}} }
+	failing := StepGroup{Type: "next", Steps: []Step{{Errors: []StepError{{Error: "user not found", Status: 500, Time: 3000}}}}}
+	const url = "https://app.example.com/wf"
+
+	tests := []struct {
+		name       string
+		run        WorkflowRun
+		wantEvents int
+		wantStatus int
+	}{
+		{"in progress, handled", WorkflowRun{State: RunStarted, Steps: []StepGroup{seq(lookup), seq(next)}}, 0, 0},
+		{"failed later for another reason",
+			WorkflowRun{State: RunFailed, Steps: []StepGroup{seq(lookup), seq(next), failing}}, 1, 500},
+		{"step after it failed", WorkflowRun{State: RunFailed, Steps: []StepGroup{seq(lookup), failing}}, 1, 404},
+		{"last step of a failed run", WorkflowRun{State: RunFailed, Steps: []StepGroup{seq(lookup)}}, 1, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run.RunID, tt.run.URL = "wfr_1", url
+			events := RunEvents(tt.run)
+			if len(events) != tt.wantEvents {
+				t.Fatalf("events = %+v, want %d", events, tt.wantEvents)
+			}
+			if tt.wantEvents > 0 && events[0].Failure.Status != tt.wantStatus {
+				t.Errorf("status = %d, want %d", events[0].Failure.Status, tt.wantStatus)
+			}
+		})
+	}
+}
