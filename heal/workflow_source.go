@@ -42,6 +42,10 @@ func WithHTTPClient(c *http.Client) SourceOption {
 
 // WithMaxPages bounds the pages one Fetch reads. The default is 5; values
 // below 1 are treated as 1.
+//
+// NOTE: Fetch reads newest first and does not come back for what lay
+// beyond its last page, so in a burst of more failures than these pages
+// hold, the older ones are never returned.
 func WithMaxPages(n int) SourceOption {
 	return sourceOptionFunc(func(w *WorkflowLogs) { w.maxPages = max(n, 1) })
 }
