@@ -224,8 +224,9 @@ func (w *window) len() int { return w.lru.Len() }
 // escalate applies the repetition rule to a verdict whose fingerprint
 // failed in runs distinct runs within span. A transient or unknown verdict
 // that repeats is not transient: against the app's own endpoint it points
-// at code or configuration (a timeout at configuration, anything else at
-// logic), and against a third-party host at that dependency. Markers,
+// at code or configuration (a timeout or a rate limit at configuration,
+// anything else at logic), and against a third-party host at that
+// dependency. Markers,
 // application rules and verdicts that are already not transient are left
 // alone, because repetition is the weakest signal.
 func escalate(v Verdict, own bool, destination string, runs int, span time.Duration) Verdict {
@@ -249,6 +250,12 @@ func escalate(v Verdict, own bool, destination string, runs int, span time.Durat
 	case v.Signal == "timeout":
 		out.Class = Configuration
 		out.Fix = fixTimeout
+	case v.Signal == "http-429" || v.Signal == "rate-limited":
+		// The app's own limit rejects deliveries run after run: a setting,
+		// not a bug in the step.
+		out.Class = Configuration
+		out.Fix = "the app's own endpoint rate-limits these deliveries in every run: raise its limit " +
+			"or slow the sender, such as with QStash flow control (rate and parallelism)"
 	default:
 		out.Class = Logical
 		out.Fix = "the app's own endpoint fails the same way in every run, so retries will not " +

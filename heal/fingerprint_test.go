@@ -118,6 +118,8 @@ func TestEscalateRepetition(t *testing.T) {
 	timeout := Verdict{Class: Transient, Basis: BasisError, Signal: "timeout"}
 	http503 := Verdict{Class: Transient, Basis: BasisStatus, Signal: "http-503"}
 	marker := Verdict{Class: Configuration, Basis: BasisMarker, Signal: "bot-challenge"}
+	http429 := Verdict{Class: Transient, Basis: BasisStatus, Signal: "http-429"}
+	rateText := Verdict{Class: Transient, Basis: BasisError, Signal: "rate-limited"}
 	tests := []struct {
 		name string
 		in   Verdict
@@ -128,6 +130,9 @@ func TestEscalateRepetition(t *testing.T) {
 		{"own 503", http503, true, Logical},
 		{"third-party 503", http503, false, Dependency},
 		{"marker kept", marker, false, Configuration},
+		{"own 429", http429, true, Configuration},
+		{"own rate-limit text", rateText, true, Configuration},
+		{"third-party 429", http429, false, Dependency},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
