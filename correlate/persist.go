@@ -132,6 +132,9 @@ func (st *series) decode(data []byte, cfg *config) error {
 	if r.err || len(r.b) != 0 {
 		return errors.New("baseline has the wrong length")
 	}
+	if r.nonFinite {
+		return errors.New("baseline contains a NaN or infinite value")
+	}
 	return nil
 }
 
@@ -146,10 +149,13 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.LittleEndian.AppendUint64(b, uint64(t.UnixNano()))
 }
 
-// reader decodes fixed-size fields and records a short read in err.
+// reader decodes fixed-size fields. It records a short read in err and a
+// NaN or infinite float in nonFinite, because the detector never stores
+// one and would stop scoring a series that held one.
 type reader struct {
-	b   []byte
-	err bool
+	b         []byte
+	err       bool
+	nonFinite bool
 }
 
 func (r *reader) take(n int) []byte {
@@ -167,7 +173,13 @@ func (r *reader) byte() byte     { return r.take(1)[0] }
 func (r *reader) uint16() uint16 { return binary.LittleEndian.Uint16(r.take(2)) }
 func (r *reader) uint32() uint32 { return binary.LittleEndian.Uint32(r.take(4)) }
 func (r *reader) uint64() uint64 { return binary.LittleEndian.Uint64(r.take(8)) }
-func (r *reader) float() float64 { return math.Float64frombits(r.uint64()) }
+func (r *reader) float() float64 {
+	f := math.Float64frombits(r.uint64())
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		r.nonFinite = true
+	}
+	return f
+}
 func (r *reader) time() time.Time {
 	ns := int64(r.uint64())
 	if ns == 0 {

@@ -2,7 +2,9 @@ package correlate
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -124,4 +126,34 @@ func FuzzDecodeBaseline(f *testing.F) {
 			t.Fatalf("decoded window of %d values, limit %d", s.win.len(), cfg.window)
 		}
 	})
+}
+
+// A stored baseline of the right length can still hold values the
+// detector cannot learn from: a NaN in the window would break its sorted
+// order and leave the series without scores for good.
+func TestDecodeRejectsNonFiniteValues(t *testing.T) {
+	d := newTestDetector(t)
+	feed(t, d, "x", diurnal(4, 1))
+	data := d.series["x"].Value.(*series).encode()
+
+	// version (1) + n (8) + first and last times (16) + window length (2)
+	const firstValue = 27
+	for name, bits := range map[string]uint64{
+		"NaN":  math.Float64bits(math.NaN()),
+		"+Inf": math.Float64bits(math.Inf(1)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			bad := slices.Clone(data)
+			binary.LittleEndian.PutUint64(bad[firstValue:], bits)
+			var st series
+			if err := st.decode(bad, &d.cfg); err == nil {
+				t.Errorf("decode accepted a window value of %s", name)
+			}
+			tail := slices.Clone(data)
+			binary.LittleEndian.PutUint64(tail[len(tail)-6*4-3*8-8:], bits) // the last float: alarmRate
+			if err := st.decode(tail, &d.cfg); err == nil {
+				t.Errorf("decode accepted an alarm rate of %s", name)
+			}
+		})
+	}
 }
