@@ -207,3 +207,41 @@ func TestSelectNthMatchesSort(t *testing.T) {
 		}
 	}
 }
+
+// Finite values can still overflow the arithmetic: a jump from a flat
+// series to 1e300 made Z infinite and the Anomaly NaN, and the series'
+// state stayed NaN for good. Values beyond the accepted range are rejected
+// instead, and any accepted value keeps every score finite.
+func TestDetectorHugeValues(t *testing.T) {
+	d := newTestDetector(t)
+	for _, v := range []float64{math.MaxFloat64, -1e300, 2 * MaxSampleMagnitude} {
+		if _, err := d.Observe(Sample{Series: "x", Time: start, Value: v}); !errors.Is(err, ErrInvalidSample) {
+			t.Errorf("Observe(%g) error = %v, want ErrInvalidSample", v, err)
+		}
+	}
+
+	series := map[string]func(i int) float64{
+		"alternating at the bound": func(i int) float64 { return float64(1-2*(i%2)) * MaxSampleMagnitude },
+		"jump from a flat level": func(i int) float64 {
+			if i > 400 {
+				return MaxSampleMagnitude
+			}
+			return 1
+		},
+	}
+	for name, value := range series {
+		t.Run(name, func(t *testing.T) {
+			d := newTestDetector(t)
+			for i := range 600 {
+				s, err := d.Observe(Sample{Series: "x", Time: start.Add(time.Duration(i) * time.Minute), Value: value(i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				finite := !math.IsNaN(s.Z) && !math.IsInf(s.Expected, 0) && !math.IsNaN(s.Expected) && !math.IsInf(s.Scale, 0)
+				if !finite || !(s.Anomaly >= 0 && s.Anomaly <= 1) {
+					t.Fatalf("sample %d: score %+v, want finite values and an anomaly in [0, 1]", i, s)
+				}
+			}
+		})
+	}
+}
