@@ -73,6 +73,10 @@ func NewRedisCollector(rdb RedisInfoer, opts ...RedisOption) (*RedisCollector, e
 
 // Collect reads INFO once and returns the samples.
 func (r *RedisCollector) Collect(ctx context.Context) ([]Sample, error) {
+	// The read happens under the lock: two reads applied out of order would
+	// make the counters seem to go down, which looks like a reset.
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	text, err := r.rdb.Info(ctx, "stats", "memory", "keyspace", "clients", "errorstats").Result()
 	if err != nil {
 		return nil, fmt.Errorf("correlate: redis INFO: %w", err)
@@ -81,9 +85,6 @@ func (r *RedisCollector) Collect(ctx context.Context) ([]Sample, error) {
 	if err != nil {
 		return nil, fmt.Errorf("correlate: redis INFO: %w", err)
 	}
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	now := r.clock.Now()
 	var out []Sample
 	add := func(signal string, v float64) {
