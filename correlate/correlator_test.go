@@ -250,6 +250,12 @@ func TestCorrelatorBounds(t *testing.T) {
 	if n := len(got[0].Members); n != 64 {
 		t.Errorf("incident keeps %d members, want the bound of 64", n)
 	}
+	if n := got[0].Dropped; n != 36 {
+		t.Errorf("incident counts %d dropped members, want 36", n)
+	}
+	if !strings.Contains(got[0].Text, "36 more") {
+		t.Errorf("incident text does not mention the 36 anomalies left out:\n%s", got[0].Text)
+	}
 	c.mu.Lock()
 	events := len(c.events)
 	c.mu.Unlock()
