@@ -129,7 +129,8 @@ func WithKafkaClock(c clock.Clock) KafkaOption {
 //
 // Memory is bounded by the cluster: the collector keeps the last window
 // polls (5 by default) of committed and end offsets for each partition of
-// each group seen in the latest poll, and drops partitions that leave.
+// each group seen in the latest poll, one total per topic and per group of
+// the latest poll, and drops partitions, topics and groups that leave.
 type KafkaCollector struct {
 	client *kafka.Client
 	groups []string
@@ -249,6 +250,14 @@ func (k *KafkaCollector) Poll(ctx context.Context) (KafkaSnapshot, error) {
 	if err != nil {
 		return KafkaSnapshot{}, err
 	}
+	// A topic deleted since the metadata was read (kafka-go's transport
+	// caches metadata for a few seconds) has no bounds: leave it out, so
+	// that OffsetFetch is not asked about it.
+	for topic := range topics {
+		if len(bounds[topic]) == 0 {
+			delete(topics, topic)
+		}
+	}
 	groups, err := k.groupIDs(ctx)
 	if err != nil {
 		return KafkaSnapshot{}, err
@@ -285,6 +294,16 @@ func (k *KafkaCollector) Poll(ctx context.Context) (KafkaSnapshot, error) {
 	for key := range k.history {
 		if !seen[key] {
 			delete(k.history, key)
+		}
+	}
+	for topic := range k.ends {
+		if _, ok := bounds[topic]; !ok {
+			delete(k.ends, topic)
+		}
+	}
+	for id := range k.consumed {
+		if !slices.Contains(groups, id) {
+			delete(k.consumed, id)
 		}
 	}
 	k.last = now
@@ -329,10 +348,16 @@ func (k *KafkaCollector) logBounds(ctx context.Context, topics map[string][]int)
 	for topic, parts := range resp.Topics {
 		out[topic] = map[int]logBound{}
 		for _, p := range parts {
+			if errors.Is(p.Error, kafka.UnknownTopicOrPartition) {
+				continue // deleted since the metadata was read
+			}
 			if p.Error != nil {
 				return nil, fmt.Errorf("correlate: kafka list offsets of %s/%d: %w", topic, p.Partition, p.Error)
 			}
 			out[topic][p.Partition] = logBound{start: p.FirstOffset, end: p.LastOffset}
+		}
+		if len(out[topic]) == 0 {
+			delete(out, topic)
 		}
 	}
 	return out, nil

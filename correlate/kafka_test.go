@@ -275,3 +275,45 @@ func TestKafkaListsGroups(t *testing.T) {
 		t.Errorf("beta lag = %d, want 7", lag)
 	}
 }
+
+// The per-topic and per-group totals that rates are taken from must follow
+// the cluster: a deleted topic or group is forgotten, so that topics and
+// groups created and dropped over time do not grow the collector forever.
+// The poll right after the deletion must succeed too, although kafka-go's
+// cached metadata still lists the topic and ListOffsets rejects it.
+func TestKafkaForgetsDeletedTopicsAndGroups(t *testing.T) {
+	e := newKafkaEnv(t) // no WithGroups: groups are listed on every poll
+	ctx := context.Background()
+	resp, err := e.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: "scratch", NumPartitions: 1, ReplicationFactor: 1},
+	}})
+	if err != nil || resp.Errors["scratch"] != nil {
+		t.Fatalf("create topic: %v %v", err, resp)
+	}
+	e.produce(0, 5)
+	e.commit("short-lived", map[int]int64{0: 2})
+	e.poll()
+	e.coll.mu.Lock()
+	_, hasTopic := e.coll.ends["scratch"]
+	_, hasGroup := e.coll.consumed["short-lived"]
+	e.coll.mu.Unlock()
+	if !hasTopic || !hasGroup {
+		t.Fatalf("first poll did not record the topic (%v) or the group (%v)", hasTopic, hasGroup)
+	}
+
+	if resp, err := e.client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{"scratch"}}); err != nil || resp.Errors["scratch"] != nil {
+		t.Fatalf("delete topic: %v %v", err, resp)
+	}
+	if resp, err := e.client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{"short-lived"}}); err != nil || resp.Errors["short-lived"] != nil {
+		t.Fatalf("delete group: %v %v", err, resp)
+	}
+	e.poll()
+	e.coll.mu.Lock()
+	defer e.coll.mu.Unlock()
+	if _, ok := e.coll.ends["scratch"]; ok {
+		t.Error("collector still keeps the end offsets of the deleted topic")
+	}
+	if _, ok := e.coll.consumed["short-lived"]; ok {
+		t.Error("collector still keeps the committed total of the deleted group")
+	}
+}
