@@ -13,8 +13,10 @@ import (
 
 // BaselineStore keeps the Detector's learned baselines across restarts.
 type BaselineStore interface {
-	// SaveBaselines stores the encoded baselines by series name, replacing
-	// any stored before under the same names.
+	// SaveBaselines stores the encoded baselines by series name. They
+	// replace every baseline stored before, so that series the Detector
+	// no longer keeps do not pile up. An empty map may leave the store as
+	// it is.
 	SaveBaselines(ctx context.Context, baselines map[string][]byte) error
 	// LoadBaselines returns every stored baseline by series name.
 	LoadBaselines(ctx context.Context) (map[string][]byte, error)
@@ -189,16 +191,16 @@ func (r *reader) time() time.Time {
 }
 
 // RedisHashClient is the part of a go-redis client that RedisBaselineStore
-// calls.
+// calls; *redis.Client, *redis.ClusterClient and *redis.Ring satisfy it.
 type RedisHashClient interface {
-	HSet(ctx context.Context, key string, values ...any) *redis.IntCmd
 	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
-	Expire(ctx context.Context, key string, expiration time.Duration) *redis.BoolCmd
+	TxPipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 }
 
 // RedisBaselineStore keeps baselines in one Redis hash, one field per
-// series, so that a save costs two commands (HSET and EXPIRE) and a load one
-// (HGETALL) whatever the number of series.
+// series. A save replaces the hash in one transaction (MULTI, DEL, HSET,
+// EXPIRE, EXEC) and a load is one HGETALL, whatever the number of series,
+// so the hash holds at most the Detector's series limit.
 type RedisBaselineStore struct {
 	rdb RedisHashClient
 	key string
@@ -221,7 +223,8 @@ func NewRedisBaselineStore(rdb RedisHashClient, key string, ttl time.Duration) *
 	return &RedisBaselineStore{rdb: rdb, key: key, ttl: ttl}
 }
 
-// SaveBaselines writes the baselines with one HSET and refreshes the TTL.
+// SaveBaselines replaces the hash with the baselines and refreshes its TTL,
+// in one MULTI/EXEC transaction. An empty map leaves the hash as it is.
 func (s *RedisBaselineStore) SaveBaselines(ctx context.Context, baselines map[string][]byte) error {
 	if len(baselines) == 0 {
 		return nil
@@ -230,11 +233,14 @@ func (s *RedisBaselineStore) SaveBaselines(ctx context.Context, baselines map[st
 	for name, data := range baselines {
 		args = append(args, name, data)
 	}
-	if err := s.rdb.HSet(ctx, s.key, args...).Err(); err != nil {
-		return fmt.Errorf("HSET %s: %w", s.key, err)
-	}
-	if err := s.rdb.Expire(ctx, s.key, s.ttl).Err(); err != nil {
-		return fmt.Errorf("EXPIRE %s: %w", s.key, err)
+	_, err := s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.Del(ctx, s.key)
+		pipe.HSet(ctx, s.key, args...)
+		pipe.Expire(ctx, s.key, s.ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replace baselines in %s: %w", s.key, err)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/upstash-ops/sdk/correlate/synth"
 	"github.com/upstash-ops/sdk/internal/redistest"
@@ -53,11 +54,17 @@ func TestBaselineSurvivesRestart(t *testing.T) {
 	}
 }
 
+// newTestStore returns a client of a fresh redis-server and a baseline store
+// in its hash "test:baselines" with a TTL of one hour.
+func newTestStore(t *testing.T) (*redis.Client, *RedisBaselineStore) {
+	t.Helper()
+	rdb := redistest.Start(t).Client(t)
+	return rdb, NewRedisBaselineStore(rdb, "test:baselines", time.Hour)
+}
+
 func TestLoadSkipsCorruptBaseline(t *testing.T) {
-	srv := redistest.Start(t)
-	rdb := srv.Client(t)
+	rdb, store := newTestStore(t)
 	ctx := context.Background()
-	store := NewRedisBaselineStore(rdb, "test:baselines", time.Hour)
 
 	d := newTestDetector(t)
 	feed(t, d, "good", diurnal(1, 1))
@@ -155,5 +162,36 @@ func TestDecodeRejectsNonFiniteValues(t *testing.T) {
 				t.Errorf("decode accepted an alarm rate of %s", name)
 			}
 		})
+	}
+}
+
+// Series that the Detector no longer keeps (evicted, or gone since a
+// restart) must leave the store too; otherwise the hash grows with every
+// series ever seen and Load fills the Detector with stale ones.
+func TestSaveReplacesStaleBaselines(t *testing.T) {
+	rdb, store := newTestStore(t)
+	ctx := context.Background()
+
+	old := newTestDetector(t)
+	feed(t, old, "retired", diurnal(1, 1)[:60])
+	feed(t, old, "kept", diurnal(2, 1)[:60])
+	if err := old.Save(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+
+	current := newTestDetector(t, WithMaxSeries(1))
+	feed(t, current, "kept", diurnal(2, 1)[:80])
+	if err := current.Save(ctx, store); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := store.LoadBaselines(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := stored["retired"]; ok || len(stored) != 1 {
+		t.Errorf("store keeps %d baselines (retired kept: %v), want only the series saved last", len(stored), ok)
+	}
+	if ttl := rdb.TTL(ctx, "test:baselines").Val(); ttl <= 59*time.Minute {
+		t.Errorf("baseline key TTL = %v, want about one hour", ttl)
 	}
 }
