@@ -173,9 +173,21 @@ func TestDetectorInvalidSample(t *testing.T) {
 }
 
 func TestNewDetectorRejectsBadOptions(t *testing.T) {
-	for _, opt := range []Option{WithWindow(2), WithSpikeThreshold(0), WithConfirmation(0), WithMaxSeries(0), WithLocation(nil)} {
+	options := map[string]Option{
+		"window 2":             WithWindow(2),
+		"spike threshold 0":    WithSpikeThreshold(0),
+		"spike threshold NaN":  WithSpikeThreshold(math.NaN()),
+		"confirmation 0":       WithConfirmation(0),
+		"max series 0":         WithMaxSeries(0),
+		"nil location":         WithLocation(nil),
+		"cooldown -1":          WithCooldown(-1),
+		"negative seasonality": WithSeasonality(-time.Hour, time.Hour),
+		"drift slack NaN":      WithDrift(math.NaN(), 30),
+		"drift level NaN":      WithDrift(1, math.NaN()),
+	}
+	for name, opt := range options {
 		if _, err := NewDetector(opt); err == nil {
-			t.Errorf("NewDetector accepted an invalid option %#v", opt)
+			t.Errorf("NewDetector accepted an invalid option: %s", name)
 		}
 	}
 }
