@@ -172,6 +172,11 @@ func (c *Correlator) Add(a Anomaly) []Incident {
 // Flush closes the open incident when now is past its window and returns
 // it, unless it repeats a story reported within the repeat window, in which
 // case it is merged into that one and nothing is returned.
+//
+// NOTE: an anomaly added after the close starts a new incident even when
+// its onset is earlier and it could cause the closed incident's root, as a
+// drift confirmed long after it began can. The closed incident keeps its
+// symptom as the root.
 func (c *Correlator) Flush(now time.Time) []Incident {
 	c.mu.Lock()
 	defer c.mu.Unlock()
