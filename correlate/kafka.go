@@ -70,6 +70,10 @@ type PartitionLag struct {
 	Started bool
 	Member  string // ID of the member it is assigned to, if any
 	Verdict Verdict
+	// Since is the first poll of the window that shows the verdict's cause:
+	// the committed offset stuck at its value for STALL and STOP, the
+	// offset going back for REWIND. It is zero for OK and WARN.
+	Since time.Time
 }
 
 // GroupLag is the state of one consumer group.
@@ -152,6 +156,7 @@ type partitionKey struct {
 }
 
 type offsets struct {
+	at             time.Time
 	committed, end int64
 }
 
@@ -230,8 +235,14 @@ func (s KafkaSnapshot) Anomalies() []Anomaly {
 		if g.Verdict < VerdictStall {
 			continue
 		}
+		begin := s.Time
+		for _, p := range g.Partitions {
+			if p.Verdict == g.Verdict && !p.Since.IsZero() {
+				begin = minTime(begin, p.Since)
+			}
+		}
 		out = append(out, Anomaly{Series: fmt.Sprintf("%s{group=%s}", SignalKafkaLag, g.Group), Kind: KindLag,
-			Start: s.Time, Detected: s.Time, Value: float64(g.TotalLag), Detail: g.Verdict.String()})
+			Start: begin, Detected: s.Time, Value: float64(g.TotalLag), Detail: g.Verdict.String()})
 	}
 	return out
 }
@@ -250,9 +261,9 @@ func (k *KafkaCollector) Poll(ctx context.Context) (KafkaSnapshot, error) {
 	if err != nil {
 		return KafkaSnapshot{}, err
 	}
-	// A topic deleted since the metadata was read (kafka-go's transport
-	// caches metadata for a few seconds) has no bounds: leave it out, so
-	// that OffsetFetch is not asked about it.
+	// A topic deleted since the metadata was read has no bounds: leave it
+	// out, so that OffsetFetch is not asked about it. kafka-go v0.4.51's
+	// Transport caches metadata for up to 6 seconds by default.
 	for topic := range topics {
 		if len(bounds[topic]) == 0 {
 			delete(topics, topic)
@@ -271,7 +282,7 @@ func (k *KafkaCollector) Poll(ctx context.Context) (KafkaSnapshot, error) {
 	elapsed := now.Sub(k.last).Seconds()
 	seen := map[partitionKey]bool{}
 	for _, id := range groups {
-		g, err := k.group(ctx, id, described[id], topics, bounds, seen)
+		g, err := k.group(ctx, now, id, described[id], topics, bounds, seen)
 		if err != nil {
 			return KafkaSnapshot{}, err
 		}
@@ -401,7 +412,7 @@ func (k *KafkaCollector) describe(ctx context.Context, groups []string) (map[str
 }
 
 // group fetches the committed offsets of one group and evaluates it.
-func (k *KafkaCollector) group(ctx context.Context, id string, desc kafka.DescribeGroupsResponseGroup,
+func (k *KafkaCollector) group(ctx context.Context, now time.Time, id string, desc kafka.DescribeGroupsResponseGroup,
 	topics map[string][]int, bounds map[string]map[int]logBound, seen map[partitionKey]bool) (GroupLag, error) {
 	g := GroupLag{Group: id, State: desc.GroupState, Members: len(desc.Members), Assigned: map[string]int{}}
 	owner := map[string]map[int]string{}
@@ -448,12 +459,13 @@ func (k *KafkaCollector) group(ctx context.Context, id string, desc kafka.Descri
 			}
 			key := partitionKey{id, topic, p.Partition}
 			seen[key] = true
-			h := append(k.history[key], offsets{committed: p.CommittedOffset, end: b.end})
+			h := append(k.history[key], offsets{at: now, committed: p.CommittedOffset, end: b.end})
 			if len(h) > k.window {
 				h = h[len(h)-k.window:]
 			}
 			k.history[key] = h
 			pl.Verdict = evaluate(h, k.window, g.Members > 0 && !strings.EqualFold(g.State, "Empty"))
+			pl.Since = verdictSince(h, pl.Verdict)
 			g.Partitions = append(g.Partitions, pl)
 			g.TotalLag += pl.Lag
 			g.Verdict = max(g.Verdict, pl.Verdict)
@@ -497,6 +509,23 @@ func evaluate(h []offsets, window int, active bool) Verdict {
 		}
 	}
 	return VerdictWarn
+}
+
+// verdictSince returns the first poll in h that shows the cause of v. For
+// REWIND it is the latest backward step. For STALL and STOP it is the
+// window's first poll, because the offset did not move within the window.
+func verdictSince(h []offsets, v Verdict) time.Time {
+	switch v {
+	case VerdictRewind:
+		for i := len(h) - 1; i > 0; i-- {
+			if h[i-1].committed >= 0 && h[i].committed < h[i-1].committed {
+				return h[i].at
+			}
+		}
+	case VerdictStall, VerdictStop:
+		return h[0].at
+	}
+	return time.Time{}
 }
 
 // skewed returns the partitions whose lag is above 4 times the mean lag of

@@ -190,8 +190,19 @@ func TestKafkaRewind(t *testing.T) {
 	e.commit("rewind", map[int]int64{0: 40})
 	e.poll()
 	e.commit("rewind", map[int]int64{0: 10})
-	if g := groupOf(t, e.poll(), "rewind"); g.Verdict != VerdictRewind {
+	rewound := e.poll()
+	if g := groupOf(t, rewound, "rewind"); g.Verdict != VerdictRewind {
 		t.Errorf("verdict = %v, want REWIND", g.Verdict)
+	}
+
+	// One poll later the anomaly still starts at the poll that saw the
+	// offset go back.
+	got := e.poll().Anomalies()
+	if len(got) != 1 || got[0].Detail != "REWIND" {
+		t.Fatalf("Anomalies() = %+v, want one REWIND", got)
+	}
+	if !got[0].Start.Equal(rewound.Time) {
+		t.Errorf("rewind starts at %v, want %v", got[0].Start, rewound.Time)
 	}
 }
 
@@ -202,14 +213,14 @@ func TestEvaluateRules(t *testing.T) {
 		active bool
 		want   Verdict
 	}{
-		{"window not full", []offsets{{5, 10}, {5, 20}}, true, VerdictOK},
-		{"caught up once", []offsets{{5, 10}, {20, 20}, {20, 30}}, true, VerdictOK},
-		{"stalled with members", []offsets{{5, 10}, {5, 20}, {5, 30}}, true, VerdictStall},
-		{"stopped without members", []offsets{{5, 10}, {5, 20}, {5, 30}}, false, VerdictStop},
-		{"falling behind", []offsets{{5, 10}, {8, 20}, {10, 30}}, true, VerdictWarn},
-		{"keeping pace", []offsets{{5, 10}, {15, 20}, {25, 30}}, true, VerdictOK},
-		{"rewound", []offsets{{15, 20}, {5, 20}}, true, VerdictRewind},
-		{"not started", []offsets{{-1, 20}, {-1, 30}, {-1, 40}}, false, VerdictOK},
+		{"window not full", []offsets{{committed: 5, end: 10}, {committed: 5, end: 20}}, true, VerdictOK},
+		{"caught up once", []offsets{{committed: 5, end: 10}, {committed: 20, end: 20}, {committed: 20, end: 30}}, true, VerdictOK},
+		{"stalled with members", []offsets{{committed: 5, end: 10}, {committed: 5, end: 20}, {committed: 5, end: 30}}, true, VerdictStall},
+		{"stopped without members", []offsets{{committed: 5, end: 10}, {committed: 5, end: 20}, {committed: 5, end: 30}}, false, VerdictStop},
+		{"falling behind", []offsets{{committed: 5, end: 10}, {committed: 8, end: 20}, {committed: 10, end: 30}}, true, VerdictWarn},
+		{"keeping pace", []offsets{{committed: 5, end: 10}, {committed: 15, end: 20}, {committed: 25, end: 30}}, true, VerdictOK},
+		{"rewound", []offsets{{committed: 15, end: 20}, {committed: 5, end: 20}}, true, VerdictRewind},
+		{"not started", []offsets{{committed: -1, end: 20}, {committed: -1, end: 30}, {committed: -1, end: 40}}, false, VerdictOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,5 +326,61 @@ func TestKafkaForgetsDeletedTopicsAndGroups(t *testing.T) {
 	}
 	if _, ok := e.coll.consumed["short-lived"]; ok {
 		t.Error("collector still keeps the committed total of the deleted group")
+	}
+}
+
+// A committed offset past the log end (the offsets are read at slightly
+// different times, or the topic was recreated) gives lag 0, not a
+// negative lag that would cancel other partitions' lag in the total.
+func TestKafkaClampsNegativeLag(t *testing.T) {
+	e := newKafkaEnv(t, "ahead")
+	for p := range 3 {
+		e.produce(p, 10)
+	}
+	e.commit("ahead", map[int]int64{0: 500, 1: 4, 2: 10})
+	var g GroupLag
+	for range 3 {
+		g = groupOf(t, e.poll(), "ahead")
+	}
+	if p0 := g.Partitions[0]; p0.Lag != 0 || !p0.Started {
+		t.Errorf("partition 0 = %+v, want started with lag 0", p0)
+	}
+	if g.TotalLag != 6 {
+		t.Errorf("total lag = %d, want 6 (partition 1 only)", g.TotalLag)
+	}
+	if v := g.Partitions[0].Verdict; v != VerdictOK {
+		t.Errorf("partition 0 verdict = %v, want OK: it has no lag", v)
+	}
+	for _, s := range (KafkaSnapshot{Groups: []GroupLag{g}, Time: start}).Samples() {
+		if s.Value < 0 {
+			t.Errorf("sample %s = %v, want no negative values", s.Series, s.Value)
+		}
+	}
+}
+
+// A lag anomaly starts when the partition stopped moving, not at the poll
+// that fills the verdict window. Otherwise a stalled consumer's anomaly
+// starts after the buffers it fills, and the correlator makes the buffers
+// the root of the incident.
+func TestKafkaLagAnomalyStartsAtStall(t *testing.T) {
+	e := newKafkaEnv(t, "stuck")
+	e.produce(0, 10)
+	e.commit("stuck", map[int]int64{0: 5})
+	var polls []time.Time
+	var snap KafkaSnapshot
+	for range 3 {
+		e.produce(0, 10)
+		snap = e.poll()
+		polls = append(polls, snap.Time)
+	}
+	got := snap.Anomalies()
+	if len(got) != 1 {
+		t.Fatalf("Anomalies() = %+v, want one STOP", got)
+	}
+	if !got[0].Start.Equal(polls[0]) {
+		t.Errorf("anomaly starts at %v, want the first poll that saw the offset stuck (%v)", got[0].Start, polls[0])
+	}
+	if !got[0].Detected.Equal(polls[2]) {
+		t.Errorf("anomaly detected at %v, want the poll that filled the window (%v)", got[0].Detected, polls[2])
 	}
 }
