@@ -83,8 +83,11 @@ type GroupLag struct {
 	Members    int
 	Partitions []PartitionLag
 	TotalLag   int64
-	// ConsumeRate is committed messages per second since the last poll.
+	// ConsumeRate is committed messages per second since the last poll; it
+	// is 0 on the first poll that sees the group, and Samples leaves it out
+	// then.
 	ConsumeRate float64
+	rateKnown   bool
 	// Assigned counts partitions per member ID: the partition distribution.
 	Assigned map[string]int
 	// Skewed lists partitions whose lag is above 4 times the mean of the
@@ -219,7 +222,9 @@ func (s KafkaSnapshot) Samples() []Sample {
 		for _, topic := range sortedKeys(byTopic) {
 			out = append(out, Sample{Series: fmt.Sprintf("%s{group=%s,topic=%s}", SignalKafkaLag, g.Group, topic), Time: s.Time, Value: float64(byTopic[topic])})
 		}
-		out = append(out, Sample{Series: fmt.Sprintf("%s{group=%s}", SignalKafkaConsume, g.Group), Time: s.Time, Value: g.ConsumeRate})
+		if g.rateKnown {
+			out = append(out, Sample{Series: fmt.Sprintf("%s{group=%s}", SignalKafkaConsume, g.Group), Time: s.Time, Value: g.ConsumeRate})
+		}
 	}
 	for _, topic := range sortedKeys(s.ProduceRate) {
 		out = append(out, Sample{Series: fmt.Sprintf("%s{topic=%s}", SignalKafkaProduce, topic), Time: s.Time, Value: s.ProduceRate[topic]})
@@ -288,6 +293,7 @@ func (k *KafkaCollector) Poll(ctx context.Context) (KafkaSnapshot, error) {
 		}
 		if prev, ok := k.consumed[id]; ok && elapsed > 0 {
 			g.ConsumeRate = max(0, float64(committedSum(g)-prev)/elapsed)
+			g.rateKnown = true
 		}
 		k.consumed[id] = committedSum(g)
 		snap.Groups = append(snap.Groups, g)

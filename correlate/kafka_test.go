@@ -384,3 +384,32 @@ func TestKafkaLagAnomalyStartsAtStall(t *testing.T) {
 		t.Errorf("anomaly detected at %v, want the poll that filled the window (%v)", got[0].Detected, polls[2])
 	}
 }
+
+// Rates need two polls: the first Collect returns no rate samples, as the
+// Collector contract says, instead of a consume rate of 0 that would make
+// the next real rate look like a jump.
+func TestKafkaFirstCollectHasNoRates(t *testing.T) {
+	e := newKafkaEnv(t, "fresh")
+	e.produce(0, 10)
+	e.commit("fresh", map[int]int64{0: 4})
+	e.clock.Advance(time.Minute)
+	first, err := e.coll.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range first {
+		if signal := SignalOf(s.Series); signal == SignalKafkaConsume || signal == SignalKafkaProduce {
+			t.Errorf("first Collect returned the rate %s = %v, want no rate samples", s.Series, s.Value)
+		}
+	}
+
+	e.commit("fresh", map[int]int64{0: 10})
+	e.clock.Advance(time.Minute)
+	second, err := e.coll.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := samplesByName(second)[SignalKafkaConsume+"{group=fresh}"]; got != 0.1 {
+		t.Errorf("second consume rate = %v/s, want 0.1 (6 messages in 60 s)", got)
+	}
+}
