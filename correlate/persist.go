@@ -137,6 +137,36 @@ func (st *series) decode(data []byte, cfg *config) error {
 	if r.nonFinite {
 		return errors.New("baseline contains a NaN or infinite value")
 	}
+	if err := st.checkDecoded(); err != nil {
+		return err
+	}
+	// A baseline saved with a longer cooldown holds longer than this one.
+	st.hold = min(st.hold, cfg.cooldown)
+	st.sinceOnset = min(st.sinceOnset, cfg.cooldown)
+	return nil
+}
+
+// checkDecoded rejects state that the detector never writes: a negative
+// spread, variance, CUSUM sum, peak, rate or count, or a side other than
+// -1, 0 or 1. A negative variance would make its square root NaN.
+func (st *series) checkDecoded() error {
+	nonNegative := []float64{st.errLocal, st.errDay, st.errWeek, st.cusumHi, st.cusumLo, st.peak, st.globalVar, st.rawVar, st.alarmRate}
+	for _, b := range append(st.day[:], st.week[:]...) {
+		nonNegative = append(nonNegative, b.scale)
+	}
+	for _, f := range nonNegative {
+		if f < 0 {
+			return fmt.Errorf("baseline contains a negative spread, variance or rate (%v)", f)
+		}
+	}
+	for _, n := range []int{st.hiCount, st.loCount, st.over, st.sinceOnset, st.hold} {
+		if n < 0 {
+			return fmt.Errorf("baseline contains a negative count (%d)", n)
+		}
+	}
+	if st.overSign < -1 || st.overSign > 1 {
+		return fmt.Errorf("baseline contains an invalid side %d: want -1, 0 or 1", st.overSign)
+	}
 	return nil
 }
 

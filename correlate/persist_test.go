@@ -115,8 +115,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzDecodeBaseline checks that decoding stored bytes never panics and that
-// whatever decodes re-encodes to the same bytes.
+// FuzzDecodeBaseline checks that decoding stored bytes never panics, that
+// whatever decodes stays within the window and cooldown bounds, and that
+// the next sample of a decoded series gets an anomaly score in [0, 1].
 func FuzzDecodeBaseline(f *testing.F) {
 	cfg := defaultConfig()
 	st := newSeries("seed", &cfg)
@@ -131,6 +132,18 @@ func FuzzDecodeBaseline(f *testing.F) {
 		}
 		if s.win.len() > cfg.window {
 			t.Fatalf("decoded window of %d values, limit %d", s.win.len(), cfg.window)
+		}
+		if s.hold > cfg.cooldown || s.sinceOnset > cfg.cooldown {
+			t.Fatalf("decoded hold %d and time since onset %d, limit %d", s.hold, s.sinceOnset, cfg.cooldown)
+		}
+		s.name = "seed"
+		next := s.last.Add(time.Minute)
+		if next.IsZero() || next.Before(s.last) {
+			return
+		}
+		sc := s.observe(&cfg, Sample{Series: "seed", Time: next, Value: 1}, make([]float64, cfg.window))
+		if !(sc.Anomaly >= 0 && sc.Anomaly <= 1) {
+			t.Fatalf("next sample scored %+v, want an anomaly in [0, 1]", sc)
 		}
 	})
 }
@@ -193,5 +206,44 @@ func TestSaveReplacesStaleBaselines(t *testing.T) {
 	}
 	if ttl := rdb.TTL(ctx, "test:baselines").Val(); ttl <= 59*time.Minute {
 		t.Errorf("baseline key TTL = %v, want about one hour", ttl)
+	}
+}
+
+// Finite but impossible values are corrupt too: a negative variance makes
+// its square root NaN, and a negative count is never written.
+func TestDecodeRejectsImpossibleState(t *testing.T) {
+	d := newTestDetector(t)
+	feed(t, d, "x", diurnal(5, 1))
+	data := d.series["x"].Value.(*series).encode()
+
+	// The tail is 13 floats, 3 times and 6 int32 counters, hold last.
+	rawVar := len(data) - 6*4 - 3*8 - 2*8
+	hold := len(data) - 4
+	tests := map[string]func(b []byte){
+		"negative variance": func(b []byte) { binary.LittleEndian.PutUint64(b[rawVar:], math.Float64bits(-1)) },
+		"negative hold":     func(b []byte) { binary.LittleEndian.PutUint32(b[hold:], uint32(0xFFFFFFFF)) },
+	}
+	for name, corrupt := range tests {
+		t.Run(name, func(t *testing.T) {
+			bad := slices.Clone(data)
+			corrupt(bad)
+			var st series
+			if err := st.decode(bad, &d.cfg); err == nil {
+				t.Errorf("decode accepted a baseline with a %s", name)
+			}
+		})
+	}
+
+	// A hold longer than the cooldown, as a corrupt value or a baseline
+	// saved with a longer cooldown, is cut to the cooldown: two billion
+	// samples of hold would silence the series for good.
+	long := slices.Clone(data)
+	binary.LittleEndian.PutUint32(long[hold:], uint32(math.MaxInt32))
+	var st series
+	if err := st.decode(long, &d.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if st.hold != d.cfg.cooldown {
+		t.Errorf("decoded hold = %d, want it cut to the cooldown %d", st.hold, d.cfg.cooldown)
 	}
 }
