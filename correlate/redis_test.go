@@ -185,3 +185,49 @@ func TestRedisCollectorSerialisesReads(t *testing.T) {
 		fake.Advance(time.Second)
 	}
 }
+
+// oldInfoServer answers INFO as Redis 6 does: one section at most, and a
+// syntax error for more.
+type oldInfoServer struct {
+	multi, plain int
+}
+
+func (s *oldInfoServer) Info(ctx context.Context, sections ...string) *redis.StringCmd {
+	cmd := redis.NewStringCmd(ctx, "info")
+	if len(sections) > 1 {
+		s.multi++
+		cmd.SetErr(redisProtoError("ERR syntax error"))
+		return cmd
+	}
+	s.plain++
+	cmd.SetVal("# Memory\r\nused_memory:1000\r\n# Stats\r\ntotal_commands_processed:10\r\nkeyspace_hits:1\r\nkeyspace_misses:1\r\n# Keyspace\r\ndb0:keys=5,expires=0,avg_ttl=0\r\n")
+	return cmd
+}
+
+// redisProtoError is an error reply of the server, as go-redis returns it.
+type redisProtoError string
+
+func (e redisProtoError) Error() string { return string(e) }
+func (redisProtoError) RedisError()     {}
+
+// Servers before Redis 7.0 reject INFO with several sections; the
+// collector falls back to plain INFO once and keeps using it.
+func TestRedisCollectorOldServer(t *testing.T) {
+	srv := &oldInfoServer{}
+	rc, err := NewRedisCollector(srv, WithRedisClock(clock.NewFake(start)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		got, err := rc.Collect(context.Background())
+		if err != nil {
+			t.Fatalf("Collect() error = %v, want a fallback to plain INFO", err)
+		}
+		if keys := samplesByName(got)[SignalRedisKeys]; keys != 5 {
+			t.Errorf("keys = %v, want 5", keys)
+		}
+	}
+	if srv.multi != 1 || srv.plain != 3 {
+		t.Errorf("server got %d multi-section and %d plain INFO calls, want 1 and 3", srv.multi, srv.plain)
+	}
+}
