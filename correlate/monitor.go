@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -209,6 +210,7 @@ func (m *Monitor) Poll(ctx context.Context) (Report, error) {
 			name := collectorName(c, i)
 			m.log.Warn("correlate: collector failed", "collector", name, "err", err)
 			rep.Errors = append(rep.Errors, fmt.Errorf("collector %s: %w", name, err))
+			span.RecordError(err, trace.WithAttributes(attribute.String("correlate.collector", name)))
 		}
 		m.observe(ctx, samples, &rep)
 		if ar, ok := c.(AnomalyReporter); ok && err == nil {
@@ -237,6 +239,9 @@ func (m *Monitor) Poll(ctx context.Context) (Report, error) {
 		}
 	}
 	span.SetAttributes(attribute.Int("correlate.samples", rep.Samples), attribute.Int("correlate.incidents", len(rep.Incidents)))
+	if len(rep.Errors) > 0 {
+		span.SetStatus(codes.Error, fmt.Sprintf("%d collectors or saves failed", len(rep.Errors)))
+	}
 	return rep, nil
 }
 
