@@ -148,16 +148,18 @@ type ScheduleState struct {
 // schedule's state before and after.
 type AuditEntry struct {
 	Time time.Time `json:"time"`
-	// Actor names who acted: the Executor's actor name, and the approver's
-	// decision when one was needed.
-	Actor   string        `json:"actor"`
-	Phase   string        `json:"phase"` // "before" or "after"
-	Request ActionRequest `json:"request"`
-	Mode    string        `json:"mode"`
-	Before  ScheduleState `json:"before"`
-	After   ScheduleState `json:"after,omitzero"`
-	Outcome Outcome       `json:"outcome,omitempty"`
-	Err     string        `json:"error,omitempty"`
+	// Actor names who acted, as set with WithActor.
+	Actor string `json:"actor"`
+	// Approved is true when an Approver approved the action; false when the
+	// policy made it autonomous.
+	Approved bool          `json:"approved"`
+	Phase    string        `json:"phase"` // "before" or "after"
+	Request  ActionRequest `json:"request"`
+	Mode     string        `json:"mode"`
+	Before   ScheduleState `json:"before"`
+	After    ScheduleState `json:"after,omitzero"`
+	Outcome  Outcome       `json:"outcome,omitempty"`
+	Err      string        `json:"error,omitempty"`
 }
 
 // AuditHook receives the audit trail. The Executor calls it before each
@@ -336,7 +338,7 @@ func (e *Executor) Do(ctx context.Context, req ActionRequest) ActionResult {
 		res.Outcome, res.Err = OutcomeFailed, err.Error()
 		return e.finish(ctx, res)
 	}
-	entry := AuditEntry{Actor: e.cfg.actor, Phase: "before", Request: req, Mode: mode.String(), Before: before}
+	entry := AuditEntry{Actor: e.cfg.actor, Approved: mode == ModeApproval, Phase: "before", Request: req, Mode: mode.String(), Before: before}
 	if err := e.record(ctx, entry); err != nil {
 		res.Outcome, res.Err = OutcomeFailed, "audit hook rejected the action: "+err.Error()
 		return e.finish(ctx, res)

@@ -94,7 +94,7 @@ func TestAutonomousPauseCancelsInFlight(t *testing.T) {
 		t.Fatalf("audit entries = %d, want before and after", len(tr.entries))
 	}
 	before, after := tr.entries[0], tr.entries[1]
-	if before.Phase != "before" || !before.Before.Exists || before.Before.Paused || before.Actor != "nightly-job" {
+	if before.Phase != "before" || !before.Before.Exists || before.Before.Paused || before.Actor != "nightly-job" || before.Approved {
 		t.Errorf("before entry = %+v", before)
 	}
 	if after.Phase != "after" || !after.After.Paused || after.Outcome != schedules.OutcomeDone || after.Request.Reason == "" {
@@ -146,9 +146,14 @@ func TestApprovalApproves(t *testing.T) {
 	e := newEnv(t)
 	id := e.gone("https://preview.example.com/api/cron")
 	approve := schedules.ApproverFunc(func(context.Context, schedules.ActionRequest) (bool, error) { return true, nil })
-	res := e.executor(schedules.Policy{Delete: schedules.ModeApproval}, schedules.WithApprover(approve)).Apply(context.Background(), e.audit())
+	var tr trail
+	ex := e.executor(schedules.Policy{Delete: schedules.ModeApproval}, schedules.WithApprover(approve), schedules.WithAuditHook(tr.hook))
+	res := ex.Apply(context.Background(), e.audit())
 	if res[0].Outcome != schedules.OutcomeDone {
 		t.Fatalf("result = %s", res[0])
+	}
+	if len(tr.entries) != 2 || !tr.entries[0].Approved || tr.entries[1].After.Exists {
+		t.Errorf("audit entries = %+v, want approved before and a gone schedule after", tr.entries)
 	}
 	if _, ok := e.emu.Schedule(id); ok {
 		t.Errorf("approved delete did not delete")

@@ -85,9 +85,9 @@ func run(ctx context.Context, out io.Writer, logger *slog.Logger, format, baseUR
 	}
 }
 
-// auditJob is what an application's existing job adds: audit, then act
-// within the policy. A denying approver replaces a real approval flow here,
-// such as a chat message that an operator confirms.
+// auditJob audits the schedules and acts within the policy, which is all an
+// application's existing job needs to add. A denying approver replaces a
+// real approval flow here, such as a chat message that an operator confirms.
 func auditJob(ctx context.Context, src *schedules.QStash, clk clock.Clock, logger *slog.Logger, policy schedules.Policy) (*schedules.Report, error) {
 	auditor, err := schedules.New(src, schedules.WithClock(clk), schedules.WithLogger(logger))
 	if err != nil {

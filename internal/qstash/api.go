@@ -8,8 +8,10 @@ import (
 	"time"
 )
 
-// Page sizes the client asks for. QStash documents 1000 as the maximum page
-// of events and 100 as the maximum page of DLQ entries.
+// Page sizes the client requests. qstash-go v1.0.0 documents 100 as the
+// default and maximum DLQ page.
+// NOTE: 1000 as the maximum events page is an assumption of this client; a
+// server that returns fewer events per page only costs more requests.
 const (
 	DefaultEventPageSize = 1000
 	DefaultDLQPageSize   = 100
@@ -69,7 +71,7 @@ func (f EventFilter) query() url.Values {
 }
 
 // ListEvents returns one page of events, newest first, and the cursor of
-// the next page, which is empty on the last page. count <= 0 asks for
+// the next page, which is empty on the last page. count <= 0 requests
 // DefaultEventPageSize.
 func (c *Client) ListEvents(ctx context.Context, f EventFilter, cursor string, count int) ([]Event, string, error) {
 	q := f.query()

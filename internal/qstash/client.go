@@ -5,12 +5,13 @@
 // variable override the URL it was given, takes no context.Context, uses
 // http.DefaultClient without a timeout, drops the HTTP status of errors and
 // decodes events without responseStatus, responseBody and responseHeaders.
-// This package calls qstash-go for the writes it covers (pause, resume and
-// delete a schedule, cancel messages) through a per-call transport that binds
-// the caller's context and timeout, sends every request to the configured
-// URL whatever QSTASH_URL contains, backs off on 429 and records the status. It
-// reads schedules, events and the DLQ itself, with tolerant decoding, because
-// qstash-go's types drop fields the auditor needs.
+// This package calls qstash-go for the writes it covers: pause, resume and
+// delete a schedule, create one, cancel messages. Each call goes through a
+// per-call transport that binds the caller's context and timeout and sends
+// every request to the configured URL, whatever QSTASH_URL contains. The
+// transport also backs off on 429 and records the HTTP status. The package
+// reads schedules, events and the DLQ itself, with tolerant decoding,
+// because qstash-go's types drop fields the auditor needs.
 package qstash
 
 import (

@@ -352,3 +352,11 @@ func TestHandleFuncExtension(t *testing.T) {
 		t.Errorf("extension: %d %s", resp.StatusCode, body)
 	}
 }
+
+func TestExtensionsRegisteredAtStart(t *testing.T) {
+	s := qstashemu.StartT(t)
+	resp, body := do(t, s, http.MethodGet, "/v2/emulator/ping", nil, "")
+	if resp.StatusCode != http.StatusOK || string(body) != "pong" {
+		t.Errorf("extension route: %d %s", resp.StatusCode, body)
+	}
+}
