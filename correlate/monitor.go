@@ -133,8 +133,9 @@ type Monitor struct {
 }
 
 // NewMonitor returns a Monitor over the collectors. When a baseline store
-// is set, it loads the stored baselines first. A load that fails is logged,
-// and the Monitor then starts with empty baselines.
+// is set, it loads the stored baselines first. A load that fails is logged
+// and is not an error: when the store cannot be read every series starts
+// empty, and when some baselines are corrupt only those series do.
 func NewMonitor(ctx context.Context, collectors []Collector, opts ...MonitorOption) (*Monitor, error) {
 	m := &Monitor{collectors: collectors, clock: clock.Real, projector: NewProjector(time.Hour)}
 	for _, o := range opts {
