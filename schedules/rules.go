@@ -136,7 +136,9 @@ func (a *Auditor) failureRules(base Finding, completed []*trigger) *Finding {
 	for _, t := range window {
 		if t.state == "FAILED" {
 			failed++
-			if t.outcome == outcomeServerError {
+			// Any 5xx counts, including 504 and 503, which classify
+			// separates as timeouts or challenges.
+			if t.status >= 500 && t.status <= 599 {
 				serverErrors++
 			}
 		}
