@@ -1,6 +1,7 @@
 package schedules_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -26,5 +27,29 @@ func TestZombieMixedGatewayErrors(t *testing.T) {
 	}
 	if f.Failures != 10 || f.Checked != 10 {
 		t.Errorf("failures = %d/%d, want 10/10", f.Failures, f.Checked)
+	}
+}
+
+func TestPausedCostCountsTriggersBeforePause(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(now.Add(-40*24*time.Hour), "https://api.example.com/jobs/hourly", "0 * * * *", 2, "")
+	// Hourly deliveries that all succeeded, until the pause 20 days ago.
+	e.fire(id, now.Add(-30*24*time.Hour+time.Hour), now.Add(-20*24*time.Hour), time.Hour, func(time.Time) []qstashemu.Attempt {
+		return []qstashemu.Attempt{qstashemu.OK()}
+	})
+	if err := e.qs.Pause(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+
+	f := only(t, e.audit(), id)
+	if f.Kind != schedules.KindPausedTooLong {
+		t.Fatalf("finding = %s, want paused_too_long", f.Kind)
+	}
+	// 10 days of hourly triggers inside the last 30 days.
+	if f.Cost.Triggers30d != 240 || f.Cost.MessagesLower30d != 240 {
+		t.Errorf("triggers in 30 days = %d (lower %d), want 240", f.Cost.Triggers30d, f.Cost.MessagesLower30d)
+	}
+	if f.Cost.MessagesUpper30d != 720 {
+		t.Errorf("upper messages in 30 days = %d, want 720 (240 triggers x 3 attempts)", f.Cost.MessagesUpper30d)
 	}
 }
