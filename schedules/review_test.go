@@ -2,6 +2,10 @@ package schedules_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,5 +55,40 @@ func TestPausedCostCountsTriggersBeforePause(t *testing.T) {
 	}
 	if f.Cost.MessagesUpper30d != 720 {
 		t.Errorf("upper messages in 30 days = %d, want 720 (240 triggers x 3 attempts)", f.Cost.MessagesUpper30d)
+	}
+}
+
+// cyclingEvents serves /v2/events pages whose cursors go a, b, a, b... with
+// no events, and ends the cycle after 50 requests so a failing test stops.
+func cyclingEvents(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case n >= 50:
+			_, _ = w.Write([]byte(`{"events":[]}`))
+		case r.URL.Query().Get("cursor") == "a":
+			_, _ = w.Write([]byte(`{"cursor":"b","events":[]}`))
+		default:
+			_, _ = w.Write([]byte(`{"cursor":"a","events":[]}`))
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &requests
+}
+
+func TestEachEventStopsOnCursorCycle(t *testing.T) {
+	srv, requests := cyclingEvents(t)
+	qs, err := schedules.NewQStash(srv.URL, "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = qs.EachEvent(context.Background(), "scd_1", time.Time{}, func(schedules.Event) bool { return true })
+	if !errors.Is(err, schedules.ErrCursorRepeated) {
+		t.Errorf("EachEvent over a cursor cycle: error = %v, want ErrCursorRepeated", err)
+	}
+	if n := requests.Load(); n > 3 {
+		t.Errorf("EachEvent sent %d requests over a two-cursor cycle, want at most 3", n)
 	}
 }

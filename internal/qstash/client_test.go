@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,4 +232,40 @@ func FuzzDecodeEvents(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPagingStopsOnCursorCycle(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		// Cursors go a, b, c, a, b, c...; after 60 requests the cycle ends
+		// so that a failing test stops.
+		next := map[string]string{"": "a", "a": "b", "b": "c", "c": "a"}[r.URL.Query().Get("cursor")]
+		if n >= 60 {
+			next = ""
+		}
+		fmt.Fprintf(w, `{"cursor":%q,"events":[],"messages":[]}`, next)
+	}))
+	defer srv.Close()
+	c, err := qstash.New(srv.URL, "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = c.EachEvent(context.Background(), qstash.EventFilter{}, 0, func(qstash.Event) bool { return true })
+	if !errors.Is(err, qstash.ErrCursorRepeated) {
+		t.Errorf("EachEvent error = %v, want ErrCursorRepeated", err)
+	}
+	if n := requests.Swap(0); n > 4 {
+		t.Errorf("EachEvent sent %d requests over a three-cursor cycle, want at most 4", n)
+	}
+
+	err = c.EachDLQ(context.Background(), qstash.DLQFilter{}, func(qstash.DLQMessage) bool { return true })
+	if !errors.Is(err, qstash.ErrCursorRepeated) {
+		t.Errorf("EachDLQ error = %v, want ErrCursorRepeated", err)
+	}
+	if n := requests.Load(); n > 4 {
+		t.Errorf("EachDLQ sent %d requests over a three-cursor cycle, want at most 4", n)
+	}
 }

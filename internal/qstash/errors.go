@@ -25,6 +25,9 @@ var (
 	// ErrDecode matches a *DecodeError: a response that is not the JSON the
 	// endpoint documents, such as a truncated body.
 	ErrDecode = errors.New("qstash: invalid response body")
+	// ErrCursorRepeated matches a listing that stopped because the API sent
+	// a page cursor it had sent before, so the listing is incomplete.
+	ErrCursorRepeated = errors.New("qstash: page cursor repeated")
 	// ErrPanic wraps a panic recovered from the qstash-go client.
 	ErrPanic = errors.New("qstash: qstash-go client panicked")
 )
