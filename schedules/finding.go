@@ -21,7 +21,7 @@ const (
 	// KindDeadLetters: dead letters of the schedule keep recurring.
 	KindDeadLetters Kind = "dead_letters"
 	// KindDuplicate: another, older schedule has the same destination,
-	// method, cron and body.
+	// method, cron, forwarded headers and body.
 	KindDuplicate Kind = "duplicate"
 	// KindStaleCode: no route in the application's source serves the
 	// destination path.

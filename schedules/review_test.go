@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	qstashgo "github.com/upstash/qstash-go"
+
 	"github.com/upstash-ops/sdk/internal/qstashemu"
 	"github.com/upstash-ops/sdk/schedules"
 )
@@ -90,5 +92,33 @@ func TestEachEventStopsOnCursorCycle(t *testing.T) {
 	}
 	if n := requests.Load(); n > 3 {
 		t.Errorf("EachEvent sent %d requests over a two-cursor cycle, want at most 3", n)
+	}
+}
+
+func TestDuplicatesNeedSameHeaders(t *testing.T) {
+	e := newEnv(t)
+	create := func(at time.Time, tenant string) string {
+		t.Helper()
+		e.clk.Set(at)
+		defer e.clk.Set(now)
+		id, err := e.go_.Schedules().Create(qstashgo.ScheduleOptions{
+			Destination: "https://api.example.com/tenant/sync", Cron: "0 * * * *", Body: `{}`,
+			Headers: map[string]string{"X-Tenant": tenant},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	first := create(now.Add(-3*time.Hour), "acme")
+	second := create(now.Add(-2*time.Hour), "globex")
+	copyOfFirst := create(now.Add(-time.Hour), "acme")
+
+	r := e.audit()
+	if fs := findings(r, second); len(fs) != 0 {
+		t.Errorf("schedule with another forwarded header flagged: %s: %s", fs[0].Kind, fs[0].Summary)
+	}
+	if f := only(t, r, copyOfFirst); f.Kind != schedules.KindDuplicate || f.DuplicateOf != first {
+		t.Errorf("copy of the first schedule = %s of %q, want duplicate of %s", f.Kind, f.DuplicateOf, first)
 	}
 }

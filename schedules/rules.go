@@ -270,13 +270,15 @@ func misconfiguredText(f Finding) string {
 	return "is misconfigured"
 }
 
-// duplicates groups schedules by destination, method, cron and body, keeps
-// the oldest of each group and flags the rest.
+// duplicates groups schedules by destination, method, cron, forwarded
+// headers and body, keeps the oldest of each group and flags the rest.
+// Headers are part of the key because schedules that differ only in a
+// header, such as a tenant id, deliver different messages.
 func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Finding {
 	if a.cfg.disabled[KindDuplicate] {
 		return nil
 	}
-	type key struct{ destination, method, cron, body string }
+	type key struct{ destination, method, cron, header, body string }
 	groups := map[key][]int{}
 	var order []key
 	for i, s := range list {
@@ -284,7 +286,8 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 		if method == "" {
 			method = http.MethodPost
 		}
-		k := key{strings.TrimSpace(s.Destination), strings.ToUpper(method), strings.Join(strings.Fields(s.Cron), " "), string(bytes.TrimSpace(s.Body))}
+		k := key{strings.TrimSpace(s.Destination), strings.ToUpper(method), strings.Join(strings.Fields(s.Cron), " "),
+			headerKey(s.Header), string(bytes.TrimSpace(s.Body))}
 		if _, seen := groups[k]; !seen {
 			order = append(order, k)
 		}
@@ -313,12 +316,29 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 			f := a.baseFinding(s, r.parsed, h, r.cost)
 			f.Kind, f.Severity, f.Recommendation = KindDuplicate, SeverityWarning, ActionDelete
 			f.DuplicateOf = keep.ID
-			f.Summary = summarize(f, "duplicates schedule "+keep.ID+" (same destination, method, cron and body; created "+
+			f.Summary = summarize(f, "duplicates schedule "+keep.ID+" (same destination, method, cron, headers and body; created "+
 				keep.CreatedAt.UTC().Format(time.RFC3339)+"), so each trigger delivers the same message once per copy")
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// headerKey returns h as one string that is equal for equal headers,
+// whatever the order or case of their names.
+func headerKey(h http.Header) string {
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(x, y string) int {
+		return strings.Compare(http.CanonicalHeaderKey(x), http.CanonicalHeaderKey(y))
+	})
+	var b strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&b, "%s:%q\n", http.CanonicalHeaderKey(name), h[name])
+	}
+	return b.String()
 }
 
 // staleCode looks the destination path up in the code index.
