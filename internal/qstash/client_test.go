@@ -269,3 +269,34 @@ func TestPagingStopsOnCursorCycle(t *testing.T) {
 		t.Errorf("EachDLQ sent %d requests over a three-cursor cycle, want at most 4", n)
 	}
 }
+
+func TestWrongKindFieldsDecodeAsZero(t *testing.T) {
+	var e qstash.Event
+	raw := `{"time":1793534400000,"messageId":42,"state":"FAILED","error":{"reason":"x"},"responseStatus":500,"url":["u"]}`
+	if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		t.Fatalf("event with wrong-kind fields: %v", err)
+	}
+	if e.State != qstash.StateFailed || e.ResponseStatus != 500 || e.MessageID != "" || e.Error != "" {
+		t.Errorf("event = %+v", e)
+	}
+
+	var sc qstash.Schedule
+	if err := json.Unmarshal([]byte(`{"scheduleId":"a","cron":"0 * * * *","lastScheduleStates":["x"],"callback":1}`), &sc); err != nil {
+		t.Fatalf("schedule with wrong-kind fields: %v", err)
+	}
+	if sc.ID != "a" || sc.Cron != "0 * * * *" {
+		t.Errorf("schedule = %+v", sc)
+	}
+
+	var d qstash.DLQMessage
+	if err := json.Unmarshal([]byte(`{"dlqId":"d","scheduleId":"s","responseBody":{"html":true},"responseStatus":404}`), &d); err != nil {
+		t.Fatalf("DLQ entry with wrong-kind fields: %v", err)
+	}
+	if d.DLQID != "d" || d.ScheduleID != "s" || d.ResponseStatus != 404 {
+		t.Errorf("DLQ entry = %+v", d)
+	}
+
+	if err := json.Unmarshal([]byte(`{"scheduleId":`), &sc); err == nil {
+		t.Errorf("truncated schedule decoded without error")
+	}
+}
