@@ -1,10 +1,13 @@
 package schedules_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,5 +123,49 @@ func TestDuplicatesNeedSameHeaders(t *testing.T) {
 	}
 	if f := only(t, r, copyOfFirst); f.Kind != schedules.KindDuplicate || f.DuplicateOf != first {
 		t.Errorf("copy of the first schedule = %s of %q, want duplicate of %s", f.Kind, f.DuplicateOf, first)
+	}
+}
+
+func TestDestinationSecretsRedacted(t *testing.T) {
+	const (
+		password = "s3cr3t-pass"
+		token    = "tok-8f2a9c"
+	)
+	destination := "https://hook:" + password + "@api.example.com/jobs/sync?token=" + token + "&job=daily"
+	e := newEnv(t)
+	zombie := e.create(now.Add(-40*24*time.Hour), destination, "0 * * * *", 0, "")
+	e.fire(zombie, now.Add(-10*time.Hour), now.Add(-time.Hour), time.Hour, func(time.Time) []qstashemu.Attempt {
+		return []qstashemu.Attempt{qstashemu.Fail(500, "boom")}
+	})
+	gone := e.create(now.Add(-40*24*time.Hour), destination+"&copy=2", "30 * * * *", 0, "")
+	e.fire(gone, now.Add(-3*time.Hour+30*time.Minute), now.Add(-30*time.Minute), time.Hour, func(time.Time) []qstashemu.Attempt {
+		return []qstashemu.Attempt{qstashemu.TransportError(`Post "` + destination + `&copy=2": dial tcp: lookup api.example.com: no such host`)}
+	})
+
+	var logs strings.Builder
+	a, err := schedules.New(e.qs, schedules.WithClock(e.clk), schedules.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := a.Audit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Findings) < 2 {
+		t.Fatalf("findings = %+v, want zombie and endpoint gone", r.Findings)
+	}
+	var out bytes.Buffer
+	_ = r.WriteText(&out)
+	_ = r.WriteMarkdown(&out)
+	_ = r.WriteJSON(&out)
+	for name, text := range map[string]string{"report": out.String(), "log": logs.String()} {
+		for _, secret := range []string{password, token} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s reveals %q from the destination URL", name, secret)
+			}
+		}
+	}
+	if !strings.Contains(out.String(), "api.example.com/jobs/sync") || !strings.Contains(out.String(), "job=daily") {
+		t.Errorf("report lost the destination's host, path or harmless query:\n%s", out.String())
 	}
 }

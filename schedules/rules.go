@@ -63,7 +63,7 @@ func (a *Auditor) evaluate(ctx context.Context, s Schedule, parsed *cron.Schedul
 			f.Kind, f.Severity, f.Recommendation = KindDeadLetters, SeverityWarning, ActionNone
 			f.DeadLetters = dlq.count
 			f.LastStatus = dlq.latest.ResponseStatus
-			f.BodyExcerpt = excerptBody(dlq.latest.ResponseBody)
+			f.BodyExcerpt = redactText(excerptBody(dlq.latest.ResponseBody))
 			f.Summary = summarize(f, "keeps producing dead letters")
 			out = append(out, f)
 		}
@@ -124,7 +124,7 @@ func (a *Auditor) failureRules(base Finding, completed []*trigger) *Finding {
 		f.Failures, f.Checked = th.MisconfiguredTriggers, th.MisconfiguredTriggers
 		fillLastFailure(&f, latest)
 		if cause == CauseRedirect {
-			f.RedirectTo = resolveLocation(base.Destination, latest.header.Get("Location"))
+			f.RedirectTo = redactURL(resolveLocation(base.Destination, latest.header.Get("Location")))
 		}
 		f.Summary = summarize(f, misconfiguredText(f))
 		return &f
@@ -194,7 +194,7 @@ func allMatch(ts []*trigger, n int, ok func(*trigger) bool) bool {
 
 func (a *Auditor) baseFinding(s Schedule, parsed *cron.Schedule, h *history, cost Cost) Finding {
 	f := Finding{
-		ScheduleID: s.ID, Cron: s.Cron, Method: s.Method, Destination: s.Destination,
+		ScheduleID: s.ID, Cron: s.Cron, Method: s.Method, Destination: redactURL(s.Destination),
 		Paused: s.Paused, CreatedAt: s.CreatedAt, Cost: cost,
 		LastSuccess: h.lastSuccess, HistoryFrom: h.oldestEvent,
 	}
@@ -211,8 +211,8 @@ func (a *Auditor) baseFinding(s Schedule, parsed *cron.Schedule, h *history, cos
 
 func fillLastFailure(f *Finding, t *trigger) {
 	f.LastStatus = t.status
-	f.LastError = t.errText
-	f.BodyExcerpt = excerptBody(t.body)
+	f.LastError = redactText(t.errText)
+	f.BodyExcerpt = redactText(excerptBody(t.body))
 }
 
 // excerptBody returns the start of a response body as one line of text.
