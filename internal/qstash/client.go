@@ -8,8 +8,10 @@
 // This package calls qstash-go for the writes it covers: pause, resume and
 // delete a schedule, create one, cancel messages. Each call goes through a
 // per-call transport that binds the caller's context and timeout and sends
-// every request to the configured URL, whatever QSTASH_URL contains. The
-// transport also backs off on 429 and records the HTTP status. The package
+// every request to the configured URL. The transport also backs off on 429
+// and records the HTTP status. While QSTASH_URL is set, pause, resume,
+// delete and cancel bypass qstash-go and send their documented request
+// directly, because qstash-go would build its URLs from that variable. The package
 // reads schedules, events and the DLQ itself, with tolerant decoding,
 // because qstash-go's types drop fields the auditor needs.
 package qstash

@@ -300,3 +300,37 @@ func TestWrongKindFieldsDecodeAsZero(t *testing.T) {
 		t.Errorf("truncated schedule decoded without error")
 	}
 }
+
+func TestWritesIgnoreMalformedQStashURL(t *testing.T) {
+	for _, env := range []string{"::not a url", "http://127.0.0.1:1?region=eu", "http://127.0.0.1:1/#v1"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv("QSTASH_URL", env)
+			s, c, _ := newPair(t)
+			ctx := context.Background()
+			id, _ := s.AddSchedule(qstashemu.Schedule{Cron: "0 * * * *", Destination: "https://example.com/hook", Retries: 3})
+
+			if err := c.PauseSchedule(ctx, id); err != nil {
+				t.Fatalf("PauseSchedule: %v", err)
+			}
+			if sc, _ := s.Schedule(id); !sc.Paused {
+				t.Errorf("schedule not paused")
+			}
+			if err := c.ResumeSchedule(ctx, id); err != nil {
+				t.Fatalf("ResumeSchedule: %v", err)
+			}
+			msg, _ := s.Trigger(id, epoch, qstashemu.Fail(500, "x"))
+			if n, err := c.CancelMessages(ctx, []string{msg}); err != nil || n != 1 {
+				t.Errorf("CancelMessages = %d, %v; want 1", n, err)
+			}
+			if err := c.DeleteSchedule(ctx, id); err != nil {
+				t.Fatalf("DeleteSchedule: %v", err)
+			}
+			if _, ok := s.Schedule(id); ok {
+				t.Errorf("schedule not deleted")
+			}
+			if err := c.DeleteSchedule(ctx, id); !errors.Is(err, qstash.ErrNotFound) {
+				t.Errorf("DeleteSchedule(deleted) error = %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
