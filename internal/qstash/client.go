@@ -127,7 +127,11 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	}
 	base, err := url.Parse(strings.TrimSuffix(baseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("%w: %q: want an absolute http or https URL such as %s", ErrInvalidURL, baseURL, DefaultURL)
+		shown := "(unparsable)"
+		if err == nil {
+			shown = base.Redacted()
+		}
+		return nil, fmt.Errorf("%w: %q: want an absolute http or https URL such as %s", ErrInvalidURL, shown, DefaultURL)
 	}
 	base.User = nil
 

@@ -334,3 +334,13 @@ func TestWritesIgnoreMalformedQStashURL(t *testing.T) {
 		})
 	}
 }
+
+func TestInvalidURLErrorHidesPassword(t *testing.T) {
+	_, err := qstash.New("ftp://admin:hunter2-secret@qstash.example.com", "token")
+	if !errors.Is(err, qstash.ErrInvalidURL) {
+		t.Fatalf("error = %v, want ErrInvalidURL", err)
+	}
+	if strings.Contains(err.Error(), "hunter2-secret") {
+		t.Errorf("error reveals the URL password: %v", err)
+	}
+}
