@@ -20,7 +20,7 @@ var errTooManyPages = errors.New("stopped after 10000 pages: the cursor never ra
 func (c *Client) PauseSchedule(ctx context.Context, id string) error {
 	return c.callGo(ctx, func(g *qstashgo.Client) error { return g.Schedules().Pause(id) },
 		func(ctx context.Context) error {
-			return c.do(ctx, http.MethodPatch, "/v2/schedules/"+url.PathEscape(id)+"/pause", nil, nil, nil)
+			return c.do(ctx, http.MethodPost, "/v2/schedules/"+url.PathEscape(id)+"/pause", nil, nil, nil)
 		})
 }
 
@@ -28,7 +28,7 @@ func (c *Client) PauseSchedule(ctx context.Context, id string) error {
 func (c *Client) ResumeSchedule(ctx context.Context, id string) error {
 	return c.callGo(ctx, func(g *qstashgo.Client) error { return g.Schedules().Resume(id) },
 		func(ctx context.Context) error {
-			return c.do(ctx, http.MethodPatch, "/v2/schedules/"+url.PathEscape(id)+"/resume", nil, nil, nil)
+			return c.do(ctx, http.MethodPost, "/v2/schedules/"+url.PathEscape(id)+"/resume", nil, nil, nil)
 		})
 }
 

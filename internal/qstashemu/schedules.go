@@ -206,6 +206,11 @@ func (s *Server) handleSchedules(w http.ResponseWriter, r *http.Request, rest st
 		}
 	}
 
+	if (action == "pause" || action == "resume") && (r.Method == http.MethodPost || r.Method == http.MethodPatch) {
+		// Not a destination: URLs contain "//" and URL group names no "/".
+		writeError(w, http.StatusNotFound, fmt.Sprintf("schedule %q not found", id))
+		return
+	}
 	switch r.Method {
 	case http.MethodPost:
 		s.createSchedule(w, r, rest)
