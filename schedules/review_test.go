@@ -169,3 +169,30 @@ func TestDestinationSecretsRedacted(t *testing.T) {
 		t.Errorf("report lost the destination's host, path or harmless query:\n%s", out.String())
 	}
 }
+
+func TestPausedZombieNotRecommendedPause(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(now.Add(-40*24*time.Hour), "https://api.example.com/jobs/paused", "0 * * * *", 0, "")
+	e.fire(id, now.Add(-12*time.Hour), now.Add(-3*time.Hour), time.Hour, func(time.Time) []qstashemu.Attempt {
+		return []qstashemu.Attempt{qstashemu.Fail(500, "boom")}
+	})
+	if err := e.qs.Pause(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.audit()
+	f := only(t, r, id)
+	if f.Kind != schedules.KindZombie {
+		t.Fatalf("finding = %s, want zombie", f.Kind)
+	}
+	if f.Recommendation == schedules.ActionPause {
+		t.Errorf("paused schedule recommended for pause")
+	}
+	if strings.Contains(f.Summary, "Recommendation: pause") {
+		t.Errorf("summary tells to pause a paused schedule: %s", f.Summary)
+	}
+	ex := e.executor(schedules.Policy{Pause: schedules.ModeAutonomous, MaxActionsPerRun: 1})
+	if res := ex.Apply(context.Background(), r); len(res) != 0 {
+		t.Errorf("Apply on a paused zombie = %v, want no action", res)
+	}
+}

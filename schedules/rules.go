@@ -45,7 +45,7 @@ func (a *Auditor) evaluate(ctx context.Context, s Schedule, parsed *cron.Schedul
 		len(completed) > 0 && !s.CreatedAt.IsZero() && now.Sub(s.CreatedAt) >= th.NeverSucceededAfter &&
 		!s.CreatedAt.Before(now.Add(-a.cfg.lookback)) {
 		f := base
-		f.Kind, f.Severity, f.Recommendation = KindNeverSucceeded, SeverityWarning, ActionPause
+		f.Kind, f.Severity, f.Recommendation = KindNeverSucceeded, SeverityWarning, pauseUnlessPaused(base)
 		f.Failures, f.Checked = len(completed), len(completed)
 		fillLastFailure(&f, completed[0])
 		f.Summary = summarize(f, "has never delivered successfully since it was created")
@@ -120,7 +120,7 @@ func (a *Auditor) failureRules(base Finding, completed []*trigger) *Finding {
 	if cause, ok := misconfigurations[latest.outcome]; ok && !a.cfg.disabled[KindMisconfigured] &&
 		allMatch(completed, th.MisconfiguredTriggers, func(t *trigger) bool { return t.outcome == latest.outcome }) {
 		f := base
-		f.Kind, f.Cause, f.Severity, f.Recommendation = KindMisconfigured, cause, SeverityCritical, ActionPause
+		f.Kind, f.Cause, f.Severity, f.Recommendation = KindMisconfigured, cause, SeverityCritical, pauseUnlessPaused(base)
 		f.Failures, f.Checked = th.MisconfiguredTriggers, th.MisconfiguredTriggers
 		fillLastFailure(&f, latest)
 		if cause == CauseRedirect {
@@ -145,7 +145,7 @@ func (a *Auditor) failureRules(base Finding, completed []*trigger) *Finding {
 	}
 	if !a.cfg.disabled[KindZombie] && len(window) == th.ZombieTriggers && serverErrors == len(window) {
 		f := base
-		f.Kind, f.Severity, f.Recommendation = KindZombie, SeverityCritical, ActionPause
+		f.Kind, f.Severity, f.Recommendation = KindZombie, SeverityCritical, pauseUnlessPaused(base)
 		f.Failures, f.Checked = serverErrors, len(window)
 		fillLastFailure(&f, latest)
 		f.Summary = summarize(f, "is a zombie: every recent trigger failed with a server error")
@@ -166,6 +166,16 @@ func (a *Auditor) failureRules(base Finding, completed []*trigger) *Finding {
 		return &f
 	}
 	return nil
+}
+
+// pauseUnlessPaused returns ActionPause for a finding whose fix starts with
+// a pause, or ActionNone when the schedule is paused already, so that no
+// action slot of a run goes to a no-op.
+func pauseUnlessPaused(f Finding) Action {
+	if f.Paused {
+		return ActionNone
+	}
+	return ActionPause
 }
 
 // addDeadLetters inserts the DLQ count before the cost sentence of a
@@ -357,7 +367,7 @@ func (a *Auditor) staleCode(ctx context.Context, base Finding) (Finding, bool) {
 		return Finding{}, false
 	}
 	f := base
-	f.Kind, f.Severity, f.Recommendation = KindStaleCode, SeverityWarning, ActionPause
+	f.Kind, f.Severity, f.Recommendation = KindStaleCode, SeverityWarning, pauseUnlessPaused(base)
 	f.Summary = summarize(f, "targets "+u.Path+", which no route in the source tree serves")
 	return f, true
 }
