@@ -37,21 +37,24 @@ var skippedDirs = map[string]bool{".git": true, "node_modules": true, "vendor": 
 
 // FSIndex is a CodeIndex over a source tree. It reads the tree once, on the
 // first lookup, and keeps source files of at most 1 MiB, up to 50,000 files,
-// in memory. A path is served when a file contains it, or, for frameworks
+// in memory. In a larger tree a path it does not find is an error, not a
+// stale route. A path is served when a file contains it, or, for frameworks
 // with file-based routing (Next.js, SvelteKit, Nuxt), when a file sits at
 // that path under an api, pages, app or routes directory. It is safe for
 // concurrent use.
 type FSIndex struct {
-	root string
+	root     string
+	maxFiles int
 
-	once  sync.Once
-	err   error
-	files [][]byte
-	paths []string // slash-separated paths relative to root, without extension
+	once      sync.Once
+	err       error
+	truncated bool // the tree has more source files than maxFiles
+	files     [][]byte
+	paths     []string // slash-separated paths relative to root, without extension
 }
 
 // NewFSIndex returns an index of the source tree under root.
-func NewFSIndex(root string) *FSIndex { return &FSIndex{root: root} }
+func NewFSIndex(root string) *FSIndex { return &FSIndex{root: root, maxFiles: maxIndexedFiles} }
 
 // Serves reports whether the tree mentions path or routes it by file name.
 func (ix *FSIndex) Serves(ctx context.Context, path string) (bool, error) {
@@ -81,6 +84,10 @@ func (ix *FSIndex) Serves(ctx context.Context, path string) (bool, error) {
 			}
 		}
 	}
+	if ix.truncated {
+		// Unread files may serve the path, so its absence proves nothing.
+		return false, fmt.Errorf("schedules: path %q not found in the first %d source files under %q, and the index stops there", path, ix.maxFiles, ix.root)
+	}
 	return false, nil
 }
 
@@ -100,7 +107,7 @@ func (ix *FSIndex) load() {
 		if !sourceExtensions[ext] {
 			return nil
 		}
-		if len(ix.files) >= maxIndexedFiles {
+		if len(ix.files) >= ix.maxFiles {
 			return errStop
 		}
 		info, err := d.Info()
@@ -116,7 +123,8 @@ func (ix *FSIndex) load() {
 		ix.paths = append(ix.paths, "/"+strings.TrimSuffix(filepath.ToSlash(rel), ext))
 		return nil
 	})
-	if err != nil && !errors.Is(err, errStop) {
+	ix.truncated = errors.Is(err, errStop)
+	if err != nil && !ix.truncated {
 		ix.err = fmt.Errorf("schedules: index source tree %q: %w", ix.root, err)
 	}
 }
