@@ -75,10 +75,13 @@ func (ix *FSIndex) Serves(ctx context.Context, path string) (bool, error) {
 	for _, p := range ix.paths {
 		for _, dir := range []string{"/api", "/pages", "/app", "/routes"} {
 			if i := strings.Index(p, dir+"/"); i >= 0 {
-				route := strings.TrimSuffix(strings.TrimSuffix(p[i:], "/route"), "/index")
+				route := p[i:]
+				for _, suffix := range []string{"/route", "/index", "/+server"} {
+					route = strings.TrimSuffix(route, suffix)
+				}
 				route = strings.TrimPrefix(strings.TrimPrefix(route, "/pages"), "/app")
 				route = strings.TrimPrefix(route, "/routes")
-				if route == path || strings.HasSuffix(path, route) && route != "" && route != "/api" {
+				if route == path || route != "" && route != "/api" && routeServes(route, path) {
 					return true, nil
 				}
 			}
@@ -127,4 +130,37 @@ func (ix *FSIndex) load() {
 	if err != nil && !ix.truncated {
 		ix.err = fmt.Errorf("schedules: index source tree %q: %w", ix.root, err)
 	}
+}
+
+// routeServes reports whether a file-based route, such as
+// "/api/cron/[job]", serves the end of path. Dynamic segments ("[id]",
+// "{id}", ":id", "$id") match any one segment, and catch-all segments
+// ("[...slug]", "[[...slug]]") match the rest of the path.
+func routeServes(route, path string) bool {
+	routeSegs := strings.Split(strings.Trim(route, "/"), "/")
+	pathSegs := strings.Split(strings.Trim(path, "/"), "/")
+	for start := range pathSegs {
+		if segmentsMatch(routeSegs, pathSegs[start:]) {
+			return true
+		}
+	}
+	return false
+}
+
+func segmentsMatch(route, path []string) bool {
+	for i, seg := range route {
+		if strings.HasPrefix(seg, "[...") || strings.HasPrefix(seg, "[[...") {
+			return i == len(route)-1 && (len(path) > i || strings.HasPrefix(seg, "[["))
+		}
+		if i >= len(path) {
+			return false
+		}
+		dynamic := strings.HasPrefix(seg, "[") && strings.HasSuffix(seg, "]") ||
+			strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") ||
+			strings.HasPrefix(seg, ":") || strings.HasPrefix(seg, "$")
+		if !dynamic && seg != path[i] {
+			return false
+		}
+	}
+	return len(route) == len(path)
 }
