@@ -28,7 +28,9 @@ func (s bigBodySource) EachEvent(_ context.Context, _ string, _ time.Time, fn fu
 	return nil
 }
 
-func (bigBodySource) EachDeadLetter(context.Context, time.Time, func(DeadLetter) bool) error { return nil }
+func (bigBodySource) EachDeadLetter(context.Context, time.Time, func(DeadLetter) bool) error {
+	return nil
+}
 
 func TestAuditKeepsBoundedResponseBodies(t *testing.T) {
 	src := bigBodySource{body: bytes.Repeat([]byte("x"), 1<<20)}
