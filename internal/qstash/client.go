@@ -166,10 +166,15 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 }
 
 // endpoint returns the absolute URL of an API path such as "/v2/events".
-func (c *Client) endpoint(path string, query url.Values) *url.URL {
+// The path is escaped already, as url.PathEscape returns ids.
+func (c *Client) endpoint(escapedPath string, query url.Values) *url.URL {
 	u := *c.base
-	u.Path = c.base.Path + path
-	u.RawPath = ""
+	raw := c.base.EscapedPath() + escapedPath
+	if path, err := url.PathUnescape(raw); err == nil {
+		u.Path, u.RawPath = path, raw
+	} else {
+		u.Path, u.RawPath = c.base.Path+escapedPath, ""
+	}
 	u.RawQuery = query.Encode()
 	return &u
 }

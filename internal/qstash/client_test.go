@@ -344,3 +344,35 @@ func TestInvalidURLErrorHidesPassword(t *testing.T) {
 		t.Errorf("error reveals the URL password: %v", err)
 	}
 }
+
+func TestWritesEscapeScheduleIDs(t *testing.T) {
+	s, c, _ := newPair(t)
+	ctx := context.Background()
+	for _, odd := range []string{"nightly#2", "nightly?env=prod", "team/nightly"} {
+		t.Run(odd, func(t *testing.T) {
+			other, _ := s.AddSchedule(qstashemu.Schedule{ID: "nightly", Cron: "0 * * * *", Destination: "https://example.com/a"})
+			id, err := s.AddSchedule(qstashemu.Schedule{ID: odd, Cron: "0 * * * *", Destination: "https://example.com/b"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.PauseSchedule(ctx, id); err != nil {
+				t.Errorf("PauseSchedule(%q): %v", id, err)
+			}
+			if sc, _ := s.Schedule(id); !sc.Paused {
+				t.Errorf("schedule %q not paused", id)
+			}
+			if got, err := c.GetSchedule(ctx, id); err != nil || got.ID != id || !got.Paused {
+				t.Errorf("GetSchedule(%q) = %q paused %v, %v", id, got.ID, got.Paused, err)
+			}
+			if err := c.DeleteSchedule(ctx, id); err != nil {
+				t.Errorf("DeleteSchedule(%q): %v", id, err)
+			}
+			if _, ok := s.Schedule(id); ok {
+				t.Errorf("schedule %q not deleted", id)
+			}
+			if sc, ok := s.Schedule(other); !ok || sc.Paused {
+				t.Errorf("schedule %q was changed by actions on %q (exists %v, paused %v)", other, id, ok, sc.Paused)
+			}
+		})
+	}
+}

@@ -18,7 +18,7 @@ var errTooManyPages = errors.New("stopped after 10000 pages: the cursor never ra
 // PauseSchedule pauses a schedule through qstash-go. Pausing a paused
 // schedule succeeds.
 func (c *Client) PauseSchedule(ctx context.Context, id string) error {
-	return c.callGo(ctx, func(g *qstashgo.Client) error { return g.Schedules().Pause(id) },
+	return c.callGo(ctx, escapedID(id), func(g *qstashgo.Client) error { return g.Schedules().Pause(id) },
 		func(ctx context.Context) error {
 			return c.do(ctx, http.MethodPost, "/v2/schedules/"+url.PathEscape(id)+"/pause", nil, nil, nil)
 		})
@@ -26,7 +26,7 @@ func (c *Client) PauseSchedule(ctx context.Context, id string) error {
 
 // ResumeSchedule resumes a schedule through qstash-go.
 func (c *Client) ResumeSchedule(ctx context.Context, id string) error {
-	return c.callGo(ctx, func(g *qstashgo.Client) error { return g.Schedules().Resume(id) },
+	return c.callGo(ctx, escapedID(id), func(g *qstashgo.Client) error { return g.Schedules().Resume(id) },
 		func(ctx context.Context) error {
 			return c.do(ctx, http.MethodPost, "/v2/schedules/"+url.PathEscape(id)+"/resume", nil, nil, nil)
 		})
@@ -34,7 +34,7 @@ func (c *Client) ResumeSchedule(ctx context.Context, id string) error {
 
 // DeleteSchedule deletes a schedule through qstash-go.
 func (c *Client) DeleteSchedule(ctx context.Context, id string) error {
-	return c.callGo(ctx, func(g *qstashgo.Client) error { return g.Schedules().Delete(id) },
+	return c.callGo(ctx, escapedID(id), func(g *qstashgo.Client) error { return g.Schedules().Delete(id) },
 		func(ctx context.Context) error {
 			return c.do(ctx, http.MethodDelete, "/v2/schedules/"+url.PathEscape(id), nil, nil, nil)
 		})
@@ -45,7 +45,7 @@ func (c *Client) DeleteSchedule(ctx context.Context, id string) error {
 // so it fails while QSTASH_URL holds a value that is not a base URL.
 func (c *Client) CreateSchedule(ctx context.Context, opts qstashgo.ScheduleOptions) (string, error) {
 	var id string
-	err := c.callGo(ctx, func(g *qstashgo.Client) error {
+	err := c.callGo(ctx, false, func(g *qstashgo.Client) error {
 		var err error
 		id, err = g.Schedules().Create(opts)
 		return err
@@ -61,7 +61,7 @@ func (c *Client) CancelMessages(ctx context.Context, ids []string) (int, error) 
 		return 0, nil
 	}
 	var n int
-	err := c.callGo(ctx, func(g *qstashgo.Client) error {
+	err := c.callGo(ctx, false, func(g *qstashgo.Client) error {
 		var err error
 		n, err = g.Messages().CancelMany(ids)
 		return err
@@ -76,16 +76,21 @@ func (c *Client) CancelMessages(ctx context.Context, ids []string) (int, error) 
 	return n, err
 }
 
+// escapedID reports whether a schedule id changes when escaped for a URL
+// path. qstash-go v1.0.0 puts ids into paths unescaped, so that deleting
+// "nightly?env=prod" would delete "nightly"; such ids go the direct way.
+func escapedID(id string) bool { return url.PathEscape(id) != id }
+
 // callGo runs fn with a qstash-go client whose requests go through a
 // transport bound to ctx and the client's timeout. It turns a panic into an
 // error wrapping ErrPanic and restores the HTTP status that qstash-go drops.
 //
-// While QSTASH_URL is set, qstash-go v1.0.0 builds its URLs from it instead
-// of ours. A value with a query, a fragment or no scheme cannot be mapped
-// back to an API path, so callGo then sends the request itself with direct,
-// unless direct is nil.
-func (c *Client) callGo(ctx context.Context, fn func(*qstashgo.Client) error, direct func(context.Context) error) (err error) {
-	if direct != nil && os.Getenv("QSTASH_URL") != "" {
+// callGo sends the request itself with direct instead, unless direct is
+// nil, when preferDirect is set or QSTASH_URL is. qstash-go v1.0.0 builds
+// its URLs from QSTASH_URL instead of ours while it is set, and a value with
+// a query, a fragment or no scheme cannot be mapped back to an API path.
+func (c *Client) callGo(ctx context.Context, preferDirect bool, fn func(*qstashgo.Client) error, direct func(context.Context) error) (err error) {
+	if direct != nil && (preferDirect || os.Getenv("QSTASH_URL") != "") {
 		return direct(ctx)
 	}
 	ctx, cancel := c.withTimeout(ctx)

@@ -189,6 +189,9 @@ func (s *Server) handleSchedules(w http.ResponseWriter, r *http.Request, rest st
 
 	// An action on an existing schedule: {id}, {id}/pause, {id}/resume.
 	id, action, _ := strings.Cut(rest, "/")
+	if unescaped, err := url.PathUnescape(id); err == nil {
+		id = unescaped
+	}
 	s.mu.Lock()
 	_, exists := s.schedules[id]
 	s.mu.Unlock()
