@@ -375,6 +375,9 @@ func (a *Auditor) auditOne(ctx context.Context, s Schedule, dlq dlqSummary, now 
 	r.history.complete = !truncated
 	r.cost = estimateCost(s, r.parsed, r.history, now, a.cfg.price)
 	r.findings = a.evaluate(ctx, s, r.parsed, r.history, dlq, r.cost, now)
+	// Results stay in memory until every schedule is audited, so keep only
+	// what the duplicate rule reads, not the triggers and their bodies.
+	r.history = &history{lastSuccess: r.history.lastSuccess, oldestEvent: r.history.oldestEvent, complete: r.history.complete}
 	return r
 }
 

@@ -52,3 +52,24 @@ func TestAuditKeepsBoundedResponseBodies(t *testing.T) {
 		t.Errorf("findings = %+v, want a zombie", r.findings)
 	}
 }
+
+func TestAuditOneKeepsNoTriggersAfterJudging(t *testing.T) {
+	src := bigBodySource{body: []byte("internal error")}
+	a, err := New(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := src.ListSchedules(context.Background())
+	r := a.auditOne(context.Background(), list[0], dlqSummary{}, time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	// Results of every schedule live until the audit ends, for the
+	// duplicate rule, so each must be small.
+	if n := len(r.history.triggers); n != 0 {
+		t.Errorf("result keeps %d triggers with their bodies after the rules ran", n)
+	}
+	if r.history.oldestEvent.IsZero() {
+		t.Errorf("result lost the oldest event time that duplicate findings report")
+	}
+}
