@@ -134,6 +134,9 @@ func rateLimitWait(h http.Header, now time.Time, attempt int) (time.Duration, bo
 		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
 			return time.Duration(min(secs, maxAnnouncedWait.Seconds()) * float64(time.Second)), true
 		}
+		if at, err := http.ParseTime(v); err == nil {
+			return min(max(at.Sub(now), 0), maxAnnouncedWait), true
+		}
 	}
 	var latest time.Duration
 	known := false

@@ -22,6 +22,7 @@ func TestRateLimitWait(t *testing.T) {
 		{"reset in seconds from now", http.Header{"Burst-Ratelimit-Reset": {"4"}}, 4 * time.Second, true},
 		{"retry-after seconds", http.Header{"Retry-After": {"7"}}, 7 * time.Second, true},
 		{"retry-after overflowing", http.Header{"Retry-After": {"1e300"}}, maxAnnouncedWait, true},
+		{"retry-after date", http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second, true},
 		{"no headers", http.Header{}, 250 * time.Millisecond, false},
 	}
 	for _, tt := range tests {
