@@ -117,7 +117,7 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 func (e *DecodeError) Is(target error) bool { return target == ErrDecode }
 
 // Rate-limit headers QStash sends with 429: the burst (per second) limit and
-// the daily limit. Their Reset values are Unix times in seconds; a value too
+// the daily limit. Their Reset values are Unix times in seconds. A value too
 // small to be one (before 2001) is read as seconds from now, and a value
 // above 10^12 as Unix milliseconds.
 var resetHeaders = []string{"Burst-RateLimit-Reset", "RateLimit-Reset"}
