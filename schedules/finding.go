@@ -20,8 +20,8 @@ const (
 	KindMisconfigured Kind = "misconfigured"
 	// KindDeadLetters: dead letters of the schedule keep recurring.
 	KindDeadLetters Kind = "dead_letters"
-	// KindDuplicate: another, older schedule has the same destination,
-	// method, cron, forwarded headers and body.
+	// KindDuplicate: another schedule, older or the only active one, has
+	// the same destination, method, cron, forwarded headers and body.
 	KindDuplicate Kind = "duplicate"
 	// KindStaleCode: no route in the application's source serves the
 	// destination path.

@@ -196,3 +196,20 @@ func TestPausedZombieNotRecommendedPause(t *testing.T) {
 		t.Errorf("Apply on a paused zombie = %v, want no action", res)
 	}
 }
+
+func TestDuplicatesKeepActiveOverPaused(t *testing.T) {
+	e := newEnv(t)
+	old := e.create(now.Add(-3*time.Hour), "https://api.example.com/digest", "0 8 * * *", 0, `{"kind":"daily"}`)
+	if err := e.qs.Pause(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	replacement := e.create(now.Add(-2*time.Hour), "https://api.example.com/digest", "0 8 * * *", 0, `{"kind":"daily"}`)
+
+	r := e.audit()
+	if fs := findings(r, replacement); len(fs) != 0 {
+		t.Errorf("the only active copy is flagged: %s: %s", fs[0].Kind, fs[0].Summary)
+	}
+	if f := only(t, r, old); f.Kind != schedules.KindDuplicate || f.DuplicateOf != replacement {
+		t.Errorf("paused copy = %s of %q, want duplicate of the active %s", f.Kind, f.DuplicateOf, replacement)
+	}
+}

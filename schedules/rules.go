@@ -281,7 +281,8 @@ func misconfiguredText(f Finding) string {
 }
 
 // duplicates groups schedules by destination, method, cron, forwarded
-// headers and body, keeps the oldest of each group and flags the rest.
+// headers and body, keeps the oldest active schedule of each group (the
+// oldest paused one when all are paused) and flags the rest.
 // Headers are part of the key because schedules that differ only in a
 // header, such as a tenant id, deliver different messages.
 func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Finding {
@@ -310,7 +311,15 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 		if len(members) < 2 {
 			continue
 		}
+		// Keep the oldest active copy: deleting the only active one would
+		// stop the job.
 		slices.SortStableFunc(members, func(x, y int) int {
+			if list[x].Paused != list[y].Paused {
+				if list[y].Paused {
+					return -1
+				}
+				return 1
+			}
 			if c := list[x].CreatedAt.Compare(list[y].CreatedAt); c != 0 {
 				return c
 			}
@@ -326,8 +335,12 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 			f := a.baseFinding(s, r.parsed, h, r.cost)
 			f.Kind, f.Severity, f.Recommendation = KindDuplicate, SeverityWarning, ActionDelete
 			f.DuplicateOf = keep.ID
+			effect := "so each trigger delivers the same message once per copy"
+			if s.Paused {
+				effect = "and this copy is paused, so it delivers nothing until someone resumes it"
+			}
 			f.Summary = summarize(f, "duplicates schedule "+keep.ID+" (same destination, method, cron, headers and body; created "+
-				keep.CreatedAt.UTC().Format(time.RFC3339)+"), so each trigger delivers the same message once per copy")
+				keep.CreatedAt.UTC().Format(time.RFC3339)+"), "+effect)
 			out = append(out, f)
 		}
 	}
