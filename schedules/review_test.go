@@ -213,3 +213,20 @@ func TestDuplicatesKeepActiveOverPaused(t *testing.T) {
 		t.Errorf("paused copy = %s of %q, want duplicate of the active %s", f.Kind, f.DuplicateOf, replacement)
 	}
 }
+
+func TestApplyFallsBackWhenFirstActionOff(t *testing.T) {
+	e := newEnv(t)
+	id := e.gone("https://api.example.com/api/cron/legacy")
+	// An empty source tree serves no route, so the schedule also gets a
+	// stale-code finding, which recommends a pause.
+	r := e.audit(schedules.WithCodeIndex(schedules.NewFSIndex(t.TempDir())))
+	if fs := findings(r, id); len(fs) != 2 {
+		t.Fatalf("findings = %+v, want endpoint_gone and stale_code", fs)
+	}
+
+	ex := e.executor(schedules.Policy{Delete: schedules.ModeOff, Pause: schedules.ModeAutonomous})
+	res := ex.Apply(context.Background(), r)
+	if len(res) != 1 || res[0].Action != schedules.ActionPause || res[0].Outcome != schedules.OutcomeDone {
+		t.Errorf("Apply with delete off = %v, want the pause of the stale-code finding done", res)
+	}
+}
