@@ -11,7 +11,9 @@
 // every request to the configured URL. The transport also backs off on 429
 // and records the HTTP status. While QSTASH_URL is set, pause, resume,
 // delete and cancel bypass qstash-go and send their documented request
-// directly, because qstash-go would build its URLs from that variable. The package
+// directly, because qstash-go would build its URLs from that variable.
+// Schedule ids that need escaping in a URL path take the same direct way,
+// because qstash-go puts ids into paths unescaped. The package
 // reads schedules, events and the DLQ itself, with tolerant decoding,
 // because qstash-go's types drop fields the auditor needs.
 package qstash

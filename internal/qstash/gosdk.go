@@ -18,7 +18,7 @@ var errTooManyPages = errors.New("stopped after 10000 pages: the cursor never ra
 // PauseSchedule pauses a schedule through qstash-go. Pausing a paused
 // schedule succeeds.
 func (c *Client) PauseSchedule(ctx context.Context, id string) error {
-	return c.callGo(ctx, escapedID(id), func(g *qstashgo.Client) error { return g.Schedules().Pause(id) },
+	return c.callGo(ctx, needsEscape(id), func(g *qstashgo.Client) error { return g.Schedules().Pause(id) },
 		func(ctx context.Context) error {
 			return c.do(ctx, http.MethodPost, "/v2/schedules/"+url.PathEscape(id)+"/pause", nil, nil, nil)
 		})
@@ -26,7 +26,7 @@ func (c *Client) PauseSchedule(ctx context.Context, id string) error {
 
 // ResumeSchedule resumes a schedule through qstash-go.
 func (c *Client) ResumeSchedule(ctx context.Context, id string) error {
-	return c.callGo(ctx, escapedID(id), func(g *qstashgo.Client) error { return g.Schedules().Resume(id) },
+	return c.callGo(ctx, needsEscape(id), func(g *qstashgo.Client) error { return g.Schedules().Resume(id) },
 		func(ctx context.Context) error {
 			return c.do(ctx, http.MethodPost, "/v2/schedules/"+url.PathEscape(id)+"/resume", nil, nil, nil)
 		})
@@ -34,7 +34,7 @@ func (c *Client) ResumeSchedule(ctx context.Context, id string) error {
 
 // DeleteSchedule deletes a schedule through qstash-go.
 func (c *Client) DeleteSchedule(ctx context.Context, id string) error {
-	return c.callGo(ctx, escapedID(id), func(g *qstashgo.Client) error { return g.Schedules().Delete(id) },
+	return c.callGo(ctx, needsEscape(id), func(g *qstashgo.Client) error { return g.Schedules().Delete(id) },
 		func(ctx context.Context) error {
 			return c.do(ctx, http.MethodDelete, "/v2/schedules/"+url.PathEscape(id), nil, nil, nil)
 		})
@@ -76,10 +76,10 @@ func (c *Client) CancelMessages(ctx context.Context, ids []string) (int, error) 
 	return n, err
 }
 
-// escapedID reports whether a schedule id changes when escaped for a URL
+// needsEscape reports whether a schedule id changes when escaped for a URL
 // path. qstash-go v1.0.0 puts ids into paths unescaped, so that deleting
 // "nightly?env=prod" would delete "nightly"; such ids go the direct way.
-func escapedID(id string) bool { return url.PathEscape(id) != id }
+func needsEscape(id string) bool { return url.PathEscape(id) != id }
 
 // callGo runs fn with a qstash-go client whose requests go through a
 // transport bound to ctx and the client's timeout. It turns a panic into an
