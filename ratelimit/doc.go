@@ -7,17 +7,25 @@
 // bucket and GCRA scripts read state and override with one MGET and, only
 // when the request is allowed, write the new state with one SET carrying the
 // TTL. The fixed window keeps its counter, cap and window in one string that
-// a single BITFIELD increments only if the cost fits; it reads the override
+// a single BITFIELD increments only if the cost fits. It reads the override
 // when a window begins, and a limit change through this package rewrites the
 // current window's cap. Billed commands per decision:
 //
 //	                           fixed window   sliding window, token bucket, GCRA
-//	allowed, first of a window     4                  3
+//	allowed, first of a window     3                  3
 //	allowed, later                 2                  3
 //	denied in Redis                2                  2
 //	denied by the deny cache       0                  0
 //	peek with Remaining            2                  2
 //	with WithServerTime           +1                 +1 (TIME)
+//
+// The fixed window's first decision of a window in a process reads state
+// and override with one MGET, then begins the window with SET or, when
+// another process began it, increments with BITFIELD. Later decisions in
+// that process go straight to BITFIELD. When the state vanishes under a
+// process that saw the window begun, for example after a Reset on another
+// process, that decision costs 4. A key dropped from the process's record
+// of begun windows costs 3 on its next decision.
 //
 // TestBilledCommandsPerDecision checks these numbers with INFO commandstats
 // on a real redis-server.
@@ -116,7 +124,8 @@
 //
 // A Limiter's memory is bounded by the deny cache, the FailLocal limiters
 // (WithLocalFallbackKeys, 10,000 keys by default, an arbitrary key dropped
-// when full) and the in-flight bound.
+// when full), the fixed window's record of begun windows (10,000 keys, an
+// arbitrary key dropped when full) and the in-flight bound.
 //
 // # Middleware
 //
@@ -129,6 +138,10 @@
 //
 // # Limitations
 //
+//   - FixedWindow needs a Redis with BITFIELD (Redis 3.2 or newer, and
+//     Upstash). miniredis v2.40 has no BITFIELD: there FixedWindow
+//     decisions fail and the failure policy decides them, while the other
+//     algorithms run unchanged.
 //   - FailLocal limits per process: N app servers admit up to N times the
 //     limit while Redis is down, and the local limiters do not know
 //     overrides.

@@ -28,6 +28,8 @@ var exampleClock = stoppedClock{now: time.Date(2026, 3, 1, 12, 0, 15, 0, time.UT
 
 // newExampleRedis starts an in-process Redis, so that the examples run with
 // nothing installed; a real deployment passes its own go-redis client.
+// miniredis has no BITFIELD, which FixedWindow needs, so the examples use
+// the other algorithms.
 func newExampleRedis() (*redis.Client, func()) {
 	mr := miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {

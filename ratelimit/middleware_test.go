@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +27,7 @@ func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 }
 
 func TestMiddlewareHeaders(t *testing.T) {
-	f := newFixture(t, FixedWindow(2, time.Minute), WithPrefix("mw-headers"))
+	f := newFixture(t, FixedWindow(2, time.Minute), WithPrefix(uniquePrefix("mw-headers")))
 	f.clock.Advance(10*time.Second + 500*time.Millisecond)
 	h := Middleware(f.l, WithLegacyHeaders(), WithPolicyName("per ip"))(okHandler())
 	srv := httptest.NewServer(h)
@@ -91,7 +92,7 @@ func TestRetryAfterRounding(t *testing.T) {
 
 func TestMiddlewareRetryAfterWhileDenied(t *testing.T) {
 	// A denial 1 µs before the window ends must still carry Retry-After: 1.
-	f := newFixture(t, FixedWindow(1, time.Second), WithPrefix("mw-retry"))
+	f := newFixture(t, FixedWindow(1, time.Second), WithPrefix(uniquePrefix("mw-retry")))
 	h := Middleware(f.l)(okHandler())
 	req := httptest.NewRequest("GET", "/", nil)
 	serve(h, req)
@@ -103,7 +104,7 @@ func TestMiddlewareRetryAfterWhileDenied(t *testing.T) {
 }
 
 func TestMiddlewareCostAndDeniedHandler(t *testing.T) {
-	f := newFixture(t, TokenBucket(5, time.Minute, 5), WithPrefix("mw-cost"))
+	f := newFixture(t, TokenBucket(5, time.Minute, 5), WithPrefix(uniquePrefix("mw-cost")))
 	var deniedReason Reason
 	h := Middleware(f.l,
 		WithCost(func(r *http.Request) int { return 3 }),
@@ -124,7 +125,7 @@ func TestMiddlewareCostAndDeniedHandler(t *testing.T) {
 
 func TestMiddlewareKeysHashCredentials(t *testing.T) {
 	const token = "tok_live_very-secret-value"
-	f := newFixture(t, GCRA(10, time.Minute, 10), WithPrefix("mw-secret"))
+	f := newFixture(t, GCRA(10, time.Minute, 10), WithPrefix(uniquePrefix("mw-secret")))
 	ctx := context.Background()
 	cases := []struct {
 		name   string
@@ -144,7 +145,7 @@ func TestMiddlewareKeysHashCredentials(t *testing.T) {
 			t.Fatalf("%s: status %d", tc.name, rec.Code)
 		}
 	}
-	keys, err := f.rdb.Keys(ctx, "{mw-secret:*").Result()
+	keys, err := f.rdb.Keys(ctx, "{"+f.l.cfg.prefix+":*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,12 +160,12 @@ func TestMiddlewareKeysHashCredentials(t *testing.T) {
 }
 
 func TestMiddlewareMissingCredentialUsesIP(t *testing.T) {
-	f := newFixture(t, FixedWindow(1, time.Minute), WithPrefix("mw-fallback"))
+	f := newFixture(t, FixedWindow(1, time.Minute), WithPrefix(uniquePrefix("mw-fallback")))
 	h := Middleware(f.l, WithKey(KeyByBearerToken()))(okHandler())
 	req := httptest.NewRequest("GET", "/", nil)
 	req.RemoteAddr = "198.51.100.7:5555"
 	serve(h, req)
-	if n, _ := f.rdb.Exists(context.Background(), "{mw-fallback:ip:198.51.100.7}:fw").Result(); n != 1 {
+	if n, _ := f.rdb.Exists(context.Background(), f.l.StateKey("ip:198.51.100.7")).Result(); n != 1 {
 		t.Error("a request without a bearer token was not keyed by its client IP")
 	}
 }
@@ -267,4 +268,10 @@ func FuzzClientIP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// uniquePrefix returns a key prefix that no other test or run uses on the
+// shared server, even under -count.
+func uniquePrefix(name string) string {
+	return fmt.Sprintf("%s-%d", name, keySeq.Add(1))
 }

@@ -18,25 +18,37 @@ import (
 //	ARGV[3] default limit per period
 //	ARGV[4] period in microseconds
 //	ARGV[5] default burst (bucket algorithms only)
+//	ARGV[6] "start" when the fixed window is expected to begin (see
+//	        fixedWindowScript); other scripts ignore it
 //
 // and returns {allowed (0|1), remaining (whole units), retry after for the
 // requested cost in µs (-1: never at this limit), retry after for cost 1 in
-// µs, reset after in µs, effective limit as a string, or as an integer
-// from the fixed window}.
+// µs, reset after in µs, effective limit (an integer when it is whole,
+// else a string)}.
 //
-// Billed commands: the EVALSHA, one MGET that reads state and override
-// together, and one SET with PX when the request is allowed. A denial or a
-// peek writes nothing, so it never extends a TTL and never stores a negative
-// balance.
+// scriptPrelude starts the sliding window, token bucket and GCRA scripts.
+// Their billed commands are the EVALSHA, one MGET that reads state and
+// override together, and one SET with PX when the request is allowed. A
+// denial or a peek writes nothing, so it never extends a TTL and never
+// stores a negative balance.
 const scriptPrelude = `
 local v = redis.call('MGET', KEYS[1], KEYS[2])
-` + argsLua + overrideLua + `
+` + timeArgsLua + `
+local limit = tonumber(ARGV[3])
+local burst = tonumber(ARGV[5])
+local o = v[2] and tonumber(v[2])
+if o then
+  if o ~= o or o < 0 then o = 0 elseif o > 1125899906842624 then o = 1125899906842624 end
+  if o == 0 then burst = 0 elseif limit > 0 then burst = math.min(burst * o / limit, 1125899906842624) else burst = o end
+  limit = o
+end
+if limit <= 0 then burst = 0 end
+local limitReply = limit
+if limit ~= math.floor(limit) then limitReply = string.format('%.17g', limit) end
 local s = v[1]
 `
 
-// argsLua reads the arguments and the time.
-const argsLua = timeArgsLua + limitArgsLua
-
+// timeArgsLua reads the time, the cost and the period.
 const timeArgsLua = `
 local now = tonumber(ARGV[1])
 if not now then
@@ -47,6 +59,8 @@ local n = tonumber(ARGV[2])
 local period = tonumber(ARGV[4])
 `
 
+// limitArgsLua reads the limit and burst and defines the helpers of the
+// fixed window's slow path, applyOverride among them.
 const limitArgsLua = `
 local limit = tonumber(ARGV[3])
 local burst = tonumber(ARGV[5])
@@ -62,11 +76,6 @@ local function applyOverride(ov)
   end
   if limit <= 0 then burst = 0 end
 end
-`
-
-// overrideLua applies the override value that the MGET read.
-const overrideLua = `
-applyOverride(v[2])
 `
 
 // uint48Lua encodes (be48) and decodes (u48) the unsigned 48-bit
@@ -104,49 +113,62 @@ const fixedWindowMax = 1<<48 - 1
 // with OVERFLOW FAIL admits a request exactly when used + n <= cap and
 // leaves the field unchanged otherwise. A decision in the current window is
 // therefore the EVALSHA plus one BITFIELD, allowed or denied, and the TTL
-// set when the window began stays. The first decision of a window (or of a
-// key) also reads the override and writes the new window with SET ... PX,
-// or deletes the key that BITFIELD created when even that request is
-// denied. A stored window newer than the caller's is used as the current
-// one, so an app server whose clock lags cannot reopen a window that a
-// faster server has left. A limit change through SetOverride or
-// ClearOverride rewrites the cap of the current window at once; an
+// set when the window began stays. When the caller expects a new window
+// (ARGV[6] = "start", because this process has not seen the window begun),
+// the script reads state and override with one MGET and then either
+// decides with BITFIELD, when another process began the window, or writes
+// the new window with SET ... PX: 3 billed commands either way. When a
+// decision without "start" finds no current window, it reads the override
+// and writes the window, or deletes the key that BITFIELD created when
+// even that request is denied. That costs 4 billed commands and happens
+// when the state vanished under a process that saw the window begun, as
+// after a Reset on another process. A stored window newer than the
+// caller's is used as the current one, so an app server whose clock lags
+// cannot reopen a window that a faster server has left. A limit change through SetOverride or
+// ClearOverride rewrites the cap of the current window at once. An
 // override that expires by its TTL takes effect at the next window.
 const fixedWindowScript = timeArgsLua + `
 local MAXC0 = 281474976710655
 local idx = math.floor(now / period)
-local r
-if n > 0 then
-  r = redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
+local start = ARGV[6] == 'start'
+local function bitfield()
+  return redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
     'OVERFLOW', 'FAIL', 'INCRBY', 'u48', 48, n)
-  if r[1] - 1 >= idx then
-    -- The current window (or a newer one that a faster clock began): the
-    -- BITFIELD has decided, and nothing else is read or written.
-    local cap = r[2]
-    local reset = math.min(r[1] * period - now, period)
-    local used, allowed = r[3] - (MAXC0 - cap), 0
-    if r[4] then
-      allowed = 1
-      used = r[4] - (MAXC0 - cap)
-    end
-    local retryN, retry1, resetAfter = 0, 0, 0
-    if n > cap then retryN = -1 elseif used + n > cap then retryN = math.ceil(reset) end
-    if cap < 1 then retry1 = -1 elseif used + 1 > cap then retry1 = math.ceil(reset) end
-    if used > 0 then resetAfter = math.ceil(reset) end
-    return {allowed, math.max(0, cap - used), retryN, retry1, resetAfter, cap}
+end
+-- current returns the decision that BITFIELD reply r made in the current
+-- window (or a newer one that a faster clock began).
+local function current(r)
+  local cap = r[2]
+  local reset = math.min(r[1] * period - now, period)
+  local used, allowed = r[3] - (MAXC0 - cap), 0
+  if r[4] then
+    allowed = 1
+    used = r[4] - (MAXC0 - cap)
   end
+  local retryN, retry1, resetAfter = 0, 0, 0
+  if n > cap then retryN = -1 elseif used + n > cap then retryN = math.ceil(reset) end
+  if cap < 1 then retry1 = -1 elseif used + 1 > cap then retry1 = math.ceil(reset) end
+  if used > 0 then resetAfter = math.ceil(reset) end
+  return {allowed, math.max(0, cap - used), retryN, retry1, resetAfter, cap}
+end
+if n > 0 and not start then
+  local r = bitfield()
+  if r[1] - 1 >= idx then return current(r) end
 end
 ` + limitArgsLua + uint48Lua + `
 local function capOf()
   return math.min(math.floor(limit), MAXC - 1)
 end
 local cap, used, allowed = 0, 0, 0
-if n == 0 then
+if n == 0 or start then
+  -- A peek, or a decision that the caller expects to begin a window: read
+  -- state and override together.
   local v = redis.call('MGET', KEYS[1], KEYS[2])
   local sidx = -1
   if v[1] and string.len(v[1]) >= 18 then
     sidx = u48(v[1], 1) - 1
     if sidx >= idx then
+      if n > 0 then return current(bitfield()) end
       idx = sidx
       cap = u48(v[1], 13)
       used = u48(v[1], 7) - (MAXC - cap)
@@ -155,10 +177,16 @@ if n == 0 then
   if sidx < idx then
     applyOverride(v[2])
     cap = capOf()
+    if n > 0 and n <= cap then
+      allowed = 1
+      used = n
+      local reset = math.min((idx + 1) * period - now, period)
+      redis.call('SET', KEYS[1], be48(idx + 1) .. be48(MAXC - cap + n) .. be48(cap), 'PX', ms(reset))
+    end
   end
 else
-  -- The first decision of a window, or of the key: BITFIELD found no
-  -- current window (and may have created the key), so start one.
+  -- BITFIELD found no current window, and may have created the key: start
+  -- a window, or delete the key when even this request is denied.
   applyOverride(redis.call('GET', KEYS[2]))
   cap = capOf()
   if n <= cap then
@@ -207,7 +235,7 @@ if n > 0 and used + n <= limit + 1e-9 then
   used = used + n
   allowed = 1
   local ttl = math.min(start + 2 * period - now, 2 * period)
-  redis.call('SET', KEYS[1], fmt(idx) .. ' ' .. fmt(cur) .. ' ' .. fmt(prev), 'PX', ms(ttl))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', idx, cur, prev), 'PX', math.max(1, math.ceil(ttl / 1000)))
 end
 local function retry(k)
   if k > limit then return -1 end
@@ -219,7 +247,7 @@ local function retry(k)
 end
 local resetAfter = 0
 if cur > 0 then resetAfter = start + 2 * period - now elseif prev > 0 then resetAfter = start + period - now end
-return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), fmt(limit)}
+return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), limitReply}
 `
 
 // The token bucket state is "tokens time burst": the tokens left at the
@@ -249,7 +277,7 @@ local allowed = 0
 if n > 0 and n <= tokens + 1e-9 then
   tokens = math.max(0, tokens - n)
   allowed = 1
-  redis.call('SET', KEYS[1], fmt(tokens) .. ' ' .. fmt(t) .. ' ' .. fmt(burst), 'PX', ms(t + (burst - tokens) / rate - now))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', tokens, t, burst), 'PX', math.max(1, math.ceil((t + (burst - tokens) / rate - now) / 1000)))
 end
 local function retry(k)
   if k > burst or rate <= 0 then return -1 end
@@ -258,7 +286,7 @@ local function retry(k)
 end
 local resetAfter = 0
 if rate > 0 then resetAfter = math.max(0, math.ceil(t + (burst - tokens) / rate - now)) end
-return {allowed, math.floor(tokens + 1e-9), retry(math.max(n, 1)), retry(1), resetAfter, fmt(limit)}
+return {allowed, math.floor(tokens + 1e-9), retry(math.max(n, 1)), retry(1), resetAfter, limitReply}
 `
 
 // The GCRA state is "TAT T": the theoretical arrival time in microseconds
@@ -275,8 +303,9 @@ if limit > 0 then T = period / limit end
 local tau = burst * T
 local tat = now
 if s then
-  local a, b = string.match(s, '^(%S+) (%S+)$')
-  local st, sT = tonumber(a), tonumber(b)
+  local sp = string.find(s, ' ', 1, true)
+  local st, sT
+  if sp then st, sT = tonumber(string.sub(s, 1, sp - 1)), tonumber(string.sub(s, sp + 1)) end
   if st and sT then
     tat = st
     if sT ~= T and tat > now and sT > 0 then tat = now + (tat - now) * T / sT end
@@ -287,7 +316,7 @@ local allowed = 0
 if n > 0 and n <= burst and tat + n * T - now <= tau + 2 then
   tat = tat + n * T
   allowed = 1
-  redis.call('SET', KEYS[1], fmt(tat) .. ' ' .. fmt(T), 'PX', ms(tat - now))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g', tat, T), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
 end
 local function retry(k)
   if k > burst or T <= 0 then return -1 end
@@ -297,7 +326,7 @@ local function retry(k)
 end
 local remaining = 0
 if T > 0 then remaining = math.max(0, math.floor((tau - (tat - now)) / T + 1e-6)) end
-return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(tat - now), fmt(limit)}
+return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(tat - now), limitReply}
 `
 
 const resetScript = `return redis.call('DEL', KEYS[1])`

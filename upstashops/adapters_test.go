@@ -3,6 +3,7 @@ package upstashops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -14,7 +15,7 @@ import (
 
 func TestRateLimitReviewRaisesLimit(t *testing.T) {
 	rdb, prefix := testRedis(t)
-	lim, err := ratelimit.New(rdb, ratelimit.FixedWindow(20, time.Hour), ratelimit.WithPrefix("rl-"+t.Name()), ratelimit.WithoutDenyCache())
+	lim, err := ratelimit.New(rdb, ratelimit.FixedWindow(20, time.Hour), ratelimit.WithPrefix(fmt.Sprintf("rl%d", prefixSeq.Add(1))), ratelimit.WithoutDenyCache())
 	if err != nil {
 		t.Fatal(err)
 	}

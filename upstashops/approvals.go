@@ -196,11 +196,12 @@ func (op *Operator) Decide(ctx context.Context, id string, d Decision, actor str
 	a := p.Action
 	if d == Reject {
 		op.record(ctx, AuditEntry{Event: AuditRejected, ActionID: a.ID, FindingID: a.FindingID, Class: a.Class, Target: a.Target, Actor: actor})
-		op.actions.setState(a.ID, stateRejected)
+		// The episode's state stays pending, so the action is not requested
+		// again while its finding stays open.
 		return nil
 	}
 	op.record(ctx, AuditEntry{Event: AuditApproved, ActionID: a.ID, FindingID: a.FindingID, Class: a.Class, Target: a.Target, Actor: actor})
-	return op.actions.execute(ctx, a, actor)
+	return op.actions.execute(ctx, "decided:"+a.ID, a, actor)
 }
 
 // signature returns the HMAC of an approval link's fields.

@@ -18,11 +18,15 @@
 //
 // # Limitations
 //
-//   - Open findings, cooldowns, delivery state and the cost chart are kept in
-//     memory per process. A restart re-sends alerts for findings still open,
-//     and instances sharing a Redis each alert on what their own runs found.
+//   - With Redis, the open findings of each job, the cooldowns and the
+//     record of which channel got which alert are shared by every instance.
+//     Without it they are kept in memory per process, so a restart re-sends
+//     alerts for findings still open. The cost chart and the delivery queues
+//     are always per process.
 //   - The default Redis jobs instrument the client the Operator itself uses,
 //     so the cost report includes the Operator's own commands.
+//   - ActionTTLFloor has no built-in executor, because costlint sets its
+//     floors when a Linter is built. Add one with WithExecutor.
 //   - The rate-limit review counts only decisions sent through
 //     RateLimitReview.AllowN or Observe, not those of ratelimit.Middleware.
 package upstashops

@@ -274,3 +274,15 @@ func TestHandlerSignedLink(t *testing.T) {
 		t.Errorf("reused link: status %d, want 404", resp.StatusCode)
 	}
 }
+
+func TestHandlerThrottlesLogin(t *testing.T) {
+	fx := newDashboardFixture(t, WithDashboardToken(testToken))
+	var codes []int
+	for range 12 {
+		resp, _ := fx.do(t, http.MethodPost, "login", url.Values{"token": {"guess"}}, nil)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != http.StatusUnauthorized || codes[len(codes)-1] != http.StatusTooManyRequests {
+		t.Errorf("status codes of 12 wrong guesses = %v, want 401 first and 429 last", codes)
+	}
+}

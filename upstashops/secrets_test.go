@@ -11,12 +11,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 )
 
 // TestSecretsNeverLeak configures every credential the Operator takes,
-// drives alerts, failures, approvals and actions, and scans the log, every
-// notification body, the dashboard, the JSON API and the raw audit stream
-// for each secret.
+// drives alerts, failures, approvals and actions, and scans the log, the
+// spans, every notification body, the dashboard, the JSON API and the raw
+// audit stream for each secret.
 func TestSecretsNeverLeak(t *testing.T) {
 	secrets := map[string]string{
 		"slack path":       "T0SECRET/B0SECRET/slackSecretPath42",
@@ -57,12 +60,15 @@ func TestSecretsNeverLeak(t *testing.T) {
 	var logMu sync.Mutex
 	logger := newJSONLogger(&lockedWriter{w: &logs, mu: &logMu})
 
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+
 	rdb, prefix := testRedis(t)
 	exec := ExecutorFunc(func(ctx context.Context, a Action) error {
 		return &url.Error{Op: "Post", URL: "http://127.0.0.1:1/v2/schedules?token=" + secrets["executor URL"], Err: errors.New("connection refused")}
 	})
 	job := &findingsJob{name: ScheduleJob}
-	op := newTestOperator(t, WithRedis(rdb), prefix, WithLogger(logger), WithJob(job),
+	op := newTestOperator(t, WithRedis(rdb), prefix, WithLogger(logger), WithTracerProvider(tp), WithJob(job),
 		WithQStash(secrets["qstash token"]), WithQStashURL(closedURL), WithManagementAPI("ops@example.test", secrets["management key"]),
 		WithDashboardToken(secrets["dashboard token"]), WithDeliveryRetry(2, 0),
 		WithPolicy(ObserveOnly.With(ActionPauseSchedule, Autonomous).With(ActionDeleteSchedule, RequireApproval)),
@@ -133,9 +139,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 		failures = append(failures, st.Name+" "+st.LastError)
 	}
 	surfaces["channel status"] = strings.Join(failures, "\n")
+	var spanText []string
+	for _, sp := range spans.Ended() {
+		spanText = append(spanText, fmt.Sprint(sp.Name(), sp.Attributes(), sp.Events(), sp.Status()))
+	}
+	surfaces["spans"] = strings.Join(spanText, "\n")
 
 	// The surfaces must have content, or the scan proves nothing.
-	for _, name := range []string{"log", "notification to slack", "notification to webhook", "notification to pagerduty", "email", "audit stream", "dashboard /"} {
+	for _, name := range []string{"log", "spans", "notification to slack", "notification to webhook", "notification to pagerduty", "email", "audit stream", "dashboard /"} {
 		if len(surfaces[name]) < 50 {
 			t.Errorf("surface %q is nearly empty: %q", name, surfaces[name])
 		}

@@ -7,7 +7,7 @@
 // Flush writes them to one Redis sorted set per key in one pipeline, so
 // every app instance reads the same history. The layer bills no Redis
 // command per request and 3 per key per flush (ZADD, ZREMRANGEBYSCORE,
-// PEXPIRE); evaluating a key reads its history with one ZRANGEBYSCORE and
+// PEXPIRE). Evaluating a key reads its history with one ZRANGEBYSCORE and
 // its limit with one script call (3 billed commands: EVALSHA, GET, PTTL).
 //
 // A Tuner applies the Policy to a key's history:

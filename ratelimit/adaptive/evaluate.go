@@ -129,7 +129,7 @@ func (t *Tuner) Propose(ctx context.Context, key string) ([]Change, error) {
 	period := t.limits.Algorithm().Period()
 
 	switch {
-	case acct.Trusted && u.recent >= p.NearLimit*limit && (u.baseline <= 0 || u.recent >= p.SpikeFactor*u.baseline) && limit < p.Ceiling:
+	case acct.Trusted && limit > 0 && u.recent >= p.NearLimit*limit && (u.baseline <= 0 || u.recent >= p.SpikeFactor*u.baseline) && limit < p.Ceiling:
 		to := t.bound(limit * p.RaiseFactor)
 		change(KindRaise, to, p.RaiseTTL, false, fmt.Sprintf(
 			"trusted key at %.0f per %s, %.0f%% of its limit %g and %s its baseline: raised to %g for %s",
@@ -199,7 +199,8 @@ func (t *Tuner) shouldRecommend(key string, now time.Time) bool {
 // Recent demand is the mean of the last RecentBuckets complete buckets. The
 // baseline is the median bucket before them within BaselineWindow, counted
 // from the first bucket with traffic with empty buckets as 0, so that a
-// flood that goes on for a while does not become its own baseline. The
+// flood that goes on for a while does not become its own baseline; a key
+// whose median is 0 uses its mean instead. The
 // daily peaks are the largest bucket of each of the last GrowthDays days.
 func (t *Tuner) usage(ctx context.Context, key string, now time.Time) (usage, error) {
 	p := t.policy
@@ -245,8 +246,17 @@ func (t *Tuner) usage(ctx context.Context, key string, now time.Time) (usage, er
 	}
 	u.recent = recentSum / float64(p.RecentBuckets) * perPeriod
 	if len(baseline) > 0 {
+		var sum float64
+		for _, v := range baseline {
+			sum += v
+		}
 		slices.Sort(baseline)
 		u.baseline = baseline[len(baseline)/2] * perPeriod
+		if u.baseline == 0 {
+			// A key busy in fewer than half of its buckets has a median of
+			// 0; its mean is the only baseline it has.
+			u.baseline = sum / float64(len(baseline)) * perPeriod
+		}
 	}
 	return u, nil
 }

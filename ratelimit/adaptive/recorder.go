@@ -46,9 +46,9 @@ type counts struct{ requests, denied int64 }
 // The history of key K is the sorted set "{prefix:K}:hist", in the hash
 // slot of the limiter's own keys. Each flush adds one member per key and
 // bucket, "bucketUnix:instance:seq:requests:denied", scored by the bucket's
-// start, drops members older than the retention and sets the key's TTL to
-// the retention, all in one pipeline: 3 billed commands per key flushed and
-// none per request.
+// start. It also drops members older than the retention and sets the key's
+// TTL to the retention. All of it goes in one pipeline, which bills 3
+// commands per key flushed and none per request.
 //
 // Memory: at most maxKeys keys between flushes (WithMaxKeys, 10,000 by
 // default); traffic of further keys is counted in Dropped and not recorded.
