@@ -137,7 +137,7 @@
 // WithTrustedProxies, walked from the right), by an API key header or a
 // bearer token (hashed with SHA-256 before they become keys), or by a
 // KeyFunc, and sets the RateLimit-Policy and RateLimit fields of
-// draft-ietf-httpapi-ratelimit-headers-09 on every response, with
+// draft-ietf-httpapi-ratelimit-headers-11 on every response, with
 // Retry-After on denials.
 //
 // # Limitations
