@@ -12,10 +12,18 @@ import (
 // it, and goes to the hook again as applied. Recommendations, and every
 // change in recommend-only mode, go to the hook once as recommended. It
 // returns the changes in their final stage; a rejected change is left out.
+//
+// When the key's history shows a raise that is still in force, applied by
+// this instance or another, Evaluate also drops the key from this process's
+// deny cache, so a denial cached before the raise lasts at most until the
+// next evaluation.
 func (t *Tuner) Evaluate(ctx context.Context, key string) ([]Change, error) {
-	proposed, err := t.Propose(ctx, key)
+	proposed, u, err := t.propose(ctx, key)
 	if err != nil {
 		return nil, err
+	}
+	if u.lastChange.kind == KindRaise && u.now.Sub(u.lastChange.at) < t.policy.RaiseTTL {
+		t.limits.ForgetDenial(key)
 	}
 	var done []Change
 	for _, c := range proposed {
@@ -68,6 +76,7 @@ func (t *Tuner) deliver(ctx context.Context, c *Change) (bool, error) {
 	if c.Kind == KindRecommend || t.recommendOnly {
 		c.Stage = StageRecommended
 		t.callHook(ctx, *c)
+		t.finish(ctx, *c)
 		return true, nil
 	}
 	c.Stage = StageProposed
@@ -80,7 +89,21 @@ func (t *Tuner) deliver(ctx context.Context, c *Change) (bool, error) {
 	}
 	c.Stage = StageApplied
 	t.callHook(ctx, *c)
+	t.finish(ctx, *c)
 	return true, nil
+}
+
+// finish stores a delivered change in the key's history and notifies.
+// A failure of either is logged: the change itself stands.
+func (t *Tuner) finish(ctx context.Context, c Change) {
+	if err := t.recorder.recordAdjustment(ctx, c); err != nil {
+		t.logger.Warn("adaptive: change not stored; other instances may repeat it", "key", c.Key, "kind", c.Kind.String(), "error", err)
+	}
+	if t.notifier != nil {
+		if err := t.notifier.Notify(ctx, c); err != nil {
+			t.logger.Warn("adaptive: notification failed", "key", c.Key, "kind", c.Kind.String(), "error", err)
+		}
+	}
 }
 
 func (t *Tuner) callHook(ctx context.Context, c Change) error {
@@ -90,17 +113,38 @@ func (t *Tuner) callHook(ctx context.Context, c Change) error {
 	return t.onAdjust(ctx, c)
 }
 
+// limit returns the limit that decisions for key use now.
+func (t *Tuner) limit(ctx context.Context, key string) (float64, error) {
+	limit, _, ok, err := t.limits.Override(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("adaptive: read limit of key %q: %w", key, err)
+	}
+	if !ok {
+		return t.limits.Algorithm().Limit(), nil
+	}
+	return limit, nil
+}
+
 // usage is a key's demand (allowed and denied requests) per limiter period.
 type usage struct {
 	recent     float64
 	baseline   float64 // -1 when the key has no history before the recent window
 	dailyPeaks []float64
+
+	lastChange    adjustment // the latest raise or cut, zero when none
+	lastRecommend time.Time  // the latest recommendation, zero when none
+	now           time.Time
 }
 
 // Propose returns the changes the policy makes for key now, without
 // applying them or calling the hook. Two app instances that share the
 // history in Redis propose the same changes.
 func (t *Tuner) Propose(ctx context.Context, key string) ([]Change, error) {
+	changes, _, err := t.propose(ctx, key)
+	return changes, err
+}
+
+func (t *Tuner) propose(ctx context.Context, key string) ([]Change, usage, error) {
 	now := t.recorder.clock.Now()
 	p := t.policy
 	acct := Account{}
@@ -112,13 +156,13 @@ func (t *Tuner) Propose(ctx context.Context, key string) ([]Change, error) {
 			acct = a
 		}
 	}
-	limit, err := t.limits.EffectiveLimit(ctx, key)
+	limit, err := t.limit(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("adaptive: read limit of key %q: %w", key, err)
+		return nil, usage{}, err
 	}
 	u, err := t.usage(ctx, key, now)
 	if err != nil {
-		return nil, err
+		return nil, usage{}, err
 	}
 
 	var changes []Change
@@ -127,14 +171,19 @@ func (t *Tuner) Propose(ctx context.Context, key string) ([]Change, error) {
 			TTL: ttl, Flagged: flagged, Reason: reason, At: now})
 	}
 	period := t.limits.Algorithm().Period()
+	cooling := !u.lastChange.at.IsZero() && now.Sub(u.lastChange.at) < t.cooldown()
 
 	switch {
-	case acct.Trusted && limit > 0 && u.recent >= p.NearLimit*limit && (u.baseline <= 0 || u.recent >= p.SpikeFactor*u.baseline) && limit < p.Ceiling:
+	case cooling:
+		// Another raise or cut within the cooldown, by this instance or
+		// another, would act before the last one shows in the history.
+	case !p.DisableRaise && acct.Trusted && limit > 0 && u.recent >= p.NearLimit*limit &&
+		(u.baseline <= 0 || u.recent >= p.SpikeFactor*u.baseline) && limit < p.Ceiling:
 		to := t.bound(limit * p.RaiseFactor)
 		change(KindRaise, to, p.RaiseTTL, false, fmt.Sprintf(
 			"trusted key at %.0f per %s, %.0f%% of its limit %g and %s its baseline: raised to %g for %s",
 			u.recent, period, 100*u.recent/limit, limit, timesBaseline(u), to, p.RaiseTTL))
-	case !acct.Trusted && u.baseline > 0 && u.recent >= p.AbuseFactor*u.baseline && limit > p.Floor:
+	case !p.DisableTighten && !acct.Trusted && u.baseline > 0 && u.recent >= p.AbuseFactor*u.baseline && limit > p.Floor:
 		to := t.bound(limit * p.TightenFactor)
 		who := "unknown key"
 		if acct.Known {
@@ -145,7 +194,8 @@ func (t *Tuner) Propose(ctx context.Context, key string) ([]Change, error) {
 			who, u.recent, period, u.recent/u.baseline, u.baseline, limit, to, p.TightenTTL))
 	}
 
-	if len(changes) == 0 && t.grew(u, limit) && t.shouldRecommend(key, now) {
+	recommendDue := u.lastRecommend.IsZero() || now.Sub(u.lastRecommend) >= p.RecommendEvery
+	if !p.DisableRecommend && len(changes) == 0 && !cooling && recommendDue && t.grew(u, limit) {
 		to := t.bound(limit * p.GrowthFactor)
 		if to > limit {
 			change(KindRecommend, to, 0, false, fmt.Sprintf(
@@ -153,7 +203,15 @@ func (t *Tuner) Propose(ctx context.Context, key string) ([]Change, error) {
 				100*p.GrowthRatio, limit, p.GrowthDays, to))
 		}
 	}
-	return changes, nil
+	return changes, u, nil
+}
+
+// cooldown returns the policy's cooldown, RecentBuckets buckets when unset.
+func (t *Tuner) cooldown() time.Duration {
+	if t.policy.Cooldown > 0 {
+		return t.policy.Cooldown
+	}
+	return time.Duration(t.policy.RecentBuckets) * t.recorder.bucket
 }
 
 func timesBaseline(u usage) string {
@@ -180,21 +238,6 @@ func (t *Tuner) grew(u usage, limit float64) bool {
 	return true
 }
 
-// shouldRecommend reports whether key had no recommendation in the last
-// day, and records this one.
-func (t *Tuner) shouldRecommend(key string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if last, ok := t.recommended[key]; ok && now.Sub(last) < 24*time.Hour {
-		return false
-	}
-	if len(t.recommended) >= maxRecommended {
-		clear(t.recommended)
-	}
-	t.recommended[key] = now
-	return true
-}
-
 // usage reads key's history and converts it to demand per limiter period.
 // Recent demand is the mean of the last RecentBuckets complete buckets. The
 // baseline is the median bucket before them within BaselineWindow, counted
@@ -209,17 +252,22 @@ func (t *Tuner) usage(ctx context.Context, key string, now time.Time) (usage, er
 	recentStart := current.Add(-time.Duration(p.RecentBuckets) * bucket)
 	baselineStart := recentStart.Add(-p.BaselineWindow)
 	growthStart := current.Add(-time.Duration(p.GrowthDays) * 24 * time.Hour)
-	since := baselineStart
-	if growthStart.Before(since) {
-		since = growthStart
-	}
-	hist, err := t.recorder.History(ctx, key, since)
+	since := minTime(baselineStart, growthStart, now.Add(-p.RecommendEvery), now.Add(-t.cooldown()),
+		now.Add(-p.RaiseTTL))
+	hist, adjustments, err := t.recorder.read(ctx, key, since)
 	if err != nil {
 		return usage{}, err
 	}
 	perPeriod := t.limits.Algorithm().Period().Seconds() / bucket.Seconds()
 
-	u := usage{baseline: -1, dailyPeaks: make([]float64, p.GrowthDays)}
+	u := usage{baseline: -1, dailyPeaks: make([]float64, p.GrowthDays), now: now}
+	for _, a := range adjustments {
+		if a.kind == KindRecommend {
+			u.lastRecommend = a.at
+		} else {
+			u.lastChange = a
+		}
+	}
 	var recentSum float64
 	var baseline []float64 // requests per bucket, filled from the first bucket with traffic
 	var firstBaseline time.Time
@@ -259,4 +307,13 @@ func (t *Tuner) usage(ctx context.Context, key string, now time.Time) (usage, er
 		}
 	}
 	return u, nil
+}
+
+func minTime(first time.Time, rest ...time.Time) time.Time {
+	for _, t := range rest {
+		if t.Before(first) {
+			first = t
+		}
+	}
+	return first
 }

@@ -252,16 +252,38 @@ func (r *Recorder) restore(batch map[string]map[int64]*counts) {
 // History returns key's buckets from since to now, oldest first, summed
 // over every instance's flushes. Buckets without traffic are absent.
 func (r *Recorder) History(ctx context.Context, key string, since time.Time) ([]Bucket, error) {
+	buckets, _, err := r.read(ctx, key, since)
+	return buckets, err
+}
+
+// adjustment is a change that a Tuner delivered for a key, stored in the
+// key's history as "adj:unixMillis:kind:to" so that every instance reads it.
+type adjustment struct {
+	at   time.Time
+	kind Kind
+	to   float64
+}
+
+// read returns key's buckets and adjustments from since to now, oldest
+// first, with one ZRANGEBYSCORE.
+func (r *Recorder) read(ctx context.Context, key string, since time.Time) ([]Bucket, []adjustment, error) {
 	members, err := r.rdb.ZRangeByScore(ctx, r.HistoryKey(key), &redis.ZRangeBy{
 		Min: strconv.FormatInt(r.bucketStart(since), 10),
 		Max: "+inf",
 	}).Result()
 	if err != nil {
-		return nil, fmt.Errorf("adaptive: read history of key %q: %w", key, err)
+		return nil, nil, fmt.Errorf("adaptive: read history of key %q: %w", key, err)
 	}
 	sums := make(map[int64]*Bucket)
+	var adjustments []adjustment
 	for _, m := range members {
 		parts := strings.Split(m, ":")
+		if len(parts) == 4 && parts[0] == "adj" {
+			if a, ok := parseAdjustment(parts); ok {
+				adjustments = append(adjustments, a)
+			}
+			continue
+		}
 		if len(parts) != 5 {
 			continue
 		}
@@ -283,7 +305,36 @@ func (r *Recorder) History(ctx context.Context, key string, since time.Time) ([]
 	for _, start := range slices.Sorted(maps.Keys(sums)) {
 		out = append(out, *sums[start])
 	}
-	return out, nil
+	slices.SortFunc(adjustments, func(a, b adjustment) int { return a.at.Compare(b.at) })
+	return out, adjustments, nil
+}
+
+func parseAdjustment(parts []string) (adjustment, bool) {
+	millis, err1 := strconv.ParseInt(parts[1], 10, 64)
+	kind, err2 := strconv.ParseUint(parts[2], 10, 8)
+	to, err3 := strconv.ParseFloat(parts[3], 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return adjustment{}, false
+	}
+	return adjustment{at: time.UnixMilli(millis).UTC(), kind: Kind(kind), to: to}, true
+}
+
+// recordAdjustment adds c to key's history with ZADD and PEXPIRE in one
+// pipeline (2 billed commands), so that the PEXPIRE bounds the history
+// even when it had expired before the change.
+func (r *Recorder) recordAdjustment(ctx context.Context, c Change) error {
+	hist := r.HistoryKey(c.Key)
+	member := "adj:" + strconv.FormatInt(c.At.UnixMilli(), 10) + ":" +
+		strconv.FormatUint(uint64(c.Kind), 10) + ":" + strconv.FormatFloat(c.To, 'g', -1, 64)
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, hist, redis.Z{Score: float64(c.At.Unix()), Member: member})
+		p.PExpire(ctx, hist, r.retention)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("adaptive: record %s of key %q in its history: %w", c.Kind, c.Key, err)
+	}
+	return nil
 }
 
 type systemClock struct{}

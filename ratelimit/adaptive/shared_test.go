@@ -1,0 +1,172 @@
+package adaptive
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/upstash-ops/sdk/internal/clock"
+	"github.com/upstash-ops/sdk/ratelimit"
+)
+
+// twoInstances returns two app instances on one prefix and one clock.
+func twoInstances(t *testing.T, alg ratelimit.Algorithm, accts accounts) (a, b *env, fake *clock.Fake) {
+	t.Helper()
+	fake = clock.NewFake(epoch)
+	prefix := fmt.Sprintf("pair%d", prefixSeq.Add(1))
+	a = newEnvOn(t, prefix, fake, alg, accts, Policy{})
+	b = newEnvOn(t, prefix, fake, alg, accts, Policy{})
+	return a, b, fake
+}
+
+func TestInstancesCutOnce(t *testing.T) {
+	a, b, _ := twoInstances(t, ratelimit.SlidingWindow(1000, time.Minute), accounts{})
+	a.drive(t, "stranger", 20, 0, 120)
+	a.drive(t, "stranger", 250, 0, 5)
+
+	if changes := a.evaluate(t, "stranger"); len(changes) != 1 || changes[0].To != 500 {
+		t.Fatalf("instance A: changes = %+v, want one cut to 500", changes)
+	}
+	if changes := b.evaluate(t, "stranger"); len(changes) != 0 {
+		t.Errorf("instance B cut again within the cooldown: %+v", changes)
+	}
+	if got := b.limit(t, "stranger"); got != 500 {
+		t.Errorf("effective limit = %v, want 500 after one cut", got)
+	}
+}
+
+func TestInstancesCutAgainAfterCooldown(t *testing.T) {
+	a, b, _ := twoInstances(t, ratelimit.SlidingWindow(1000, time.Minute), accounts{})
+	a.drive(t, "stranger", 20, 0, 120)
+	a.drive(t, "stranger", 250, 0, 5)
+	a.evaluate(t, "stranger")
+
+	b.drive(t, "stranger", 250, 200, 5) // the flood goes on, now mostly denied
+	changes := b.evaluate(t, "stranger")
+	if len(changes) != 1 || changes[0].From != 500 || changes[0].To != 250 {
+		t.Errorf("instance B after the cooldown: changes = %+v, want one cut from 500 to 250", changes)
+	}
+}
+
+func TestRaiseReachesOtherDenyCache(t *testing.T) {
+	a, b, _ := twoInstances(t, ratelimit.GCRA(5, time.Hour, 5), trusted)
+	ctx := context.Background()
+	a.drive(t, "enterprise", 1, 0, 60)
+	for range 6 {
+		b.limiter.Allow(ctx, "enterprise")
+	}
+	if res, _ := b.limiter.Allow(ctx, "enterprise"); res.Allowed || res.Source != ratelimit.SourceDenyCache {
+		t.Fatalf("instance B did not cache the denial: %+v", res)
+	}
+	b.flush(t)
+	a.drive(t, "enterprise", 5, 0, 5)
+
+	if changes := a.evaluate(t, "enterprise"); len(changes) != 1 || changes[0].Kind != KindRaise {
+		t.Fatalf("instance A: changes = %+v, want one raise", changes)
+	}
+	if res, _ := b.limiter.Allow(ctx, "enterprise"); res.Source != ratelimit.SourceDenyCache {
+		t.Fatalf("instance B's cached denial went before its own evaluation: %+v", res)
+	}
+	if changes := b.evaluate(t, "enterprise"); len(changes) != 0 {
+		t.Errorf("instance B raised again: %+v", changes)
+	}
+	res, err := b.limiter.Allow(ctx, "enterprise")
+	if err != nil || !res.Allowed || res.Limit != 10 {
+		t.Errorf("instance B after its evaluation = %+v, %v; want allowed at limit 10", res, err)
+	}
+}
+
+type notifications struct {
+	mu      sync.Mutex
+	changes []Change
+	err     error
+}
+
+func (n *notifications) Notify(_ context.Context, c Change) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.changes = append(n.changes, c)
+	return n.err
+}
+
+func TestNotifierGetsAppliedRaise(t *testing.T) {
+	n := &notifications{err: errors.New("webhook down")}
+	e := newEnv(t, ratelimit.GCRA(500, time.Minute, 500), trusted, Policy{}, WithNotifier(n))
+	e.drive(t, "enterprise", 100, 0, 60)
+	e.drive(t, "enterprise", 450, 0, 5)
+	if changes := e.evaluate(t, "enterprise"); len(changes) != 1 {
+		t.Fatalf("changes = %+v, want one raise despite the failing notifier", changes)
+	}
+	if len(n.changes) != 1 {
+		t.Fatalf("notifications = %+v, want one", n.changes)
+	}
+	c := n.changes[0]
+	if c.Kind != KindRaise || c.Stage != StageApplied || c.Account.Name != "Acme" || !strings.Contains(c.Reason, "raised to 1000") {
+		t.Errorf("notification = %+v, want the applied raise of Acme with its reason", c)
+	}
+}
+
+func TestRulesCanBeDisabled(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy Policy
+		accts  accounts
+		key    string
+		base   int64
+		spike  int64
+	}{
+		{"raise", Policy{DisableRaise: true}, trusted, "enterprise", 100, 450},
+		{"tighten", Policy{DisableTighten: true}, accounts{}, "stranger", 20, 250},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, ratelimit.GCRA(500, time.Minute, 500), tt.accts, tt.policy)
+			e.drive(t, tt.key, tt.base, 0, 120)
+			e.drive(t, tt.key, tt.spike, 0, 5)
+			if changes := e.evaluate(t, tt.key); len(changes) != 0 {
+				t.Errorf("a disabled rule changed the limit: %+v", changes)
+			}
+		})
+	}
+}
+
+func TestRecommendOnlyDoesNotRepeat(t *testing.T) {
+	e := newEnv(t, ratelimit.GCRA(500, time.Minute, 500), trusted, Policy{}, WithRecommendOnly())
+	e.drive(t, "enterprise", 100, 0, 60)
+	e.drive(t, "enterprise", 450, 0, 5)
+	if changes := e.evaluate(t, "enterprise"); len(changes) != 1 {
+		t.Fatalf("changes = %+v, want one recommended raise", changes)
+	}
+	e.drive(t, "enterprise", 450, 0, 1)
+	if changes := e.evaluate(t, "enterprise"); len(changes) != 0 {
+		t.Errorf("the recommendation repeated within the cooldown: %+v", changes)
+	}
+}
+
+func TestChangeStoredInHistoryWithTTL(t *testing.T) {
+	e := newEnv(t, ratelimit.SlidingWindow(1000, time.Minute), accounts{}, Policy{})
+	e.drive(t, "stranger", 20, 0, 120)
+	e.drive(t, "stranger", 250, 0, 5)
+	before := billed(t, e.rdb)
+	e.evaluate(t, "stranger")
+	// ZRANGEBYSCORE; EVALSHA, GET, PTTL to read the override; EVALSHA and
+	// its calls to set it; ZADD and PEXPIRE to store the change.
+	if got := billed(t, e.rdb) - before; got < 6 {
+		t.Errorf("an applied cut billed %d commands, want at least the reads and the ZADD, PEXPIRE", got)
+	}
+	ctx := context.Background()
+	_, adjustments, err := e.rec.read(ctx, "stranger", epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(adjustments) != 1 || adjustments[0].kind != KindTighten || adjustments[0].to != 500 || !adjustments[0].at.Equal(e.clock.Now()) {
+		t.Errorf("stored adjustments = %+v, want the cut to 500 at %v", adjustments, e.clock.Now())
+	}
+	if ttl, _ := e.rdb.PTTL(ctx, e.rec.HistoryKey("stranger")).Result(); ttl <= 0 || ttl > DefaultRetention {
+		t.Errorf("history PTTL = %v after a change, want within the retention", ttl)
+	}
+}
