@@ -7,10 +7,10 @@
 // Flush writes them to one Redis sorted set per key in one pipeline, so
 // every app instance reads the same history. The layer bills no Redis
 // command per request and 3 per key per flush (ZADD, ZREMRANGEBYSCORE,
-// PEXPIRE). Evaluating a key reads its history with one ZRANGEBYSCORE and
-// its override with one script call (3 billed commands: EVALSHA, GET,
-// PTTL). A change that is applied or recommended also costs the override
-// write and a ZADD and PEXPIRE that store it in the key's history.
+// PEXPIRE). Evaluating a key reads its history and its override limit in
+// one pipeline (ZRANGEBYSCORE and GET, 2 billed commands). A change that is
+// applied also costs the limiter's SetOverride (4), and every delivered
+// change a ZADD and PEXPIRE that store it in the key's history.
 //
 // A Tuner applies the Policy to a key's history:
 //

@@ -3,8 +3,12 @@ package adaptive
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"time"
+
+	"github.com/upstash-ops/sdk/ratelimit"
 )
 
 // Evaluate applies the policy to key now. Each change goes to the hook as
@@ -113,16 +117,15 @@ func (t *Tuner) callHook(ctx context.Context, c Change) error {
 	return t.onAdjust(ctx, c)
 }
 
-// limit returns the limit that decisions for key use now.
-func (t *Tuner) limit(ctx context.Context, key string) (float64, error) {
-	limit, _, ok, err := t.limits.Override(ctx, key)
-	if err != nil {
-		return 0, fmt.Errorf("adaptive: read limit of key %q: %w", key, err)
+// limit returns the limit that decisions use, given the override key's
+// value: the override when it is a number, else the default. The decision
+// script reads an unparsable override as absent too.
+func (t *Tuner) limit(override string) float64 {
+	v, err := strconv.ParseFloat(override, 64)
+	if override == "" || err != nil || math.IsNaN(v) {
+		return t.limits.Algorithm().Limit()
 	}
-	if !ok {
-		return t.limits.Algorithm().Limit(), nil
-	}
-	return limit, nil
+	return min(max(v, 0), ratelimit.MaxLimit)
 }
 
 // usage is a key's demand (allowed and denied requests) per limiter period.
@@ -134,6 +137,7 @@ type usage struct {
 	lastChange    adjustment // the latest raise or cut, zero when none
 	lastRecommend time.Time  // the latest recommendation, zero when none
 	now           time.Time
+	limit         float64 // the limit decisions use now
 }
 
 // Propose returns the changes the policy makes for key now, without
@@ -156,14 +160,11 @@ func (t *Tuner) propose(ctx context.Context, key string) ([]Change, usage, error
 			acct = a
 		}
 	}
-	limit, err := t.limit(ctx, key)
-	if err != nil {
-		return nil, usage{}, err
-	}
 	u, err := t.usage(ctx, key, now)
 	if err != nil {
 		return nil, usage{}, err
 	}
+	limit := u.limit
 
 	var changes []Change
 	change := func(kind Kind, to float64, ttl time.Duration, flagged bool, reason string) {
@@ -238,7 +239,8 @@ func (t *Tuner) grew(u usage, limit float64) bool {
 	return true
 }
 
-// usage reads key's history and converts it to demand per limiter period.
+// usage reads key's history and override limit and converts the history
+// to demand per limiter period.
 // Recent demand is the mean of the last RecentBuckets complete buckets. The
 // baseline is the median bucket before them within BaselineWindow, counted
 // from the first bucket with traffic with empty buckets as 0, so that a
@@ -254,13 +256,14 @@ func (t *Tuner) usage(ctx context.Context, key string, now time.Time) (usage, er
 	growthStart := current.Add(-time.Duration(p.GrowthDays) * 24 * time.Hour)
 	since := minTime(baselineStart, growthStart, now.Add(-p.RecommendEvery), now.Add(-t.cooldown()),
 		now.Add(-p.RaiseTTL))
-	hist, adjustments, err := t.recorder.read(ctx, key, since)
+	h, err := t.recorder.readWithOverride(ctx, key, since, t.limits.OverrideKey(key))
 	if err != nil {
 		return usage{}, err
 	}
+	hist, adjustments := h.buckets, h.adjustments
 	perPeriod := t.limits.Algorithm().Period().Seconds() / bucket.Seconds()
 
-	u := usage{baseline: -1, dailyPeaks: make([]float64, p.GrowthDays), now: now}
+	u := usage{baseline: -1, dailyPeaks: make([]float64, p.GrowthDays), now: now, limit: t.limit(h.override)}
 	for _, a := range adjustments {
 		if a.kind == KindRecommend {
 			u.lastRecommend = a.at

@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/upstash-ops/sdk/internal/clock"
+	"github.com/upstash-ops/sdk/internal/redistest"
 	"github.com/upstash-ops/sdk/ratelimit"
 )
 
@@ -151,13 +153,7 @@ func TestChangeStoredInHistoryWithTTL(t *testing.T) {
 	e := newEnv(t, ratelimit.SlidingWindow(1000, time.Minute), accounts{}, Policy{})
 	e.drive(t, "stranger", 20, 0, 120)
 	e.drive(t, "stranger", 250, 0, 5)
-	before := billed(t, e.rdb)
 	e.evaluate(t, "stranger")
-	// ZRANGEBYSCORE; EVALSHA, GET, PTTL to read the override; EVALSHA and
-	// its calls to set it; ZADD and PEXPIRE to store the change.
-	if got := billed(t, e.rdb) - before; got < 6 {
-		t.Errorf("an applied cut billed %d commands, want at least the reads and the ZADD, PEXPIRE", got)
-	}
 	ctx := context.Background()
 	_, adjustments, err := e.rec.read(ctx, "stranger", epoch)
 	if err != nil {
@@ -168,5 +164,64 @@ func TestChangeStoredInHistoryWithTTL(t *testing.T) {
 	}
 	if ttl, _ := e.rdb.PTTL(ctx, e.rec.HistoryKey("stranger")).Result(); ttl <= 0 || ttl > DefaultRetention {
 		t.Errorf("history PTTL = %v after a change, want within the retention", ttl)
+	}
+}
+
+// TestBilledCommandsPerEvaluation counts what evaluating a key adds to the
+// bill on a real redis-server: ZRANGEBYSCORE and GET when nothing changes.
+// An applied change adds the limiter's SetOverride script and the ZADD and
+// PEXPIRE that store the change.
+func TestBilledCommandsPerEvaluation(t *testing.T) {
+	srv := redistest.Start(t)
+	e := newEnvWith(t, srv.Client(t), "eval", clock.NewFake(epoch), ratelimit.GCRA(1000, time.Minute, 1000), accounts{}, Policy{})
+	e.drive(t, "steady", 20, 0, 120)
+	e.drive(t, "stranger", 20, 0, 120)
+	e.drive(t, "stranger", 250, 0, 5)
+
+	before := billed(t, e.rdb)
+	if changes := e.evaluate(t, "steady"); len(changes) != 0 {
+		t.Fatalf("steady key changed: %+v", changes)
+	}
+	if got := billed(t, e.rdb) - before; got != 2 {
+		t.Errorf("evaluating a key without a change billed %d commands, want 2", got)
+	}
+
+	before = billed(t, e.rdb)
+	if changes := e.evaluate(t, "stranger"); len(changes) != 1 {
+		t.Fatalf("changes = %+v, want one cut", changes)
+	}
+	// 2 to read, 4 for SetOverride (EVALSHA and the calls of its script)
+	// and 2 to store the change.
+	if got := billed(t, e.rdb) - before; got != 8 {
+		t.Errorf("evaluating a key with an applied cut billed %d commands, want 8", got)
+	}
+}
+
+func TestFailedFlushDropsExpiredBuckets(t *testing.T) {
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	t.Cleanup(func() { down.Close() })
+	fake := clock.NewFake(epoch)
+	rec, err := NewRecorder(down, WithRecorderClock(fake), WithRetention(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rec.Record("k", 5, 0)
+	if _, err := rec.Flush(ctx); err == nil {
+		t.Fatal("Flush to a closed port succeeded")
+	}
+	fake.Advance(2 * time.Hour)
+	rec.Record("k", 7, 0)
+	if _, err := rec.Flush(ctx); err == nil {
+		t.Fatal("Flush to a closed port succeeded")
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if got := len(rec.pending["k"]); got != 1 {
+		t.Errorf("pending buckets of k = %d after the first fell out of the retention, want 1", got)
+	}
+	if got := rec.dropped; got != 5 {
+		t.Errorf("dropped = %d, want the 5 requests of the expired bucket", got)
 	}
 }

@@ -14,9 +14,10 @@ import (
 type Limits interface {
 	// Algorithm returns the algorithm with its default limit.
 	Algorithm() ratelimit.Algorithm
-	// Override returns key's override limit and remaining TTL; ok is
-	// false when key has none.
-	Override(ctx context.Context, key string) (limit float64, ttl time.Duration, ok bool, err error)
+	// OverrideKey returns the Redis key of key's override limit, a
+	// decimal number, which the tuner reads in the pipeline that reads
+	// the history.
+	OverrideKey(key string) string
 	// SetOverride replaces key's limit until ttl passes.
 	SetOverride(ctx context.Context, key string, limit float64, ttl time.Duration) error
 	// ForgetDenial drops key from this process's deny cache.
