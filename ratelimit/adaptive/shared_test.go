@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 	"github.com/upstash-ops/sdk/internal/clock"
 	"github.com/upstash-ops/sdk/internal/redistest"
@@ -223,5 +224,51 @@ func TestFailedFlushDropsExpiredBuckets(t *testing.T) {
 	}
 	if got := rec.dropped; got != 5 {
 		t.Errorf("dropped = %d, want the 5 requests of the expired bucket", got)
+	}
+}
+
+// TestDeniedFloodKeepsCutting sends a flood through the limiter, whose
+// deny cache answers most of it without Redis, and checks that the
+// recorder still counts every denial, so the cuts go on to the floor while
+// no request of the key is allowed.
+func TestDeniedFloodKeepsCutting(t *testing.T) {
+	// A day's window that the test never leaves: once the flood spends
+	// the 100 in the first round, every later request is denied.
+	e := newEnv(t, ratelimit.FixedWindow(100, 24*time.Hour), accounts{}, Policy{Floor: 10})
+	ctx := context.Background()
+	e.drive(t, "flood", 10, 0, 120)
+
+	var limits []float64
+	allowedPerRound := []int{}
+	for range 6 {
+		allowed := 0
+		for range 5 {
+			for range 1000 {
+				if res, _ := e.limiter.Allow(ctx, "flood"); res.Allowed {
+					allowed++
+				}
+			}
+			e.clock.Advance(time.Minute)
+		}
+		allowedPerRound = append(allowedPerRound, allowed)
+		e.flush(t)
+		for _, c := range e.evaluate(t, "flood") {
+			limits = append(limits, c.To)
+		}
+	}
+	if want := []float64{50, 25, 12.5, 10}; !cmp.Equal(limits, want) {
+		t.Errorf("limits set during the flood = %v, want %v", limits, want)
+	}
+	if want := []int{100, 0, 0, 0, 0, 0}; !cmp.Equal(allowedPerRound, want) {
+		t.Errorf("allowed per round = %v, want %v", allowedPerRound, want)
+	}
+	hist, err := e.rec.History(ctx, "flood", e.clock.Now().Add(-5*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range hist {
+		if b.Requests != 1000 {
+			t.Errorf("bucket %v recorded %d requests, want all 1000 sent", b.Start, b.Requests)
+		}
 	}
 }
