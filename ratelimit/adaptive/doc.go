@@ -15,8 +15,9 @@
 // A Tuner applies the Policy to a key's history:
 //
 //   - a trusted key whose recent demand is near its limit (80%) during a
-//     spike (twice its baseline) gets a temporary raise (x2), written as an
-//     override with a TTL (one hour), so it reverts by itself;
+//     spike (twice its baseline) gets a temporary raise (x2, up to four
+//     times its default limit), written as an override with a TTL (one
+//     hour), so it reverts by itself;
 //   - an untrusted or unknown key at 10 times its baseline gets its limit
 //     cut multiplicatively (x0.5) for an hour, flagged for review. Demand
 //     counts denied requests and the baseline is the median bucket, so the
@@ -34,8 +35,16 @@
 // The hook set with WithOnAdjust receives every change as proposed (an
 // error rejects it) and then as applied, or once as recommended; with
 // WithRecommendOnly nothing is applied. A Notifier set with WithNotifier
-// receives each applied or recommended change, such as a raise. Account data comes from the
-// application's AccountLookup; keys it does not know are untrusted.
+// receives each applied or recommended change, such as a raise. Account
+// data comes from the application's AccountLookup. Keys it does not know,
+// and keys whose lookup fails, are untrusted.
+//
+// # Memory
+//
+// A Recorder holds at most WithMaxKeys keys (10,000 by default) between
+// flushes, each with one counter per bucket since its last successful
+// flush and never more than the retention's worth. Traffic past the key
+// bound is counted in Dropped. A Tuner keeps no per-key state in process.
 //
 // # Limitations
 //

@@ -26,7 +26,8 @@ func (t *Tuner) Evaluate(ctx context.Context, key string) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u.lastChange.kind == KindRaise && u.now.Sub(u.lastChange.at) < t.policy.RaiseTTL {
+	last := u.lastChange
+	if last.kind == KindRaise && last.stage == StageApplied && u.now.Sub(last.at) < t.policy.RaiseTTL {
 		t.limits.ForgetDenial(key)
 	}
 	var done []Change
@@ -179,8 +180,8 @@ func (t *Tuner) propose(ctx context.Context, key string) ([]Change, usage, error
 		// Another raise or cut within the cooldown, by this instance or
 		// another, would act before the last one shows in the history.
 	case !p.DisableRaise && acct.Trusted && limit > 0 && u.recent >= p.NearLimit*limit &&
-		(u.baseline <= 0 || u.recent >= p.SpikeFactor*u.baseline) && limit < p.Ceiling:
-		to := t.bound(limit * p.RaiseFactor)
+		(u.baseline <= 0 || u.recent >= p.SpikeFactor*u.baseline) && limit < t.raiseCap():
+		to := t.bound(min(limit*p.RaiseFactor, t.raiseCap()))
 		change(KindRaise, to, p.RaiseTTL, false, fmt.Sprintf(
 			"trusted key at %.0f per %s, %.0f%% of its limit %g and %s its baseline: raised to %g for %s",
 			u.recent, period, 100*u.recent/limit, limit, timesBaseline(u), to, p.RaiseTTL))
@@ -205,6 +206,11 @@ func (t *Tuner) propose(ctx context.Context, key string) ([]Change, usage, error
 		}
 	}
 	return changes, u, nil
+}
+
+// raiseCap returns the highest limit a raise may set.
+func (t *Tuner) raiseCap() float64 {
+	return min(t.policy.Ceiling, t.limits.Algorithm().Limit()*t.policy.MaxRaise)
 }
 
 // cooldown returns the policy's cooldown, RecentBuckets buckets when unset.

@@ -268,11 +268,13 @@ func (r *Recorder) History(ctx context.Context, key string, since time.Time) ([]
 }
 
 // adjustment is a change that a Tuner delivered for a key, stored in the
-// key's history as "adj:unixMillis:kind:to" so that every instance reads it.
+// key's history as "adj:unixMillis:kind:stage:to" so that every instance
+// reads it.
 type adjustment struct {
-	at   time.Time
-	kind Kind
-	to   float64
+	at    time.Time
+	kind  Kind
+	stage Stage
+	to    float64
 }
 
 // read returns key's buckets and adjustments from since to now, oldest
@@ -317,7 +319,7 @@ func (r *Recorder) readWithOverride(ctx context.Context, key string, since time.
 	var adjustments []adjustment
 	for _, m := range members {
 		parts := strings.Split(m, ":")
-		if len(parts) == 4 && parts[0] == "adj" {
+		if len(parts) == 5 && parts[0] == "adj" {
 			if a, ok := parseAdjustment(parts); ok {
 				adjustments = append(adjustments, a)
 			}
@@ -352,11 +354,12 @@ func (r *Recorder) readWithOverride(ctx context.Context, key string, since time.
 func parseAdjustment(parts []string) (adjustment, bool) {
 	millis, err1 := strconv.ParseInt(parts[1], 10, 64)
 	kind, err2 := strconv.ParseUint(parts[2], 10, 8)
-	to, err3 := strconv.ParseFloat(parts[3], 64)
-	if err1 != nil || err2 != nil || err3 != nil {
+	stage, err3 := strconv.ParseUint(parts[3], 10, 8)
+	to, err4 := strconv.ParseFloat(parts[4], 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 		return adjustment{}, false
 	}
-	return adjustment{at: time.UnixMilli(millis).UTC(), kind: Kind(kind), to: to}, true
+	return adjustment{at: time.UnixMilli(millis).UTC(), kind: Kind(kind), stage: Stage(stage), to: to}, true
 }
 
 // recordAdjustment adds c to key's history with ZADD and PEXPIRE in one
@@ -365,7 +368,8 @@ func parseAdjustment(parts []string) (adjustment, bool) {
 func (r *Recorder) recordAdjustment(ctx context.Context, c Change) error {
 	hist := r.HistoryKey(c.Key)
 	member := "adj:" + strconv.FormatInt(c.At.UnixMilli(), 10) + ":" +
-		strconv.FormatUint(uint64(c.Kind), 10) + ":" + strconv.FormatFloat(c.To, 'g', -1, 64)
+		strconv.FormatUint(uint64(c.Kind), 10) + ":" + strconv.FormatUint(uint64(c.Stage), 10) + ":" +
+		strconv.FormatFloat(c.To, 'g', -1, 64)
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZAdd(ctx, hist, redis.Z{Score: float64(c.At.Unix()), Member: member})
 		p.PExpire(ctx, hist, r.retention)

@@ -160,7 +160,8 @@ func TestChangeStoredInHistoryWithTTL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(adjustments) != 1 || adjustments[0].kind != KindTighten || adjustments[0].to != 500 || !adjustments[0].at.Equal(e.clock.Now()) {
+	if len(adjustments) != 1 || adjustments[0].kind != KindTighten || adjustments[0].stage != StageApplied ||
+		adjustments[0].to != 500 || !adjustments[0].at.Equal(e.clock.Now()) {
 		t.Errorf("stored adjustments = %+v, want the cut to 500 at %v", adjustments, e.clock.Now())
 	}
 	if ttl, _ := e.rdb.PTTL(ctx, e.rec.HistoryKey("stranger")).Result(); ttl <= 0 || ttl > DefaultRetention {
@@ -270,5 +271,20 @@ func TestDeniedFloodKeepsCutting(t *testing.T) {
 		if b.Requests != 1000 {
 			t.Errorf("bucket %v recorded %d requests, want all 1000 sent", b.Start, b.Requests)
 		}
+	}
+}
+
+func TestRaisesStopAtMaxRaise(t *testing.T) {
+	e := newEnv(t, ratelimit.GCRA(100, time.Minute, 100), trusted, Policy{SpikeFactor: 1.01})
+	e.drive(t, "enterprise", 10, 0, 60)
+	var limits []float64
+	for _, demand := range []int64{90, 180, 360, 720, 1440} {
+		e.drive(t, "enterprise", demand, 0, 5)
+		for _, c := range e.evaluate(t, "enterprise") {
+			limits = append(limits, c.To)
+		}
+	}
+	if want := []float64{200, 400}; !cmp.Equal(limits, want) {
+		t.Errorf("raises = %v, want %v: doubling up to 4 times the default limit 100", limits, want)
 	}
 }

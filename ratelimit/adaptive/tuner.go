@@ -135,6 +135,10 @@ type Policy struct {
 	// RaiseFactor for RaiseTTL.
 	NearLimit, SpikeFactor, RaiseFactor float64
 	RaiseTTL                            time.Duration
+	// MaxRaise caps raises at this multiple of the algorithm's default
+	// limit, 4 by default, so that raises repeated while demand keeps
+	// filling the raised limit stop there. Ceiling applies too.
+	MaxRaise float64
 
 	// An untrusted key whose recent demand is AbuseFactor times its
 	// baseline gets its limit multiplied by TightenFactor for TightenTTL.
@@ -171,6 +175,7 @@ func DefaultPolicy() Policy {
 		SpikeFactor:    2,
 		RaiseFactor:    2,
 		RaiseTTL:       time.Hour,
+		MaxRaise:       4,
 		AbuseFactor:    10,
 		TightenFactor:  0.5,
 		TightenTTL:     time.Hour,
@@ -193,6 +198,7 @@ func (p Policy) withDefaults() Policy {
 	setFloat(&p.NearLimit, d.NearLimit)
 	setFloat(&p.SpikeFactor, d.SpikeFactor)
 	setFloat(&p.RaiseFactor, d.RaiseFactor)
+	setFloat(&p.MaxRaise, d.MaxRaise)
 	setFloat(&p.AbuseFactor, d.AbuseFactor)
 	setFloat(&p.TightenFactor, d.TightenFactor)
 	setFloat(&p.GrowthRatio, d.GrowthRatio)
