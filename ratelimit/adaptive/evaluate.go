@@ -2,6 +2,7 @@ package adaptive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -43,23 +44,34 @@ func (t *Tuner) Evaluate(ctx context.Context, key string) ([]Change, error) {
 	return done, nil
 }
 
-// EvaluateKeys runs Evaluate for each key and returns every change. It
-// stops at the first error.
+// EvaluateKeys runs Evaluate for each key and returns every change. A key
+// whose evaluation fails does not stop the others; the error joins every
+// failure. It stops early only when ctx ends.
 func (t *Tuner) EvaluateKeys(ctx context.Context, keys []string) ([]Change, error) {
 	var all []Change
+	var errs []error
 	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
 		changes, err := t.Evaluate(ctx, key)
 		all = append(all, changes...)
 		if err != nil {
-			return all, err
+			errs = append(errs, err)
 		}
 	}
-	return all, nil
+	return all, errors.Join(errs...)
 }
 
 // Run flushes the recorder and evaluates the keys it flushed every
-// interval on the recorder's clock, until ctx ends.
+// interval on the recorder's clock, until ctx ends. Failures are logged
+// and the loop goes on. Run it with an interval no longer than the
+// policy's Cooldown, so that each cooldown sees a new evaluation.
 func (t *Tuner) Run(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("adaptive: invalid run interval %s: it must be positive", interval)
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -288,3 +288,52 @@ func TestRaisesStopAtMaxRaise(t *testing.T) {
 		t.Errorf("raises = %v, want %v: doubling up to 4 times the default limit 100", limits, want)
 	}
 }
+
+func TestRunRejectsZeroInterval(t *testing.T) {
+	e := newEnv(t, ratelimit.GCRA(10, time.Minute, 10), accounts{}, Policy{})
+	if err := e.tuner.Run(context.Background(), 0); err == nil || !strings.Contains(err.Error(), "invalid run interval") {
+		t.Errorf("Run(0) = %v, want an invalid interval error", err)
+	}
+}
+
+// failingLimits fails SetOverride for one key.
+type failingLimits struct {
+	*ratelimit.Limiter
+	failKey string
+}
+
+func (f failingLimits) SetOverride(ctx context.Context, key string, limit float64, ttl time.Duration) error {
+	if key == f.failKey {
+		return errors.New("override write failed")
+	}
+	return f.Limiter.SetOverride(ctx, key, limit, ttl)
+}
+
+func TestEvaluateKeysGoesOnAfterFailure(t *testing.T) {
+	e := newEnv(t, ratelimit.SlidingWindow(1000, time.Minute), accounts{}, Policy{})
+	tuner, err := NewTuner(failingLimits{e.limiter, "a"}, e.rec, accounts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"a", "b"} {
+		for range 120 {
+			e.rec.Record(key, 20, 0)
+			e.clock.Advance(time.Minute)
+		}
+	}
+	e.flush(t)
+	for range 5 {
+		e.rec.Record("a", 250, 0)
+		e.rec.Record("b", 250, 0)
+		e.clock.Advance(time.Minute)
+	}
+	e.flush(t)
+
+	changes, err := tuner.EvaluateKeys(context.Background(), []string{"a", "b"})
+	if err == nil || !strings.Contains(err.Error(), `key "a"`) {
+		t.Errorf("error = %v, want the failure of key a", err)
+	}
+	if len(changes) != 1 || changes[0].Key != "b" {
+		t.Errorf("changes = %+v, want the cut of b after a failed", changes)
+	}
+}
