@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/upstash-ops/sdk/costlint"
 )
@@ -62,10 +63,33 @@ func costFinding(cf costlint.Finding) Finding {
 	}
 	if cf.Rule == "ttl-thrash" {
 		for _, p := range cf.Patterns {
-			f.Actions = append(f.Actions, Action{Class: ActionTTLFloor, Target: p, Description: "set a TTL floor on " + p + " so short TTLs stop expiring hot keys"})
+			f.Actions = append(f.Actions, Action{Class: ActionTTLFloor, Target: p,
+				Description: fmt.Sprintf("set a TTL floor of %s on %s so short TTLs stop expiring hot keys", ttlFloor, p),
+				Params:      map[string]string{"min": ttlFloor.String()}})
 		}
 	}
 	return f
+}
+
+// ttlFloor is the floor proposed for a ttl-thrash pattern.
+//
+// NOTE: it repeats the 60-second TTL that costlint's ttl-thrash
+// recommendation names, which costlint does not export.
+const ttlFloor = time.Minute
+
+// ttlFloorExecutor applies ActionTTLFloor to the Linter whose hook sends
+// the application's commands, so that TTL arguments below the floor on the
+// action's key pattern are raised from then on. The floor lives in this
+// process only: other instances and restarts do not keep it.
+type ttlFloorExecutor struct{ l *costlint.Linter }
+
+func (e ttlFloorExecutor) Execute(_ context.Context, a Action) error {
+	d, err := time.ParseDuration(a.Params["min"])
+	if err != nil || d <= 0 {
+		return fmt.Errorf("TTL floor for %s: invalid min %q: want a positive duration such as 1m", a.Target, a.Params["min"])
+	}
+	e.l.SetTTLFloor(costlint.TTLFloor{Pattern: a.Target, Min: d})
+	return nil
 }
 
 // costSeverity maps costlint's severities: money findings are never paged,

@@ -178,6 +178,11 @@ func New(opts ...Option) (*Operator, error) {
 	if err := op.addDefaultJobs(); err != nil {
 		return nil, err
 	}
+	if js, ok := op.jobs[CostJob]; ok {
+		if cj, ok := js.job.(*costJob); ok {
+			op.cfg.executors = withExecutor(op.cfg.executors, ActionTTLFloor, ttlFloorExecutor{cj.l})
+		}
+	}
 	for name := range cfg.jobOptions {
 		if _, ok := op.jobs[name]; !ok {
 			return nil, fmt.Errorf("upstashops: WithJobOptions(%q): %w", name, ErrUnknownJob)
