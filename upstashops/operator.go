@@ -207,6 +207,9 @@ func (c *config) validate() error {
 	if c.maxFindings < 1 {
 		return fmt.Errorf("upstashops: max findings %d is invalid: it must be at least 1", c.maxFindings)
 	}
+	if (c.mgmtEmail != "" || c.mgmtAPIKey != "") && c.mgmtDatabase == "" {
+		return errors.New("upstashops: WithManagementAPI needs the database to read: add WithUpstashDatabase")
+	}
 	if c.rdb == nil && c.policy.needsApproval() {
 		return errors.New("upstashops: the policy requires approvals, which are stored in Redis: add WithRedis")
 	}
