@@ -391,6 +391,8 @@ func (m *Monitor) Audit() []AuditRecord {
 
 // Paused returns the targets the Monitor has paused and not resumed, each
 // with the dependency origin it waits for ("" for a configuration pause).
+// In a dry run it returns the targets it would have paused, which it also
+// probes for and would resume.
 func (m *Monitor) Paused() map[string]string {
 	m.mu.Lock()
 	defer m.mu.Unlock()

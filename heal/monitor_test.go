@@ -838,3 +838,18 @@ func TestMonitorDoesNotPauseWhatHTTPCannotProbe(t *testing.T) {
 		t.Errorf("calls = %v, want an alert", rec.Calls())
 	}
 }
+
+func TestMonitorDryRunPausedIsSimulated(t *testing.T) {
+	m, rec, _ := newTestMonitor(t, DryRun)
+	if _, err := m.Observe(context.Background(), Event{
+		Target: workflowURL, RunID: "run-1", Failure: Failure{Status: http.StatusUnauthorized},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Paused()[workflowURL]; !ok {
+		t.Errorf("Paused = %v, want the target a dry run would have paused", m.Paused())
+	}
+	if calls := rec.Calls(); len(calls) != 0 {
+		t.Errorf("calls = %v, want no Pauser or Alerter call in a dry run", calls)
+	}
+}
