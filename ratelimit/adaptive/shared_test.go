@@ -229,9 +229,9 @@ func TestFailedFlushDropsExpiredBuckets(t *testing.T) {
 }
 
 // TestDeniedFloodKeepsCutting sends a flood through the limiter, whose
-// deny cache answers most of it without Redis, and checks that the
-// recorder still counts every denial, so the cuts go on to the floor while
-// no request of the key is allowed.
+// deny cache decides most of it without Redis. The recorder must still
+// count every denial, so the cuts go on to the floor while no request of
+// the key is allowed.
 func TestDeniedFloodKeepsCutting(t *testing.T) {
 	// A day's window that the test never leaves: once the flood spends
 	// the 100 in the first round, every later request is denied.

@@ -228,10 +228,10 @@ func (p Policy) withDefaults() Policy {
 }
 
 // Tuner applies the policy to each key's history and changes its limit
-// through the limiter's overrides. It keeps no per-key state in process:
-// the changes it delivered are stored in each key's history in Redis, where
-// the cooldown and the spacing of recommendations read them, so every
-// instance sees them. It is safe for concurrent use.
+// through the limiter's overrides. It keeps no per-key state in process.
+// Each change it delivers is stored in the key's history in Redis, and the
+// cooldown and the spacing of recommendations read it from there, so they
+// hold across every instance. It is safe for concurrent use.
 type Tuner struct {
 	limits        Limits
 	recorder      *Recorder
