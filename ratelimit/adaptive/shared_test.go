@@ -337,3 +337,21 @@ func TestEvaluateKeysGoesOnAfterFailure(t *testing.T) {
 		t.Errorf("changes = %+v, want the cut of b after a failed", changes)
 	}
 }
+
+func TestNewTunerRejectsShortRetention(t *testing.T) {
+	rdb := server.Client(t)
+	rec, err := NewRecorder(rdb, WithRetention(48*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter, err := ratelimit.New(rdb, ratelimit.GCRA(10, time.Minute, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewTuner(limiter, rec, nil); err == nil || !strings.Contains(err.Error(), "retention 48h0m0s") {
+		t.Errorf("NewTuner with 2 days of retention = %v, want an error naming the retention", err)
+	}
+	if _, err := NewTuner(limiter, rec, nil, WithPolicy(Policy{DisableRecommend: true})); err != nil {
+		t.Errorf("NewTuner without the growth rule = %v, want no error", err)
+	}
+}

@@ -3,6 +3,7 @@ package adaptive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"time"
@@ -277,7 +278,8 @@ func WithLogger(l *slog.Logger) TunerOption { return func(t *Tuner) { t.logger =
 var ErrRejected = errors.New("adaptive: change rejected")
 
 // NewTuner returns a Tuner over limits, reading history from recorder and
-// accounts from lookup (nil: every key is unknown).
+// accounts from lookup (nil: every key is unknown). It returns an error
+// when the recorder's retention is shorter than the growth rule reads.
 func NewTuner(limits Limits, recorder *Recorder, lookup AccountLookup, opts ...TunerOption) (*Tuner, error) {
 	if limits == nil || recorder == nil {
 		return nil, errors.New("adaptive: limiter and recorder are required")
@@ -291,6 +293,10 @@ func NewTuner(limits Limits, recorder *Recorder, lookup AccountLookup, opts ...T
 	}
 	for _, opt := range opts {
 		opt(t)
+	}
+	if growth := time.Duration(t.policy.GrowthDays) * 24 * time.Hour; !t.policy.DisableRecommend && recorder.retention < growth {
+		return nil, fmt.Errorf("adaptive: recorder retention %s is shorter than the %d days the growth rule reads: raise it with WithRetention or set Policy.DisableRecommend",
+			recorder.retention, t.policy.GrowthDays)
 	}
 	return t, nil
 }
