@@ -355,3 +355,23 @@ func TestNewTunerRejectsShortRetention(t *testing.T) {
 		t.Errorf("NewTuner without the growth rule = %v, want no error", err)
 	}
 }
+
+func TestFailedLookupIsUntrusted(t *testing.T) {
+	lookup := AccountLookupFunc(func(context.Context, string) (Account, error) {
+		return Account{}, errors.New("account store timed out")
+	})
+	e := newEnv(t, ratelimit.GCRA(500, time.Minute, 500), nil, Policy{})
+	tuner, err := NewTuner(e.limiter, e.rec, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.drive(t, "enterprise", 100, 0, 60)
+	e.drive(t, "enterprise", 450, 0, 5)
+	changes, err := tuner.Evaluate(context.Background(), "enterprise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 0 {
+		t.Errorf("changes = %+v, want no raise for a key whose lookup failed", changes)
+	}
+}
