@@ -53,7 +53,7 @@ func TestBilledCommandsPerDecision(t *testing.T) {
 
 	for name, alg := range algorithms(2) {
 		for _, serverTime := range []bool{false, true} {
-			opts := []Option{WithClock(clock.NewFake(epoch))}
+			opts := []Option{WithClock(clock.NewFake(epoch)), WithTimeout(time.Second)}
 			extra := int64(0)
 			if serverTime {
 				opts = append(opts, WithServerTime())
@@ -108,7 +108,7 @@ func TestFixedWindowBilledAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
 	fake := clock.NewFake(epoch)
 	newLimiter := func() *Limiter {
-		l, err := New(rdb, FixedWindow(10, time.Minute), WithClock(fake))
+		l, err := New(rdb, FixedWindow(10, time.Minute), WithClock(fake), WithTimeout(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
