@@ -94,6 +94,14 @@ func TestBilledCommandsPerDecision(t *testing.T) {
 				cost("allowed", true, later+extra)
 				cost("denied by Redis", false, 2+extra)
 				cost("denied by the deny cache", false, 0)
+
+				before := billedCommands(t, rdb)
+				if _, err := l.Remaining(ctx, "k"); err != nil {
+					t.Fatal(err)
+				}
+				if got := billedCommands(t, rdb) - before; got != 2+extra {
+					t.Errorf("peek with Remaining: %d billed commands, want %d", got, 2+extra)
+				}
 			})
 		}
 	}
