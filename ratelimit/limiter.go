@@ -37,7 +37,9 @@ const tracerName = "github.com/upstash-ops/sdk/ratelimit"
 // Limiter decides requests per key against a limit kept in Redis. Each
 // decision is one round trip: one Lua script that reads the key's state and
 // override limit with one MGET and, when the request is allowed, writes the
-// new state with one SET carrying a TTL.
+// new state with one SET carrying a TTL. FixedWindow instead decides most
+// requests with one BITFIELD; the package documentation lists the billed
+// commands of each case.
 //
 // A Limiter is safe for concurrent use. Its memory is bounded by the deny
 // cache (WithDenyCache, 10,000 keys by default), the per-key fallback
