@@ -222,3 +222,37 @@ func TestMaxTTLLuaIsMaxPeriod(t *testing.T) {
 		t.Errorf("maxTTLLua does not define %q", want)
 	}
 }
+
+func TestHugeCostDeniedWithoutWrite(t *testing.T) {
+	for name, alg := range algorithms(5) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, alg, WithoutDenyCache())
+			f.allowN(t, 2)
+			before, _ := f.state(t)
+			for _, n := range []int{6, MaxLimit + 5, math.MaxInt} {
+				res := f.allowN(t, n)
+				if res.Allowed || res.Reason != ReasonCostExceedsLimit || res.RetryAfter <= 0 {
+					t.Errorf("AllowN(%d) = %+v, want cost_exceeds_limit with RetryAfter > 0", n, res)
+				}
+			}
+			if after, _ := f.state(t); after != before {
+				t.Errorf("state changed from %q to %q", before, after)
+			}
+		})
+	}
+}
+
+func TestWaitZeroCostReturns(t *testing.T) {
+	f := newFixture(t, FixedWindow(1, time.Minute))
+	f.allowN(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := f.l.WaitN(ctx, f.key, 0)
+	if err != nil {
+		t.Fatalf("WaitN(0) on a spent key = %+v, %v; want the peek at once", res, err)
+	}
+	if res.Remaining != 0 {
+		t.Errorf("WaitN(0) Remaining = %d, want 0", res.Remaining)
+	}
+}

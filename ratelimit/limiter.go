@@ -253,7 +253,12 @@ func (l *Limiter) Wait(ctx context.Context, key string) (Result, error) {
 // wrapping ctx.Err(). Between tries it sleeps for the denial's RetryAfter on
 // the limiter's clock. A cost above what the limit can ever admit keeps
 // waiting, one period per try, because an override may raise the limit.
+// A cost of zero or less returns the peek of Remaining at once, because it
+// spends nothing and so never has to wait.
 func (l *Limiter) WaitN(ctx context.Context, key string, n int) (Result, error) {
+	if n <= 0 {
+		return l.Remaining(ctx, key)
+	}
 	for {
 		res, err := l.AllowN(ctx, key, n)
 		if err != nil || res.Allowed {
