@@ -256,3 +256,29 @@ func TestWaitZeroCostReturns(t *testing.T) {
 		t.Errorf("WaitN(0) Remaining = %d, want 0", res.Remaining)
 	}
 }
+
+// TestFixedWindowWrongTypeOverride puts a hash where the override belongs
+// and deletes the state under a process that saw the window begun, so the
+// script's BITFIELD creates the key before it reads the override. The key
+// must not be left without a TTL.
+func TestFixedWindowWrongTypeOverride(t *testing.T) {
+	f := newFixture(t, FixedWindow(5, time.Minute), WithoutDenyCache())
+	ctx := context.Background()
+	f.allowN(t, 1)
+	if err := f.rdb.HSet(ctx, f.l.OverrideKey(f.key), "limit", "9").Err(); err != nil {
+		t.Fatal(err)
+	}
+	f.rdb.Del(ctx, f.l.StateKey(f.key))
+	for i := range 3 {
+		res, err := f.l.Allow(ctx, f.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Source != SourceRedis || !res.Allowed || res.Limit != 5 {
+			t.Errorf("Allow %d with a hash at the override key = %+v, want allowed by Redis at the default limit", i+1, res)
+		}
+		if v, ttl := f.state(t); v == "" || ttl <= 0 || ttl > time.Minute {
+			t.Errorf("after Allow %d: state %q with PTTL %v, want a TTL within a minute", i+1, v, ttl)
+		}
+	}
+}
