@@ -25,8 +25,11 @@
 //     are always per process.
 //   - The default Redis jobs instrument the client the Operator itself uses,
 //     so the cost report includes the Operator's own commands.
-//   - ActionTTLFloor has no built-in executor, because costlint sets its
-//     floors when a Linter is built. Add one with WithExecutor.
-//   - The rate-limit review counts only decisions sent through
-//     RateLimitReview.AllowN or Observe, not those of ratelimit.Middleware.
+//   - ActionTTLFloor is carried out on the cost job's Linter, so the floor
+//     applies only to commands sent through that Linter's hook in this
+//     process, and is lost on restart.
+//   - WithRateLimiter's review counts only decisions sent through
+//     RateLimitReview.AllowN or Observe. To count those of
+//     ratelimit.Middleware too, use NewRateLimitReview and
+//     WithRateLimitReview.
 package upstashops

@@ -263,7 +263,7 @@ func (op *Operator) serveLinkPage(w http.ResponseWriter, r *http.Request) {
 	if op.approval != nil {
 		list, _ := op.Approvals(r.Context())
 		for i := range list {
-			if list[i].Action.ID == r.PathValue("id") {
+			if list[i].Action.ID == r.PathValue("id") && list[i].ExpiresAt.Unix() == exp {
 				pending = &list[i]
 			}
 		}
@@ -281,13 +281,13 @@ func (op *Operator) serveLinkDecide(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid form", http.StatusBadRequest)
 		return
 	}
-	d, _, _, err := op.linkParams(r, r.PostForm)
+	d, exp, _, err := op.linkParams(r, r.PostForm)
 	if err != nil {
 		w.WriteHeader(http.StatusForbidden)
 		renderPage(w, linkTemplate, map[string]any{"Error": "This approval link is invalid or has expired."})
 		return
 	}
-	err = op.Decide(r.Context(), r.PathValue("id"), d, "approval link")
+	err = op.decideLink(r.Context(), r.PathValue("id"), d, exp)
 	msg := "Done: the action was " + map[Decision]string{Approve: "approved and executed.", Reject: "rejected."}[d]
 	switch {
 	case errors.Is(err, ErrApprovalNotFound):

@@ -178,6 +178,11 @@ func New(opts ...Option) (*Operator, error) {
 	if err := op.addDefaultJobs(); err != nil {
 		return nil, err
 	}
+	if js, ok := op.jobs[CostJob]; ok {
+		if cj, ok := js.job.(*costJob); ok {
+			op.cfg.executors = withExecutor(op.cfg.executors, ActionTTLFloor, ttlFloorExecutor{cj.l})
+		}
+	}
 	for name := range cfg.jobOptions {
 		if _, ok := op.jobs[name]; !ok {
 			return nil, fmt.Errorf("upstashops: WithJobOptions(%q): %w", name, ErrUnknownJob)
@@ -201,6 +206,9 @@ func (c *config) validate() error {
 	}
 	if c.maxFindings < 1 {
 		return fmt.Errorf("upstashops: max findings %d is invalid: it must be at least 1", c.maxFindings)
+	}
+	if (c.mgmtEmail != "" || c.mgmtAPIKey != "") && c.mgmtDatabase == "" {
+		return errors.New("upstashops: WithManagementAPI needs the database to read: add WithUpstashDatabase")
 	}
 	if c.rdb == nil && c.policy.needsApproval() {
 		return errors.New("upstashops: the policy requires approvals, which are stored in Redis: add WithRedis")

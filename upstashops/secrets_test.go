@@ -14,6 +14,8 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/upstash-ops/sdk/internal/upstashapi"
 )
 
 // TestSecretsNeverLeak configures every credential the Operator takes,
@@ -63,6 +65,10 @@ func TestSecretsNeverLeak(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 
+	// The developer API rejects the key it is given, so the cost job
+	// logs the failure: the key must not be in that line either.
+	mgmt := upstashapi.StartEmulator(t, "ops@example.test", "another-key")
+
 	rdb, prefix := testRedis(t)
 	exec := ExecutorFunc(func(ctx context.Context, a Action) error {
 		return &url.Error{Op: "Post", URL: "http://127.0.0.1:1/v2/schedules?token=" + secrets["executor URL"], Err: errors.New("connection refused")}
@@ -70,6 +76,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	job := &findingsJob{name: ScheduleJob}
 	op := newTestOperator(t, WithRedis(rdb), prefix, WithLogger(logger), WithTracerProvider(tp), WithJob(job),
 		WithQStash(secrets["qstash token"]), WithQStashURL(closedURL), WithManagementAPI("ops@example.test", secrets["management key"]),
+		WithUpstashDatabase("db-1"), WithManagementAPIURL(mgmt.URL()),
 		WithDashboardToken(secrets["dashboard token"]), WithDeliveryRetry(2, 0),
 		WithPolicy(ObserveOnly.With(ActionPauseSchedule, Autonomous).With(ActionDeleteSchedule, RequireApproval)),
 		WithExecutor(ActionPauseSchedule, exec), WithExecutor(ActionDeleteSchedule, exec),
@@ -99,6 +106,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// The built-in workflow job calls QStash with the token, which fails.
 	if _, err := op.RunOnce(ctx, WorkflowJob); err == nil {
 		t.Error("the workflow job against a closed port succeeded")
+	}
+
+	if _, err := op.RunOnce(ctx, CostJob); err != nil {
+		t.Errorf("cost job: %v", err)
+	}
+	if mgmt.Requests() == 0 {
+		t.Error("the cost job did not call the developer API")
 	}
 
 	// Collect every surface.
