@@ -288,3 +288,28 @@ func waitFor(t *testing.T, cond func() bool, state ...func() string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestLeaseLostWhenJobReturnsCtxErr covers the usual job that returns
+// ctx.Err() once cancelled: the caller still learns the lease was lost.
+func TestLeaseLostWhenJobReturnsCtxErr(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	clk := fakeClock()
+	started := make(chan struct{})
+	job := NewJob("long", func(ctx context.Context) (Result, error) { close(started); <-ctx.Done(); return Result{}, ctx.Err() })
+	op := newTestOperator(t, WithRedis(rdb), prefix, WithClock(clk), WithLeaseTTL(30*time.Second), WithJob(job, Timeout(time.Hour)))
+
+	ctx := ctxT(t)
+	done := make(chan error, 1)
+	go func() { _, err := op.RunOnce(ctx, "long"); done <- err }()
+	<-started
+	if err := rdb.Set(ctx, op.keys.lease("long"), "someone-else", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := clk.BlockUntil(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(10 * time.Second)
+	if err := <-done; !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("err = %v, want ErrLeaseLost", err)
+	}
+}
