@@ -434,3 +434,28 @@ func TestActionOnceAcrossInstances(t *testing.T) {
 		t.Errorf("after the finding came back executed %v, want a second pause", got)
 	}
 }
+
+// TestDecideAfterExpiry decides an action whose expiry passed on the
+// Operator's clock while Redis still holds it, as with clock skew between
+// the application and Redis.
+func TestDecideAfterExpiry(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	clk := fakeClock()
+	exec := &countingExecutor{}
+	job := &findingsJob{name: "s"}
+	op := newTestOperator(t, WithRedis(rdb), prefix, WithClock(clk), WithJob(job),
+		WithPolicy(ObserveOnly.With(ActionDeleteSchedule, RequireApproval)), WithExecutor(ActionDeleteSchedule, exec), WithApprovalTTL(time.Hour))
+	job.set(zombie("x"))
+	runJob(t, op, "s")
+	pending, _ := op.Approvals(ctxT(t))
+	if len(pending) != 1 {
+		t.Fatalf("pending = %d, want 1", len(pending))
+	}
+	clk.Advance(2 * time.Hour)
+	if err := op.Decide(ctxT(t), pending[0].Action.ID, Approve, "carol"); !errors.Is(err, ErrApprovalNotFound) {
+		t.Errorf("Decide after expiry: err = %v, want ErrApprovalNotFound", err)
+	}
+	if got := exec.ran(); len(got) != 0 {
+		t.Errorf("an expired action ran: %v", got)
+	}
+}
