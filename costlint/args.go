@@ -128,25 +128,33 @@ func ttlArg(name string, args []any, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// ttlArgIndex returns the index of the TTL argument and its unit, for
-// commands whose TTL is relative.
-func ttlArgIndex(name string, args []any) (int, time.Duration, bool) {
+// ttlArgIndex returns the index of the TTL argument, its unit, and
+// whether it is an absolute Unix time rather than a duration.
+func ttlArgIndex(name string, args []any) (i int, unit time.Duration, absolute, ok bool) {
 	switch name {
 	case "setex", "expire":
-		return 2, time.Second, len(args) > 2
+		return 2, time.Second, false, len(args) > 2
 	case "psetex", "pexpire":
-		return 2, time.Millisecond, len(args) > 2
+		return 2, time.Millisecond, false, len(args) > 2
+	case "expireat":
+		return 2, time.Second, true, len(args) > 2
+	case "pexpireat":
+		return 2, time.Millisecond, true, len(args) > 2
 	case "set", "getex":
 		for i := 2; i+1 < len(args); i++ {
 			switch strings.ToLower(argString(args[i])) {
 			case "ex":
-				return i + 1, time.Second, true
+				return i + 1, time.Second, false, true
 			case "px":
-				return i + 1, time.Millisecond, true
+				return i + 1, time.Millisecond, false, true
+			case "exat":
+				return i + 1, time.Second, true, true
+			case "pxat":
+				return i + 1, time.Millisecond, true, true
 			}
 		}
 	}
-	return 0, 0, false
+	return 0, 0, false, false
 }
 
 func seconds(args []any, i int) (time.Duration, bool) {

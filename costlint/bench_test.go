@@ -2,6 +2,7 @@ package costlint
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,30 @@ func BenchmarkProcessHook(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_ = process(ctx, cmd)
+		}
+	})
+	b.Run("costlint-scoped", func(b *testing.B) {
+		// Under a Scope the hook does not read the clock for GET.
+		process := New().Hook().ProcessHook(stub)
+		scoped := WithScope(ctx)
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = process(scoped, cmd)
+		}
+	})
+	b.Run("costlint-many-keys", func(b *testing.B) {
+		// 100,000 distinct keys overflow the key-pattern cache, so most
+		// commands pay for normalising their key.
+		process := New().Hook().ProcessHook(stub)
+		cmds := make([]redis.Cmder, 100_000)
+		for i := range cmds {
+			cmds[i] = redis.NewStringCmd(ctx, "get", fmt.Sprintf("user:%d:profile", i))
+		}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			_ = process(ctx, cmds[i%len(cmds)])
+			i++
 		}
 	})
 	b.Run("costlint-parallel", func(b *testing.B) {

@@ -9,8 +9,14 @@ import (
 )
 
 // maxStackDepth is how many frames above the hook are searched for the
-// first frame outside go-redis and costlint.
-const maxStackDepth = 32
+// first frame outside go-redis and costlint. The first fastDepth frames
+// are read by callers, by frame-pointer walking on amd64; a direct client
+// call or pipeline has four to six go-redis frames above the hook, and
+// stopping early keeps the walk inside Go frames.
+const (
+	maxStackDepth = 32
+	fastDepth     = 8
+)
 
 // maxCachedPCs bounds the program counters whose skip decision is cached;
 // past it, new program counters are classified on every call.
@@ -50,18 +56,32 @@ func newCallSites(extra []string) *callSites {
 }
 
 // capture returns the program counter of the first frame outside the
-// skipped packages, or 0 when every searched frame is internal. skip is
-// the number of frames above capture's caller to leave out.
+// skipped packages, or 0 when every searched frame is internal, and the
+// frame pointer of that frame (0 where frame pointers are not read). skip
+// is the number of frames above capture's caller to leave out.
 //
 //go:noinline
-func (c *callSites) capture(skip int) uintptr {
-	var pcs [maxStackDepth]uintptr
-	n := callers(skip+1, pcs[:])
-	pc, ok := c.firstExternal(pcs[:n])
-	if ok && !(*c.named.Load())[pc] {
+func (c *callSites) capture(skip int) (pc, frame uintptr) {
+	var pcs, fps [fastDepth]uintptr
+	n := callers(skip+1, pcs[:], fps[:])
+	if i, ok := c.firstExternal(pcs[:n]); ok {
+		pc, frame = pcs[i], fps[i]
+	} else {
+		// Deeper wrappers: unwind with runtime.Callers, which is slower
+		// but safe past any frame, such as C frames of a cgo callback
+		// whose frame pointers cannot be trusted.
+		var deep [maxStackDepth]uintptr
+		n = runtime.Callers(skip+2, deep[:])
+		i, ok := c.firstExternal(deep[:n])
+		if !ok {
+			return 0, 0
+		}
+		pc = deep[i]
+	}
+	if !(*c.named.Load())[pc] {
 		c.name(pc)
 	}
-	return pc
+	return pc, frame
 }
 
 // name stores the description of pc, found by a precise unwind of the
@@ -101,15 +121,16 @@ func (c *callSites) name(pc uintptr) {
 	c.named.Store(&named)
 }
 
-func (c *callSites) firstExternal(pcs []uintptr) (uintptr, bool) {
+// firstExternal returns the index of the first pc that is not internal.
+func (c *callSites) firstExternal(pcs []uintptr) (int, bool) {
 	cache := *c.cache.Load()
-	for _, pc := range pcs {
+	for i, pc := range pcs {
 		internal, ok := cache[pc]
 		if !ok {
 			internal = c.learn(pc)
 		}
 		if !internal {
-			return pc, true
+			return i, true
 		}
 	}
 	return 0, false

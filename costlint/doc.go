@@ -34,7 +34,8 @@
 // sorted-set-log, constant-scores, unbounded-collection, big-values,
 // hot-key, connection-churn, and server-command-mix, server-hit-ratio and
 // server-evictions, which read INFO (CollectServerStats) or Upstash's
-// developer API (CollectUpstashStats). Add rules with WithExtraRules or
+// developer API (CollectUpstashStats), and plan-headroom, which compares a
+// fixed plan's caps with the observed load. Add rules with WithExtraRules or
 // replace them with WithRules; a Rule is one method on a Snapshot.
 //
 // Jobs that report on an interval call Rotate, which reports the window and
@@ -46,6 +47,20 @@
 // SeverityHigh, with code-level before and after, from $200 (WithSeverity
 // changes both). KEYS is always SeverityHigh.
 //
+// # JSON report
+//
+// WriteJSON writes one object whose schema_version is SchemaVersion (1).
+// Within a version, fields are only added, never removed or changed in
+// meaning. Its fields are pricing, window_start and window_end (RFC 3339,
+// UTC), window_seconds, commands_observed, commands_per_month,
+// bandwidth_per_month_gb, cost_per_month_usd, commands_per_second,
+// monthly_savings_usd, overflow (call_sites, patterns, unknown_scripts),
+// rule_errors when a rule failed, and findings. Each finding has rule,
+// title, severity ("info", "alert" or "high"), evidence, recommendation,
+// commands_per_month, commands_per_month_after and monthly_savings_usd,
+// and when they apply call_sites, key_patterns, commands, before, after,
+// bandwidth_saved_bytes_per_month and commands_per_second_freed.
+//
 // # Memory and speed
 //
 // Aggregates are bounded: key patterns by WithMaxPatterns, (call site,
@@ -56,10 +71,14 @@
 //
 // # Limitations
 //
-//   - Bursts for the N+1 rule are runs of commands from one call site with
-//     gaps up to WithBurstGap (50 ms). Concurrent requests through the same
-//     call site merge into longer runs, which overstates the savings; mark
-//     each request with WithScope to count them exactly.
+//   - Bursts for the N+1 rule are runs of commands from one caller of a
+//     call site with gaps up to WithBurstGap (50 ms). Without a Scope, the
+//     caller is distinguished by the frame address of the calling function
+//     (on amd64), which changes when a goroutine's stack grows; a run can
+//     then split in two, which errs towards lower savings. Mark each
+//     request with WithScope to count bursts exactly. On other
+//     architectures concurrent requests through one call site merge into
+//     longer runs, which overstates the savings.
 //   - On amd64 the call site is found by walking frame pointers; on other
 //     architectures runtime.Callers is used, which is slower.
 //   - The hook records one mutex-guarded update per command, so many

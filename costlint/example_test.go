@@ -29,8 +29,9 @@ func Example() {
 
 	ctx := context.Background()
 	for range 20 { // 2 requests a second for 10 seconds
+		reqCtx := costlint.WithScope(ctx) // one scope per request
 		for id := range 100 {
-			rdb.Get(ctx, fmt.Sprintf("user:%d:profile", id))
+			rdb.Get(reqCtx, fmt.Sprintf("user:%d:profile", id))
 		}
 		fake.Advance(500 * time.Millisecond)
 	}
@@ -84,4 +85,46 @@ func formatCount(n float64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// ExampleNewRule adds a rule that flags any pattern read more than 1,000
+// times in the window, next to the built-in rules.
+func ExampleNewRule() {
+	hotPatterns := costlint.NewRule("hot-pattern", func(s *costlint.Snapshot) []costlint.Finding {
+		var out []costlint.Finding
+		for _, p := range s.Patterns {
+			if p.Reads > 1000 {
+				out = append(out, costlint.Finding{
+					Title:            "Many reads of " + p.Pattern,
+					Evidence:         fmt.Sprintf("%d reads", p.Reads),
+					Recommendation:   "Cache it in process.",
+					CommandsPerMonth: s.PerMonth(float64(p.Reads)),
+				})
+			}
+		}
+		return out
+	})
+
+	mr := miniredis.NewMiniRedis()
+	if err := mr.Start(); err != nil {
+		panic(err)
+	}
+	defer mr.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), DisableIdentity: true})
+	defer rdb.Close()
+	fake := clock.NewFake(time.Date(2026, 1, 5, 12, 0, 0, 0, time.UTC))
+	linter := costlint.Instrument(rdb, costlint.WithClock(fake),
+		costlint.WithRules(hotPatterns)) // only this rule
+
+	ctx := costlint.WithScope(context.Background())
+	for i := range 1500 {
+		rdb.Get(ctx, fmt.Sprintf("price:%d", i%10))
+	}
+	fake.Advance(time.Minute)
+
+	for _, f := range linter.Report().Findings {
+		fmt.Printf("%s: %s, %s, $%.2f a month\n", f.Rule, f.Title, f.Evidence, f.MonthlySavings)
+	}
+	// Output:
+	// hot-pattern: Many reads of price:{id}, 1500 reads, $129.60 a month
 }

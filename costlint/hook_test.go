@@ -305,7 +305,7 @@ func TestLuaScriptBilling(t *testing.T) {
 
 func TestTTLFloorRewritesArguments(t *testing.T) {
 	ctx := context.Background()
-	l := New(WithTTLFloor(TTLFloor{Pattern: "cache:42", Min: 30 * time.Second}))
+	l := New(WithClock(clock.NewFake(epoch)), WithTTLFloor(TTLFloor{Pattern: "cache:42", Min: 30 * time.Second}))
 	process := l.Hook().ProcessHook(okNext)
 
 	tests := []struct {
@@ -319,6 +319,9 @@ func TestTTLFloorRewritesArguments(t *testing.T) {
 		{"setex", redis.NewStatusCmd(ctx, "setex", "cache:3", 5, "v"), 2, int64(30)},
 		{"expire", redis.NewBoolCmd(ctx, "expire", "cache:4", 2), 2, int64(30)},
 		{"long ttl kept", redis.NewStatusCmd(ctx, "set", "cache:5", "v", "ex", 600), 4, 600},
+		{"set exat", redis.NewStatusCmd(ctx, "set", "cache:6", "v", "exat", epoch.Unix()+5), 4, epoch.Unix() + 30},
+		{"pexpireat", redis.NewBoolCmd(ctx, "pexpireat", "cache:7", epoch.UnixMilli()+10), 2, epoch.UnixMilli() + 30_000},
+		{"far exat kept", redis.NewStatusCmd(ctx, "set", "cache:8", "v", "exat", epoch.Unix()+3600), 4, epoch.Unix() + 3600},
 		{"other pattern kept", redis.NewStatusCmd(ctx, "set", "session:5", "v", "ex", 1), 4, 1},
 	}
 	for _, tt := range tests {
@@ -329,8 +332,8 @@ func TestTTLFloorRewritesArguments(t *testing.T) {
 			}
 		})
 	}
-	if got := l.Snapshot().TTLFloorRewrites; got != 4 {
-		t.Errorf("rewrites = %d, want 4", got)
+	if got := l.Snapshot().TTLFloorRewrites; got != 6 {
+		t.Errorf("rewrites = %d, want 6", got)
 	}
 }
 

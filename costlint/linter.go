@@ -17,7 +17,8 @@ import (
 // priced report of wasteful usage patterns.
 //
 // Add Hook to a client (or call Instrument), run the application, then call
-// Report. A Linter is safe for concurrent use. Its memory is bounded by
+// Report. A Linter is safe for concurrent use. Its zero value is not ready
+// for use: create one with New or Instrument. Its memory is bounded by
 // WithMaxPatterns, WithMaxCallSites, WithMaxHotKeys and a cap of 256
 // learned Lua scripts. Commands past a cap are still counted in the
 // per-command totals and in the report's overflow counters.
@@ -26,8 +27,8 @@ type Linter struct {
 	clock  clock.Clock
 	logger *slog.Logger
 	sites  *callSites
-	// floors maps a key pattern to its TTL floor. It is replaced whole
-	// by SetTTLFloor and RemoveTTLFloor, so the hook reads it lock-free.
+	// floors maps a key pattern to its TTL floor. SetTTLFloor replaces
+	// the map whole, so the hook reads it without a lock.
 	floors atomic.Pointer[map[string]time.Duration]
 
 	rec       atomic.Pointer[recorder]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // TestNPlusOnePipelinedSavesNothing checks that GETs already sent in a
 // pipeline are still priced as N+1, because every pipelined command is
-// billed, and that the recommendation says so.
+// billed, and that the recommendation states it.
 func TestNPlusOnePipelinedSavesNothing(t *testing.T) {
 	rdb, l, fake := newRealClient(t)
 	ctx := context.Background()
@@ -134,5 +135,81 @@ func TestTxPipelineRealServer(t *testing.T) {
 		if site.Mode != Tx {
 			t.Errorf("%s mode = %v, want tx", site.Command, site.Mode)
 		}
+	}
+}
+
+// TestSkipPackagesMovesCallSite treats userProfiles as a wrapper of
+// go-redis, so the call site becomes the test that calls it.
+func TestSkipPackagesMovesCallSite(t *testing.T) {
+	rdb, l, _ := newRealClient(t, WithSkipPackages("github.com/upstash-ops/sdk/costlint.userProfiles"))
+	if err := userProfiles(context.Background(), rdb, []int{1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	site := siteFor(t, l.Snapshot(), "get")
+	if !strings.Contains(site.CallSite, "TestSkipPackagesMovesCallSite") {
+		t.Errorf("call site = %q, want the test, not the skipped wrapper", site.CallSite)
+	}
+}
+
+// TestNPlusOneConcurrentRequests runs eight requests at once through one
+// call site with no Scope. Each goroutine's loop is distinguished by its
+// frame, so the report counts eight bursts, not one merged run.
+func TestNPlusOneConcurrentRequests(t *testing.T) {
+	if !framePointers {
+		t.Skip("callers are distinguished by frame address only where frame pointers are read")
+	}
+	rdb, l, _ := newRealClient(t)
+	ctx := context.Background()
+	ids := make([]int, 50)
+	for i := range ids {
+		ids[i] = i
+	}
+	mustNoErr(t, rdb.Ping(ctx).Err()) // open the first connection
+	l.Reset()
+
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if err := userProfiles(ctx, rdb, ids); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	// A goroutine whose stack grows moves its frame, which splits its run
+	// in two: the count can only err towards more bursts, so the savings
+	// err low.
+	site := siteFor(t, l.Snapshot(), "get")
+	if site.Bursts < 8 || site.Bursts > 12 {
+		t.Errorf("bursts = %d, want 8, or up to 12 after stack moves", site.Bursts)
+	}
+	if site.BatchCalls != site.Bursts {
+		t.Errorf("batch calls = %d, want one per burst (%d)", site.BatchCalls, site.Bursts)
+	}
+	// A piece shorter than the minimum burst is not counted at all.
+	if site.BurstCalls < 8*45 || site.BurstCalls > 400 {
+		t.Errorf("burst calls = %d, want 360 to 400", site.BurstCalls)
+	}
+}
+
+// deepGet calls GET through depth nested frames of itself.
+//
+//go:noinline
+func deepGet(ctx context.Context, rdb *redis.Client, depth int) error {
+	if depth == 0 {
+		return rdb.Get(ctx, "deep:1").Err()
+	}
+	return deepGet(ctx, rdb, depth-1)
+}
+
+// TestCallSiteBeyondFastWalk hides the caller behind more skipped frames
+// than the frame-pointer walk reads, so the runtime.Callers path finds it.
+func TestCallSiteBeyondFastWalk(t *testing.T) {
+	rdb, l, _ := newRealClient(t, WithSkipPackages("github.com/upstash-ops/sdk/costlint.deepGet"))
+	mustNoErr(t, deepGet(context.Background(), rdb, 12))
+	site := siteFor(t, l.Snapshot(), "get")
+	if !strings.Contains(site.CallSite, "TestCallSiteBeyondFastWalk") {
+		t.Errorf("call site = %q, want the test above 13 skipped frames", site.CallSite)
 	}
 }

@@ -8,7 +8,8 @@ const Month = 30 * 24 * time.Hour
 
 // Pricing is a Redis price list. A pay-as-you-go plan sets PricePer100K; a
 // fixed plan sets MonthlyPrice and its caps, and its findings show as
-// headroom because fewer commands do not lower a fixed bill.
+// headroom because fewer commands do not lower a fixed bill. The zero
+// Pricing prices everything at $0.
 type Pricing struct {
 	// Name is shown in reports.
 	Name string

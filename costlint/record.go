@@ -34,9 +34,10 @@ func (m Mode) String() string {
 const (
 	overflowPattern = "{overflow}"
 	noKeyPattern    = ""
-	// maxKeyCache bounds the raw key -> pattern cache; when full it is
-	// cleared, because a plain reset costs less than tracking recency.
-	maxKeyCache = 4096
+	// keyCacheSize is the number of slots of the direct-mapped key ->
+	// pattern cache. A key's slot is its hash modulo the size, and a new
+	// key overwrites the slot's old entry.
+	keyCacheSize = 4096
 	// sketchBits is the size of each pattern's distinct-key bitmap.
 	sketchBits = 1024
 	// maxBatch is the number of keys assumed per replacement MGET or MSET.
@@ -48,9 +49,11 @@ const (
 // event is one command as the hook saw it.
 type event struct {
 	name     string
+	info     commandInfo
 	args     []any
 	mode     Mode
 	pc       uintptr
+	frame    uintptr // frame pointer of the call site's function, or 0
 	scope    uint64
 	at       time.Time
 	err      error
@@ -80,19 +83,38 @@ type siteStats struct {
 	keys                 uint64
 	argBytes, replyBytes uint64
 
-	// Burst tracking for the N+1 rule.
-	last       time.Time
-	scope      uint64
-	lastKey    uint64
-	run        uint64
+	// Burst tracking for the N+1 rule: the open runs, one per caller,
+	// and the totals of the closed ones.
+	runs       *[maxRuns]run // allocated for sites of batchable commands
+	lastRun    int           // index of the run extended last
 	bursts     uint64
 	burstCalls uint64
 	batchCalls uint64
 	maxRun     uint64
 
+	lastKey      uint64
 	repeats      uint64        // calls on the same key as the previous call
 	blockTimeout time.Duration // summed timeouts of blocking commands
 	scanCount    uint64        // summed COUNT of SCAN
+}
+
+// maxRuns is the number of callers per site whose runs are tracked at
+// once. A caller past it closes the run that was extended longest ago.
+// Each caller can take more than one slot, because a goroutine whose stack
+// grows gets a new frame address.
+const maxRuns = 32
+
+// run is an open run of commands from one caller of a call site. The
+// caller is the explicit Scope when the context has one, and otherwise
+// the frame pointer of the function at the call site, which differs
+// between goroutines and between calls of that function from different
+// stack depths.
+type run struct {
+	scope   uint64
+	frame   uintptr
+	last    int64 // UnixNano of the last command
+	lastKey uint64
+	n       uint64
 }
 
 type patternStats struct {
@@ -132,6 +154,11 @@ func (p *patternStats) addKey(h uint64) {
 	p.sketch[i/64] |= 1 << (i % 64)
 }
 
+type keyCacheEntry struct {
+	hash    uint64 // maphash of the key, 0 for an empty slot
+	pattern uint32
+}
+
 type hotKey struct {
 	key   string
 	count uint64
@@ -145,9 +172,10 @@ type recorder struct {
 	start time.Time
 
 	mu        sync.Mutex
-	cmds      map[string]*cmdEntry
+	cmds      map[string]*cmdEntry // commands outside the table
+	known     []*cmdEntry          // commands of the table, by commandInfo.id
 	otherCmd  *cmdEntry
-	keyCache  map[uint64]uint32 // by maphash of the key
+	keyCache  [keyCacheSize]keyCacheEntry
 	patternID map[string]uint32
 	patterns  []*patternStats
 	sites     map[siteKey]*siteStats
@@ -171,8 +199,8 @@ func newRecorder(cfg *config, start time.Time) *recorder {
 		seed:      maphash.MakeSeed(),
 		start:     start,
 		cmds:      make(map[string]*cmdEntry),
+		known:     make([]*cmdEntry, len(commands)+1),
 		otherCmd:  &cmdEntry{name: "other"},
-		keyCache:  make(map[uint64]uint32),
 		patternID: make(map[string]uint32),
 		sites:     make(map[siteKey]*siteStats),
 		hot:       make(map[uint64]*hotKey),
@@ -184,7 +212,27 @@ func newRecorder(cfg *config, start time.Time) *recorder {
 	return r
 }
 
-func (r *recorder) command(name string) *cmdEntry {
+// entries calls fn for every command seen. The caller holds r.mu.
+func (r *recorder) entries(fn func(*cmdEntry)) {
+	for _, e := range r.known {
+		if e != nil {
+			fn(e)
+		}
+	}
+	for _, e := range r.cmds {
+		fn(e)
+	}
+}
+
+func (r *recorder) command(name string, info commandInfo) *cmdEntry {
+	if info.id != 0 {
+		e := r.known[info.id]
+		if e == nil {
+			e = &cmdEntry{name: name, info: info}
+			r.known[info.id] = e
+		}
+		return e
+	}
 	if e, ok := r.cmds[name]; ok {
 		return e
 	}
@@ -199,8 +247,9 @@ func (r *recorder) command(name string) *cmdEntry {
 // pattern returns the pattern id of key, whose maphash is keyHash,
 // normalising it on a cache miss. The caller holds r.mu.
 func (r *recorder) pattern(key string, keyHash uint64) uint32 {
-	if id, ok := r.keyCache[keyHash]; ok {
-		return id
+	slot := &r.keyCache[keyHash%keyCacheSize]
+	if slot.hash == keyHash && keyHash != 0 {
+		return slot.pattern
 	}
 	var buf [keypattern.MaxLen + 8]byte
 	norm := keypattern.Append(buf[:0], key)
@@ -215,19 +264,29 @@ func (r *recorder) pattern(key string, keyHash uint64) uint32 {
 		r.patterns = append(r.patterns, &patternStats{name: name})
 		r.patternID[name] = id
 	}
-	if len(r.keyCache) >= maxKeyCache {
-		clear(r.keyCache)
-	}
-	r.keyCache[keyHash] = id
+	*slot = keyCacheEntry{hash: keyHash, pattern: id}
 	return id
 }
 
 // record adds one event. It holds r.mu for the whole update.
 func (r *recorder) record(ev *event) {
+	// Work that reads only the event runs before the lock, so that
+	// concurrent callers hold it for less time.
+	info := ev.info
+	var argBytes, keyHash uint64
+	var key string
+	if !info.free {
+		argBytes = argSize(ev.args)
+		if info.keyed && len(ev.args) > 1 {
+			key = argString(ev.args[1])
+			keyHash = maphash.String(r.seed, key)
+		}
+	}
+
 	r.mu.Lock()
 	defer r.mu.Unlock()
 
-	cmd := r.command(ev.name)
+	cmd := r.command(ev.name, info)
 	cmd.calls++
 	if ev.err != nil && !ev.isNil {
 		cmd.errs++
@@ -239,19 +298,14 @@ func (r *recorder) record(ev *event) {
 		r.handshake++
 		return
 	}
-	argBytes := argSize(ev.args)
 	r.argBytes += argBytes
 	r.replyBytes += uint64(max(ev.reply, 0))
 	if cmd.name == "eval" || cmd.name == "evalsha" || cmd.name == "eval_ro" || cmd.name == "evalsha_ro" {
 		cmd.extra += uint64(r.scripts.observe(cmd.name, ev.args))
 	}
 
-	var key string
-	var keyHash uint64
 	patternID := uint32(0)
-	if cmd.info.keyed && len(ev.args) > 1 {
-		key = argString(ev.args[1])
-		keyHash = maphash.String(r.seed, key)
+	if key != "" || keyHash != 0 {
 		patternID = r.pattern(key, keyHash)
 		r.keyedCalls++
 		r.trackHot(key, keyHash, argBytes+uint64(max(ev.reply, 0)))
@@ -292,18 +346,64 @@ func (r *recorder) updateSite(s *siteStats, cmd *cmdEntry, ev *event, keyHash ui
 		s.scanCount += scanCount(ev.args)
 	}
 
-	// A burst ends when the scope changes, when a command without a scope
-	// comes more than burstGap after the previous one, or when a same-key
-	// batch changes key.
-	if s.run > 0 && (ev.scope != s.scope || ev.scope == 0 && ev.at.Sub(s.last) > r.cfg.burstGap ||
-		cmd.info.sameKey && keyHash != s.lastKey) {
-		s.closeBurst(r.cfg.minBurst)
-	}
 	if s.calls > 1 && keyHash == s.lastKey {
 		s.repeats++
 	}
-	s.run++
-	s.last, s.scope, s.lastKey = ev.at, ev.scope, keyHash
+	s.lastKey = keyHash
+	if cmd.info.batch != "" {
+		r.extendRun(s, cmd, ev, keyHash)
+	}
+}
+
+// extendRun adds the command to its caller's open run. A run ends when a
+// command without a scope comes more than burstGap after the previous
+// one, or when a same-key batch changes key.
+func (r *recorder) extendRun(s *siteStats, cmd *cmdEntry, ev *event, keyHash uint64) {
+	frame := ev.frame
+	if ev.scope != 0 {
+		frame = 0 // an explicit scope alone names the caller
+	}
+	if s.runs == nil {
+		s.runs = new([maxRuns]run)
+	}
+	at := ev.at.UnixNano()
+	ru := s.findRun(ev.scope, frame, r.cfg.minBurst)
+	if ru.n > 0 && (ev.scope == 0 && time.Duration(at-ru.last) > r.cfg.burstGap ||
+		cmd.info.sameKey && keyHash != ru.lastKey) {
+		s.closeRun(ru, r.cfg.minBurst)
+	}
+	ru.scope, ru.frame = ev.scope, frame
+	ru.n++
+	ru.last, ru.lastKey = at, keyHash
+}
+
+// findRun returns the open run of the caller, or an empty slot for it,
+// closing the run extended longest ago when every slot is taken.
+func (s *siteStats) findRun(scope uint64, frame uintptr, minBurst int) *run {
+	if ru := &s.runs[s.lastRun]; ru.n > 0 && ru.scope == scope && ru.frame == frame {
+		return ru // the common case: a loop extends the run it extended last
+	}
+	free, oldest := -1, -1
+	for i := range s.runs {
+		ru := &s.runs[i]
+		switch {
+		case ru.n > 0 && ru.scope == scope && ru.frame == frame:
+			s.lastRun = i
+			return ru
+		case ru.n == 0:
+			if free < 0 {
+				free = i
+			}
+		case oldest < 0 || ru.last < s.runs[oldest].last:
+			oldest = i
+		}
+	}
+	if free < 0 {
+		free = oldest
+		s.closeRun(&s.runs[free], minBurst)
+	}
+	s.lastRun = free
+	return &s.runs[free]
 }
 
 // isHandshake reports whether a CLIENT command is one that go-redis sends
@@ -316,21 +416,31 @@ func isHandshake(args []any) bool {
 	return strings.EqualFold(sub, "setinfo") || strings.EqualFold(sub, "maint_notifications")
 }
 
-// closeBurst ends the current run and counts it when it is long enough.
-func (s *siteStats) closeBurst(minBurst int) {
-	s.bursts, s.burstCalls, s.batchCalls, s.maxRun = s.burstTotals(minBurst)
-	s.run = 0
+// closeRun ends ru and counts it as a burst when it is long enough.
+func (s *siteStats) closeRun(ru *run, minBurst int) {
+	if ru.n >= uint64(minBurst) {
+		s.bursts++
+		s.burstCalls += ru.n
+		s.batchCalls += (ru.n + maxBatch - 1) / maxBatch
+		s.maxRun = max(s.maxRun, ru.n)
+	}
+	*ru = run{}
 }
 
-// burstTotals returns the burst counters as they would be if the open run
-// ended now, without ending it.
+// burstTotals returns the burst counters as they would be if every open
+// run ended now, without ending them.
 func (s *siteStats) burstTotals(minBurst int) (bursts, calls, batches, maxRun uint64) {
 	bursts, calls, batches, maxRun = s.bursts, s.burstCalls, s.batchCalls, s.maxRun
-	if s.run >= uint64(minBurst) {
-		bursts++
-		calls += s.run
-		batches += (s.run + maxBatch - 1) / maxBatch
-		maxRun = max(maxRun, s.run)
+	if s.runs == nil {
+		return bursts, calls, batches, maxRun
+	}
+	for _, ru := range s.runs {
+		if ru.n >= uint64(minBurst) {
+			bursts++
+			calls += ru.n
+			batches += (ru.n + maxBatch - 1) / maxBatch
+			maxRun = max(maxRun, ru.n)
+		}
 	}
 	return bursts, calls, batches, maxRun
 }

@@ -188,6 +188,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "| Billed commands | %s (%.1f/s) |\n", count(float64(r.CommandsObserved)), r.CommandsPerSecond)
 	fmt.Fprintf(&b, "| Projected month | %s commands, %.3f GB, %s |\n", count(r.CommandsPerMonth), r.BandwidthPerMonthGB, money(r.CostPerMonth))
 	fmt.Fprintf(&b, "| Savings found | %s a month in %d findings |\n", money(r.MonthlySavings), len(r.Findings))
+
 	if len(r.Findings) > 0 {
 		fmt.Fprintf(&b, "\n| Severity | Finding | Commands a month (now → after) | Saves a month |\n|---|---|---:|---:|\n")
 		for _, f := range r.Findings {
@@ -195,6 +196,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				count(f.CommandsPerMonth), count(f.CommandsPerMonthAfter), money(f.MonthlySavings))
 		}
 	}
+
 	for _, f := range r.Findings {
 		fmt.Fprintf(&b, "\n## %s\n\n", mdEscape(f.Title))
 		fmt.Fprintf(&b, "- **Severity:** %s (rule `%s`)\n", f.Severity, f.Rule)
@@ -211,6 +213,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(&b, "\nBefore:\n\n```go\n%s\n```\n\nAfter:\n\n```go\n%s\n```\n", f.Before, f.After)
 		}
 	}
+
 	var tail strings.Builder
 	writeOverflowText(&tail, r)
 	b.WriteString(tail.String())
@@ -218,8 +221,16 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
+// indent prefixes every non-empty line of s, so blank lines carry no
+// trailing spaces.
 func indent(s, prefix string) string {
-	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+	lines := strings.Split(s, "\n")
+	for i, line := range lines {
+		if line != "" {
+			lines[i] = prefix + line
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 func mdEscape(s string) string {

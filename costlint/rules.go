@@ -53,6 +53,7 @@ func DefaultRules() []Rule {
 		NewRule("server-command-mix", checkServerMix),
 		NewRule("server-hit-ratio", checkServerHitRatio),
 		NewRule("server-evictions", checkServerEvictions),
+		NewRule("plan-headroom", checkPlanHeadroom),
 	}
 }
 
@@ -174,8 +175,8 @@ func checkTTLThrash(s *Snapshot) []Finding {
 			Patterns: []string{p.Pattern},
 			Evidence: fmt.Sprintf("%s writes with TTL to about %.0f distinct keys (%.1f writes per key) and %s misses over %s.",
 				count(float64(p.TTLWrites)), p.DistinctKeys, rewrites, count(float64(p.Nils)), s.Window.Round(time.Millisecond)),
-			Recommendation: fmt.Sprintf("Raise the TTL to %s or more if the data allows, or set a TTL floor for %s; the refill writes and misses fall with it.",
-				suggestedTTL, p.Pattern),
+			Recommendation: fmt.Sprintf("Raise the TTL to %.0f seconds or more if the data allows, or set a TTL floor for %s; the refill writes and misses fall with it.",
+				suggestedTTL.Seconds(), p.Pattern),
 			Before:                fmt.Sprintf("rdb.Set(ctx, key, v, %s)", goDuration(p.TTLMean)),
 			After:                 fmt.Sprintf("rdb.Set(ctx, key, v, %s)", goDuration(suggestedTTL)),
 			CommandsPerMonth:      now,
@@ -233,8 +234,8 @@ func checkKeys(s *Snapshot) []Finding {
 			Recommendation: fmt.Sprintf("Keep an index set: SADD the key to a set when it is created and read the set with SMEMBERS or SSCAN, "+
 				"one billed command per lookup. The naive fix, a SCAN sweep with COUNT 100, would take about %s per call, "+
 				"%s commands a month (%s).", plural(uint64(sweep), "command"), count(now*sweep), money(s.Pricing.CommandCost(now*sweep))),
-			Before:                "keys, _ := rdb.Keys(ctx, \"session:*\").Result()",
-			After:                 "// on create: rdb.SAdd(ctx, \"index:sessions\", key)\nkeys, _ := rdb.SMembers(ctx, \"index:sessions\").Result()",
+			Before:                "keys, _ := rdb.Keys(ctx, pattern).Result()",
+			After:                 "// when a key is created:\nrdb.SAdd(ctx, indexKey, key)\n\n// instead of KEYS:\nkeys, _ := rdb.SMembers(ctx, indexKey).Result()",
 			CommandsPerMonth:      now,
 			CommandsPerMonthAfter: now,
 		})
@@ -303,8 +304,8 @@ func checkIdlePolling(s *Snapshot) []Finding {
 			Commands:  []string{upper},
 			Evidence: fmt.Sprintf("%s of %s %s calls returned nothing; the mean timeout is %s.",
 				count(float64(site.Nils)), count(float64(site.Calls)), upper, site.BlockTimeout.Round(time.Millisecond)),
-			Recommendation: fmt.Sprintf("Block for %s per call: an empty queue then costs one command per %s instead of one per %s.",
-				suggestedBlock, suggestedBlock, site.BlockTimeout.Round(time.Millisecond)),
+			Recommendation: fmt.Sprintf("Block for %.0f seconds per call: an empty queue then costs one command per %.0f seconds instead of one per %s.",
+				suggestedBlock.Seconds(), suggestedBlock.Seconds(), site.BlockTimeout.Round(time.Millisecond)),
 			CommandsPerMonth:      now,
 			CommandsPerMonthAfter: after,
 		})
@@ -527,6 +528,42 @@ func money(x float64) string {
 	cents := math.Round(x * 100)
 	whole := math.Trunc(cents / 100)
 	return fmt.Sprintf("$%s.%02.0f", count(whole), math.Abs(cents-whole*100))
+}
+
+// planHeadroomShare is the share of a fixed plan's cap above which the
+// plan-headroom rule reports.
+const planHeadroomShare = 0.8
+
+// checkPlanHeadroom compares a fixed plan's caps with the observed command
+// rate and, when server statistics are present, the used memory.
+func checkPlanHeadroom(s *Snapshot) []Finding {
+	p := s.Pricing
+	if !p.Fixed() || s.Window <= 0 {
+		return nil
+	}
+	var out []Finding
+	rate := float64(s.BilledCommands) / s.Window.Seconds()
+	if p.MaxCommandsPerSecond > 0 && rate >= planHeadroomShare*p.MaxCommandsPerSecond {
+		out = append(out, Finding{
+			Rule:  "plan-headroom",
+			Title: fmt.Sprintf("%.0f%% of the plan's %s commands a second in use", 100*rate/p.MaxCommandsPerSecond, count(p.MaxCommandsPerSecond)),
+			Evidence: fmt.Sprintf("%.1f billed commands a second on average over %s; the plan allows %s.",
+				rate, s.Window.Round(time.Millisecond), count(p.MaxCommandsPerSecond)),
+			Recommendation: "Apply the findings that free commands a second before the plan throttles, or move to a larger plan.",
+		})
+	}
+	if p.MaxDataGB > 0 && s.Server != nil && s.Server.UsedMemory > 0 {
+		used := float64(s.Server.UsedMemory) / 1e9
+		if used >= planHeadroomShare*p.MaxDataGB {
+			out = append(out, Finding{
+				Rule:           "plan-headroom",
+				Title:          fmt.Sprintf("%.0f%% of the plan's %g GB of data in use", 100*used/p.MaxDataGB, p.MaxDataGB),
+				Evidence:       fmt.Sprintf("The server reports %.3f GB used; the plan allows %g GB.", used, p.MaxDataGB),
+				Recommendation: "Give growing keys a TTL and bound collections (see missing-ttl and unbounded-collection), or move to a larger plan.",
+			})
+		}
+	}
+	return out
 }
 
 // count formats n with thousands separators.

@@ -385,3 +385,36 @@ func TestUpstashStatsFeedServerRules(t *testing.T) {
 		t.Errorf("error %q contains the API key", err)
 	}
 }
+
+func TestRulePlanHeadroom(t *testing.T) {
+	ctx := context.Background()
+	// A fixed plan capped at 100 commands a second and 1 kB of data.
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	fake := clock.NewFake(epoch)
+	l := New(WithClock(fake), WithPricing(FixedPlan("tiny", 10, 100, 0.000001, 1)))
+	l.Instrument(rdb)
+	mustNoErr(t, l.CollectServerStats(ctx, rdb))
+	tenSecondWindow(t, fake, 10, func(i int) {
+		for range 90 {
+			mustNoErr(t, rdb.Incr(ctx, "hits").Err())
+		}
+	})
+	mustNoErr(t, l.CollectServerStats(ctx, rdb))
+
+	var titles []string
+	for _, f := range l.Report().Findings {
+		if f.Rule == "plan-headroom" {
+			titles = append(titles, f.Title)
+		}
+	}
+	// 900 INCRs and one handshake command over 10 s: 90.1 a second.
+	want := []string{"90% of the plan's 100 commands a second in use"}
+	found := false
+	for _, title := range titles {
+		found = found || title == want[0]
+	}
+	if len(titles) != 2 || !found {
+		t.Errorf("plan-headroom findings = %q, want %q and a data-cap finding", titles, want[0])
+	}
+}

@@ -78,10 +78,11 @@ type Site struct {
 	// Repeats counts calls on the same key as the call before them.
 	Repeats uint64
 
-	// Bursts is the number of runs of at least MinBurst commands with no
-	// gap above the burst gap (or under one Scope). BurstCalls is the
-	// commands in them, BatchCalls the variadic commands that would
-	// replace them (one per 1,000 keys), MaxBurst the longest.
+	// Bursts is the number of runs of at least MinBurst commands from one
+	// caller: under one Scope, or else from one goroutine's frame with no
+	// gap above the burst gap. BurstCalls is the commands in them,
+	// BatchCalls the variadic commands that would replace them (one per
+	// 1,000 keys), MaxBurst the longest.
 	Bursts, BurstCalls, BatchCalls, MaxBurst uint64
 
 	// BlockTimeout is the mean timeout of blocking commands, and
@@ -146,9 +147,9 @@ func (l *Linter) snapshotOf(r *recorder, end time.Time) *Snapshot {
 	var raw []rawSite
 
 	r.mu.Lock()
-	for _, c := range r.cmds {
+	r.entries(func(c *cmdEntry) {
 		s.Commands = append(s.Commands, c.total())
-	}
+	})
 	if r.otherCmd.calls > 0 {
 		s.Commands = append(s.Commands, r.otherCmd.total())
 	}

@@ -54,11 +54,11 @@ func (l *Linter) registerMetrics() error {
 		r := l.rec.Load()
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		for name, c := range r.cmds {
+		r.entries(func(c *cmdEntry) {
 			if !c.info.free {
-				o.ObserveInt64(commands, int64(c.calls+c.extra), metric.WithAttributes(attribute.String("command", name)))
+				o.ObserveInt64(commands, int64(c.calls+c.extra), metric.WithAttributes(attribute.String("command", c.name)))
 			}
-		}
+		})
 		o.ObserveInt64(dials, int64(r.dials))
 		o.ObserveInt64(overflow, int64(r.siteOverflow), metric.WithAttributes(attribute.String("cap", "call_sites")))
 		o.ObserveInt64(overflow, int64(r.patternOverflow), metric.WithAttributes(attribute.String("cap", "patterns")))

@@ -19,18 +19,19 @@ type TTLFloor struct {
 	Min time.Duration
 }
 
-// applyFloor raises a relative TTL argument (SET EX/PX, SETEX, PSETEX,
-// EXPIRE, PEXPIRE, GETEX EX/PX) below the floor of the key's pattern.
+// applyFloor raises a TTL argument (SET EX/PX/EXAT/PXAT, SETEX, PSETEX,
+// EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, GETEX) below the floor of the
+// key's pattern.
 //
-// NOTE: absolute expiries (EXAT, PXAT, EXPIREAT, PEXPIREAT) are left
-// unchanged.
+// Absolute expiries (EXAT, PXAT, EXPIREAT, PEXPIREAT) closer than the
+// floor to the clock's now are moved to now plus the floor.
 func (l *Linter) applyFloor(floors map[string]time.Duration, cmd redis.Cmder) {
 	args := cmd.Args()
 	if len(args) < 3 {
 		return
 	}
 	name := cmd.Name()
-	i, unit, ok := ttlArgIndex(name, args)
+	i, unit, absolute, ok := ttlArgIndex(name, args)
 	if !ok {
 		return
 	}
@@ -39,10 +40,25 @@ func (l *Linter) applyFloor(floors map[string]time.Duration, cmd redis.Cmder) {
 		return
 	}
 	n, ok := argInt(args[i])
-	if !ok || time.Duration(n)*unit >= floor {
+	if !ok {
 		return
 	}
-	args[i] = int64((floor + unit - 1) / unit)
+	if !absolute {
+		if time.Duration(n)*unit >= floor {
+			return
+		}
+		args[i] = int64((floor + unit - 1) / unit)
+		l.floorHits.Add(1)
+		return
+	}
+
+	now := l.clock.Now()
+	at := time.Unix(0, n*int64(unit))
+	if at.Sub(now) >= floor {
+		return
+	}
+	// Round up so that the new expiry is never short of the floor.
+	args[i] = (now.Add(floor).UnixNano() + int64(unit) - 1) / int64(unit)
 	l.floorHits.Add(1)
 }
 

@@ -37,8 +37,8 @@
 // weighs the previous window's count by the share of it that still overlaps
 // the sliding window, which smooths the burst a fixed window allows around
 // its boundary. TokenBucket refills continuously up to a burst. GCRA admits
-// evenly spaced requests with a burst tolerance and keeps one number per key.
-// Each state fits in one string value.
+// evenly spaced requests with a burst tolerance. Each state fits in one
+// string value.
 //
 // A request whose cost does not fit leaves the state as it was: a denial
 // writes nothing, so it never extends a TTL and never stores a negative
@@ -57,6 +57,10 @@
 // admit at once (floor(limit), the limit or the burst) is denied with
 // ReasonCostExceedsLimit and a RetryAfter of one period.
 //
+// TokenBucket and GCRA keep a key for at most MaxPeriod after its last
+// spend, so a rate so slow, or a burst so far above the limit, that
+// refilling takes longer than MaxPeriod refills in MaxPeriod instead.
+//
 // # Key layout
 //
 // For a limiter with prefix P (WithPrefix, "rl" by default) and key K:
@@ -70,7 +74,7 @@
 // characters K contains. Every state key has a TTL: at most one window for
 // FixedWindow, two windows for SlidingWindow (the next window still weighs
 // this one), and the time to refill the whole burst for TokenBucket and
-// GCRA. The override key has the TTL given to SetOverride.
+// GCRA, at most MaxPeriod. The override key has the TTL given to SetOverride.
 //
 // # Overrides
 //
@@ -133,7 +137,7 @@
 // WithTrustedProxies, walked from the right), by an API key header or a
 // bearer token (hashed with SHA-256 before they become keys), or by a
 // KeyFunc, and sets the RateLimit-Policy and RateLimit fields of
-// draft-ietf-httpapi-ratelimit-headers-09 on every response, with
+// draft-ietf-httpapi-ratelimit-headers-11 on every response, with
 // Retry-After on denials.
 //
 // # Limitations

@@ -87,7 +87,7 @@ func ExampleMiddleware() {
 	// Output:
 	// 200 RateLimit: "default";r=1;t=30 Retry-After: ""
 	// 200 RateLimit: "default";r=0;t=60 Retry-After: ""
-	// 429 RateLimit: "default";r=0;t=60 Retry-After: "30"
+	// 429 RateLimit: "default";r=0;t=30 Retry-After: "30"
 }
 
 func ExampleLimiter_SetOverride() {

@@ -180,11 +180,13 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error)
 
 func (l *Limiter) allowN(ctx context.Context, key string, n int) (Result, error) {
 	now := l.clock.Now()
+	var gen uint64
 	if l.deny != nil {
 		if res, ok := l.deny.get(key, now, l.alg.period); ok {
 			l.metrics.denyCacheHit(ctx, l.billedPerCall())
 			return res, nil
 		}
+		gen = l.deny.generation()
 	}
 
 	res, retry1, err := l.decide(ctx, key, n, now)
@@ -202,7 +204,7 @@ func (l *Limiter) allowN(ctx context.Context, key string, n int) (Result, error)
 		if retry1 < 0 {
 			wait = l.alg.period
 		}
-		l.deny.put(key, now, wait, res)
+		l.deny.put(key, now, wait, res, gen)
 	}
 	l.metrics.decision(ctx, res)
 	return res, nil

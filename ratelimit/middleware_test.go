@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -274,4 +276,64 @@ func FuzzClientIP(f *testing.F) {
 // shared server, even under -count.
 func uniquePrefix(name string) string {
 	return fmt.Sprintf("%s-%d", name, keySeq.Add(1))
+}
+
+// TestMiddlewareRetryAfterCoversWindow checks the rule of the RateLimit
+// fields draft that Retry-After must not point before the end of the
+// effective window t. A token bucket denial waits for one token while the
+// bucket refills in full much later.
+func TestMiddlewareRetryAfterCoversWindow(t *testing.T) {
+	for name, alg := range map[string]Algorithm{
+		"token_bucket":   TokenBucket(1, time.Second, 4),
+		"gcra":           GCRA(1, time.Second, 4),
+		"sliding_window": SlidingWindow(4, 4*time.Second),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, alg, WithPrefix(uniquePrefix("mw-window")))
+			h := Middleware(f.l)(okHandler())
+			req := httptest.NewRequest("GET", "/", nil)
+			for range 4 {
+				serve(h, req)
+			}
+			rec := serve(h, req)
+			if rec.Code != http.StatusTooManyRequests {
+				t.Fatalf("fifth request: status %d, want 429", rec.Code)
+			}
+			var r, window int64
+			if _, err := fmt.Sscanf(rec.Header().Get("RateLimit"), `"default";r=%d;t=%d`, &r, &window); err != nil {
+				t.Fatalf("RateLimit %q: %v", rec.Header().Get("RateLimit"), err)
+			}
+			retry, err := strconv.ParseInt(rec.Header().Get("Retry-After"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if retry < window {
+				t.Errorf("Retry-After %d is before the end of the effective window t=%d", retry, window)
+			}
+		})
+	}
+}
+
+// TestMiddlewareHeaderIntegersInRange checks that q and r stay within the
+// 15 digits of a Structured Fields Integer (RFC 9651) for the largest
+// limits.
+func TestMiddlewareHeaderIntegersInRange(t *testing.T) {
+	f := newFixture(t, GCRA(math.Inf(1), time.Second, math.Inf(1)), WithPrefix(uniquePrefix("mw-huge")))
+	rec := serve(Middleware(f.l, WithLegacyHeaders())(okHandler()), httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	const maxSFInteger = 999_999_999_999_999
+	var q, w, r, reset int64
+	if _, err := fmt.Sscanf(rec.Header().Get("RateLimit-Policy"), `"default";q=%d;w=%d`, &q, &w); err != nil {
+		t.Fatalf("RateLimit-Policy %q: %v", rec.Header().Get("RateLimit-Policy"), err)
+	}
+	if _, err := fmt.Sscanf(rec.Header().Get("RateLimit"), `"default";r=%d;t=%d`, &r, &reset); err != nil {
+		t.Fatalf("RateLimit %q: %v", rec.Header().Get("RateLimit"), err)
+	}
+	for name, v := range map[string]int64{"q": q, "w": w, "r": r, "t": reset} {
+		if v < 0 || v > maxSFInteger {
+			t.Errorf("%s=%d is outside a Structured Fields Integer", name, v)
+		}
+	}
 }

@@ -250,14 +250,26 @@ if cur > 0 then resetAfter = start + 2 * period - now elseif prev > 0 then reset
 return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), limitReply}
 `
 
+// maxTTLLua is MaxPeriod in microseconds. The bucket scripts cap every TTL,
+// retry and reset time at it, because a tiny rate or a burst far above the
+// limit would otherwise need a TTL of centuries, beyond what PX accepts and
+// what a time.Duration holds. A key with no spend for MaxPeriod
+// therefore starts again with a full bucket.
+const maxTTLLua = `
+local MAXP = 315360000000000
+local function capped(us) return math.min(math.max(0, us), MAXP) end
+local function px(us) return math.max(1, math.ceil(capped(us) / 1000)) end
+`
+
 // The token bucket state is "tokens time burst": the tokens left at the
 // given time in a bucket of the given size. The stored time never moves
 // backwards: a caller whose clock lags computes from the stored time, so it
 // gains no tokens twice. When the burst changes (an override), the tokens
 // already spent stay spent, so a raised limit admits the difference at
-// once. The key expires when the bucket would be full again, which is at
-// most the time to refill the whole burst.
-const tokenBucketScript = scriptPrelude + `
+// once. The key expires when the bucket would be full again counted from
+// the caller's now, which is at most the time to refill the whole burst
+// even when the stored time is ahead of the caller's clock.
+const tokenBucketScript = scriptPrelude + maxTTLLua + `
 local rate = limit / period
 local tokens, t = burst, now
 if s then
@@ -273,60 +285,67 @@ if t < now then
   t = now
 end
 if tokens > burst then tokens = burst end
+local function untilFull()
+  if rate <= 0 then return MAXP end
+  return capped((burst - tokens) / rate)
+end
 local allowed = 0
 if n > 0 and n <= tokens + 1e-9 then
   tokens = math.max(0, tokens - n)
   allowed = 1
-  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', tokens, t, burst), 'PX', math.max(1, math.ceil((t + (burst - tokens) / rate - now) / 1000)))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', tokens, t, burst), 'PX', px(untilFull()))
 end
 local function retry(k)
   if k > burst or rate <= 0 then return -1 end
   if k <= tokens + 1e-9 then return 0 end
-  return math.max(1, math.ceil(t + (k - tokens) / rate - now))
+  return math.max(1, math.ceil(capped(t + (k - tokens) / rate - now)))
 end
 local resetAfter = 0
-if rate > 0 then resetAfter = math.max(0, math.ceil(t + (burst - tokens) / rate - now)) end
+if rate > 0 then resetAfter = math.ceil(capped(t - now + untilFull())) end
 return {allowed, math.floor(tokens + 1e-9), retry(math.max(n, 1)), retry(1), resetAfter, limitReply}
 `
 
-// The GCRA state is "TAT T": the theoretical arrival time in microseconds
-// and the emission interval T = period/limit it was computed with. A
-// request of cost n is admitted when TAT + n*T - now <= burst*T; the 2 µs
-// of slack absorbs float64 rounding at epoch-sized magnitudes. The TAT never
-// decreases while T stays, so a lagging clock only makes a decision
-// stricter. When T changes (an override), the spent units (TAT-now)/T stay
-// spent, so a raised limit admits the difference at once. The key expires at
-// the TAT, at most burst*T after now.
-const gcraScript = scriptPrelude + `
+// The GCRA state is "units time T": the cost still outstanding at the given
+// time, and the emission interval T = period/limit in microseconds that it
+// drains at. That is the theoretical arrival time TAT = time + units*T,
+// kept relative to the time of the write, because an absolute TAT near
+// 2^50 µs cannot hold a step of T below a microsecond. A request of cost n
+// is admitted when units + n <= burst at now. The TAT never moves
+// backwards: a caller whose clock lags reads the units plus its lag, so its
+// decisions are only stricter. When T changes (an override), the spent units
+// stay spent, so a raised limit admits the difference at once. The key
+// expires when the units have drained, at most burst*T after now, and a
+// state "TAT T" of an earlier version is read as that TAT.
+const gcraScript = scriptPrelude + maxTTLLua + `
 local T = 0
 if limit > 0 then T = period / limit end
-local tau = burst * T
-local tat = now
+local units = 0
 if s then
-  local sp = string.find(s, ' ', 1, true)
-  local st, sT
-  if sp then st, sT = tonumber(string.sub(s, 1, sp - 1)), tonumber(string.sub(s, sp + 1)) end
-  if st and sT then
-    tat = st
-    if sT ~= T and tat > now and sT > 0 then tat = now + (tat - now) * T / sT end
+  local a, b, c = string.match(s, '^(%S+) (%S+) (%S+)$')
+  local su, st, sT = tonumber(a), tonumber(b), tonumber(c)
+  if su and st and sT and sT > 0 then
+    units = su - (now - st) / sT
+  else
+    a, b = string.match(s, '^(%S+) (%S+)$')
+    local tat, oldT = tonumber(a), tonumber(b)
+    if tat and oldT and oldT > 0 then units = (tat - now) / oldT end
   end
 end
-if tat < now then tat = now end
+if units < 0 then units = 0 end
 local allowed = 0
-if n > 0 and n <= burst and tat + n * T - now <= tau + 2 then
-  tat = tat + n * T
+if n > 0 and n <= burst and units + n <= burst + 1e-9 then
+  units = units + n
   allowed = 1
-  redis.call('SET', KEYS[1], string.format('%.17g %.17g', tat, T), 'PX', math.max(1, math.ceil((tat - now) / 1000)))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', units, now, T), 'PX', px(units * T))
 end
 local function retry(k)
   if k > burst or T <= 0 then return -1 end
-  local w = tat + k * T - tau - now
-  if w <= 2 then return 0 end
-  return math.ceil(w)
+  if units + k <= burst + 1e-9 then return 0 end
+  return math.max(1, math.ceil(capped((units + k - burst) * T)))
 end
 local remaining = 0
-if T > 0 then remaining = math.max(0, math.floor((tau - (tat - now)) / T + 1e-6)) end
-return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(tat - now), limitReply}
+if T > 0 then remaining = math.max(0, math.floor(burst - units + 1e-9)) end
+return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(capped(units * T)), limitReply}
 `
 
 const resetScript = `return redis.call('DEL', KEYS[1])`

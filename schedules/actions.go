@@ -274,8 +274,9 @@ func NewExecutor(ctl Controller, policy Policy, opts ...ExecutorOption) (*Execut
 }
 
 // Apply takes the recommended action of each finding, in report order, at
-// most one per schedule, and appends the results to report.Actions. It
-// returns the results of this call.
+// most one per schedule, and appends the results to report.Actions. An
+// action the policy switches off is skipped, so the schedule's next finding
+// may still act. It returns the results of this call.
 func (e *Executor) Apply(ctx context.Context, report *Report) []ActionResult {
 	var results []ActionResult
 	seen := map[string]bool{}
@@ -284,12 +285,14 @@ func (e *Executor) Apply(ctx context.Context, report *Report) []ActionResult {
 		if f.Recommendation == ActionNone || seen[f.ScheduleID] {
 			continue
 		}
-		seen[f.ScheduleID] = true
 		req := ActionRequest{Action: f.Recommendation, ScheduleID: f.ScheduleID, Reason: f.Summary, Kind: f.Kind}
 		mode := e.policy.mode(req.Action)
 		if mode == ModeOff {
+			// A later finding of the same schedule may recommend an
+			// action the policy allows.
 			continue
 		}
+		seen[f.ScheduleID] = true
 		if acted >= e.policy.MaxActionsPerRun {
 			results = append(results, e.finish(ctx, ActionResult{ActionRequest: req, Mode: mode, Outcome: OutcomeLimited}))
 			continue

@@ -79,7 +79,8 @@ func TestAutonomousPauseCancelsInFlight(t *testing.T) {
 
 	var tr trail
 	ex := e.executor(schedules.Policy{Pause: schedules.ModeAutonomous}, schedules.WithAuditHook(tr.hook), schedules.WithActor("nightly-job"))
-	res := ex.Apply(context.Background(), e.audit())
+	report := e.audit()
+	res := ex.Apply(context.Background(), report)
 	if len(res) != 1 || res[0].Outcome != schedules.OutcomeDone || res[0].Canceled != 1 {
 		t.Fatalf("results = %v, want pause done with 1 canceled", res)
 	}
@@ -101,10 +102,14 @@ func TestAutonomousPauseCancelsInFlight(t *testing.T) {
 		t.Errorf("after entry = %+v", after)
 	}
 
-	// Acting again is harmless.
-	res = ex.Apply(context.Background(), e.audit())
+	// Acting again on the same report is harmless, and a new audit of the
+	// paused schedule recommends no further pause.
+	res = ex.Apply(context.Background(), report)
 	if len(res) != 1 || res[0].Outcome != schedules.OutcomeAlreadyDone {
 		t.Errorf("second Apply = %v, want already-done", res)
+	}
+	if res = ex.Apply(context.Background(), e.audit()); len(res) != 0 {
+		t.Errorf("Apply after a new audit = %v, want no action", res)
 	}
 }
 

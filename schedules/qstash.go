@@ -138,6 +138,7 @@ func fromAPISchedule(s qstash.Schedule) Schedule {
 // EachEvent pages through GET /v2/events?scheduleId=... newest first.
 func (q *QStash) EachEvent(ctx context.Context, scheduleID string, since time.Time, fn func(Event) bool) error {
 	f := qstash.EventFilter{ScheduleID: scheduleID, From: since}
+	var cursors qstash.Cursors
 	cursor, size := "", q.pageSize
 	for {
 		events, next, err := q.client.ListEvents(ctx, f, cursor, size)
@@ -153,9 +154,9 @@ func (q *QStash) EachEvent(ctx context.Context, scheduleID string, since time.Ti
 				return nil
 			}
 		}
-		// A cursor that does not move would repeat the same page forever.
-		if next == "" || next == cursor {
-			return nil
+		more, err := cursors.Follow("/v2/events", next)
+		if !more {
+			return err
 		}
 		cursor, size = next, laterEventPageSize
 	}

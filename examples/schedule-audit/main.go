@@ -50,6 +50,11 @@ func run(ctx context.Context, out io.Writer, logger *slog.Logger, format, baseUR
 	if err != nil {
 		return err
 	}
+	switch format {
+	case "text", "markdown", "md", "json":
+	default:
+		return fmt.Errorf("invalid -format %q: want text, markdown or json", format)
+	}
 
 	var (
 		src *schedules.QStash
@@ -80,9 +85,8 @@ func run(ctx context.Context, out io.Writer, logger *slog.Logger, format, baseUR
 		return report.WriteMarkdown(out)
 	case "json":
 		return report.WriteJSON(out)
-	default:
-		return report.WriteText(out)
 	}
+	return report.WriteText(out)
 }
 
 // auditJob audits the schedules and acts within the policy, which is all an

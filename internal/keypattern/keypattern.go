@@ -44,20 +44,21 @@ func Append(dst []byte, key string) []byte {
 		end := i == len(key)
 		if !end {
 			c = key[i]
-			if !isSeparator(c) && c != '-' && c != '_' {
-				word.add(c)
-				seg.add(c)
+			kind := classes[c]
+			if kind&classBreak == 0 {
+				word.add(kind)
 				continue
 			}
 		}
 
 		// End of a word: copy it, or its placeholder when it is an id.
 		dst = appendWord(dst, key[wordRaw:i], &word)
+		seg.merge(&word)
 		word = counts{}
 		wordRaw = i + 1
-		if !end && !isSeparator(c) {
-			dst = append(dst, c)
-			seg.add(c)
+		if !end && classes[c]&classSeparator == 0 {
+			dst = append(dst, c) // '-' or '_' inside a segment
+			seg.add(classes[c])
 			continue
 		}
 
@@ -81,6 +82,40 @@ func Append(dst []byte, key string) []byte {
 	return dst
 }
 
+// Byte classes, looked up in classes so that the loop over a key does one
+// table read per byte.
+const (
+	classDigit     = 1 << iota // 0-9
+	classHex                   // 0-9, a-f, A-F
+	classLetter                // a-z, A-Z
+	classBinary                // outside printable ASCII
+	classSeparator             // ends a segment
+	classBreak                 // ends a word: separators, '-' and '_'
+)
+
+var classes = func() (t [256]uint8) {
+	for b := 0; b < 256; b++ {
+		c := byte(b)
+		switch {
+		case c < 0x21 || c > 0x7e:
+			t[b] = classBinary
+		case c >= '0' && c <= '9':
+			t[b] = classDigit | classHex
+		case c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F':
+			t[b] = classHex | classLetter
+		case c >= 'g' && c <= 'z' || c >= 'G' && c <= 'Z':
+			t[b] = classLetter
+		}
+		if isSeparator(c) {
+			t[b] = classSeparator | classBreak
+		}
+		if c == '-' || c == '_' {
+			t[b] = classBreak
+		}
+	}
+	return t
+}()
+
 func isSeparator(c byte) bool {
 	switch c {
 	case ':', '/', '|', '.', '#', '=', ',', ';', '@', '{', '}', ' ':
@@ -91,26 +126,27 @@ func isSeparator(c byte) bool {
 
 // counts classifies the bytes of a segment or word as they are read.
 type counts struct {
-	n, digits, hex, letters, other int
-	binary                         bool
+	n, digits, hex, letters int
+	binary                  bool
 }
 
-func (c *counts) add(b byte) {
+func (c *counts) add(kind uint8) {
 	c.n++
-	switch {
-	case b < 0x21 || b > 0x7e:
+	c.digits += int(kind & classDigit)
+	c.hex += int(kind&classHex) >> 1
+	c.letters += int(kind&classLetter) >> 2
+	if kind&classBinary != 0 {
 		c.binary = true
-	case isDigit(b):
-		c.digits++
-		c.hex++
-	case b >= 'a' && b <= 'f' || b >= 'A' && b <= 'F':
-		c.hex++
-		c.letters++
-	case b >= 'g' && b <= 'z' || b >= 'G' && b <= 'Z':
-		c.letters++
-	default:
-		c.other++
 	}
+}
+
+// merge adds the counts of a word to its segment's.
+func (c *counts) merge(w *counts) {
+	c.n += w.n
+	c.digits += w.digits
+	c.hex += w.hex
+	c.letters += w.letters
+	c.binary = c.binary || w.binary
 }
 
 // placeholder returns the placeholder for raw, whose bytes c counted, or ""

@@ -65,7 +65,12 @@ func newEnv(t *testing.T, alg ratelimit.Algorithm, accts accounts, policy Policy
 
 func newEnvOn(t *testing.T, prefix string, fake *clock.Fake, alg ratelimit.Algorithm, accts accounts, policy Policy, opts ...TunerOption) *env {
 	t.Helper()
-	e := &env{rdb: server.Client(t), clock: fake}
+	return newEnvWith(t, server.Client(t), prefix, fake, alg, accts, policy, opts...)
+}
+
+func newEnvWith(t *testing.T, rdb *redis.Client, prefix string, fake *clock.Fake, alg ratelimit.Algorithm, accts accounts, policy Policy, opts ...TunerOption) *env {
+	t.Helper()
+	e := &env{rdb: rdb, clock: fake}
 	var err error
 	e.rec, err = NewRecorder(e.rdb, WithPrefix(prefix), WithRecorderClock(fake))
 	if err != nil {
