@@ -154,3 +154,22 @@ func TestRateLimitReviewSeesMiddleware(t *testing.T) {
 		t.Errorf("decisions counted = %d allowed + %d denied, want 150", allowed, denied)
 	}
 }
+
+// TestRateLimitReviewIgnoresFailurePolicy feeds the review decisions made
+// while Redis was down: they say nothing about the key's traffic against
+// its limit, so they must not yield a proposal to raise or lower it.
+func TestRateLimitReviewIgnoresFailurePolicy(t *testing.T) {
+	review := NewRateLimitReview()
+	outage := errors.New("dial tcp 127.0.0.1:6379: connection refused")
+	for range 150 {
+		review.Observe("closed", ratelimit.Result{Allowed: false, Limit: 20, Source: ratelimit.SourceFailClosed, Err: outage})
+		review.Observe("open", ratelimit.Result{Allowed: true, Limit: 20, Remaining: 20, Source: ratelimit.SourceFailOpen, Err: outage})
+	}
+	res, err := review.Run(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Findings) != 0 {
+		t.Errorf("findings from failure-policy decisions = %+v, want none", res.Findings)
+	}
+}

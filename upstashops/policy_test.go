@@ -439,4 +439,3 @@ func TestActionOnceAcrossInstances(t *testing.T) {
 		t.Errorf("after the finding came back executed %v, want a second pause", got)
 	}
 }
-
