@@ -30,7 +30,10 @@ type Incident struct {
 	End     time.Time // detection of the latest member
 	Root    Anomaly
 	Chain   []Anomaly // root first, each one a plausible cause of the next
-	Members []Anomaly // every member in onset order
+	Members []Anomaly // every member kept, in onset order
+	// Dropped counts the anomalies that joined after Members reached its
+	// bound of 64; they are not kept.
+	Dropped int
 	// Repeats counts later incidents with the same story that were merged
 	// into this one instead of reported.
 	Repeats  int
@@ -90,7 +93,7 @@ func WithoutDefaultEdges() CorrelatorOption {
 // It is safe for concurrent use.
 //
 // Memory is bounded: an open incident keeps at most 64 members (later ones
-// are counted, not kept), the Correlator keeps the last 64 events and the
+// are counted in Incident.Dropped, not kept), the Correlator keeps the last 64 events and the
 // last 256 reported stories for merging repeats (the oldest is forgotten
 // first).
 type Correlator struct {
@@ -158,6 +161,8 @@ func (c *Correlator) Add(a Anomaly) []Incident {
 	inc := c.open
 	if len(inc.Members) < c.cfg.maxMembers {
 		inc.Members = append(inc.Members, a)
+	} else {
+		inc.Dropped++
 	}
 	inc.Start = minTime(inc.Start, a.Start)
 	inc.End = maxTime(inc.End, a.Detected)
@@ -167,6 +172,11 @@ func (c *Correlator) Add(a Anomaly) []Incident {
 // Flush closes the open incident when now is past its window and returns
 // it, unless it repeats a story reported within the repeat window, in which
 // case it is merged into that one and nothing is returned.
+//
+// NOTE: an anomaly added after the close starts a new incident even when
+// its onset is earlier and it could cause the closed incident's root, as a
+// drift confirmed long after it began can. The closed incident keeps its
+// symptom as the root.
 func (c *Correlator) Flush(now time.Time) []Incident {
 	c.mu.Lock()
 	defer c.mu.Unlock()

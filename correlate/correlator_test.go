@@ -2,6 +2,7 @@ package correlate
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -250,6 +251,12 @@ func TestCorrelatorBounds(t *testing.T) {
 	if n := len(got[0].Members); n != 64 {
 		t.Errorf("incident keeps %d members, want the bound of 64", n)
 	}
+	if n := got[0].Dropped; n != 36 {
+		t.Errorf("incident counts %d dropped members, want 36", n)
+	}
+	if !strings.Contains(got[0].Text, "36 more") {
+		t.Errorf("incident text does not mention the 36 anomalies left out:\n%s", got[0].Text)
+	}
 	c.mu.Lock()
 	events := len(c.events)
 	c.mu.Unlock()
@@ -264,5 +271,46 @@ func TestCorrelatorBounds(t *testing.T) {
 	}
 	if n := len(c.Incidents()); n != 256 {
 		t.Errorf("correlator keeps %d stories, want the bound of 256", n)
+	}
+}
+
+// TestRootNeverHasEarlierCause checks the root rule on random incidents
+// over the default graph: no member that started strictly before the root
+// can cause it, and the chain follows onset order along causal edges.
+func TestRootNeverHasEarlierCause(t *testing.T) {
+	var signals []string
+	for _, e := range DefaultEdges {
+		signals = append(signals, e.From, e.To)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	for trial := range 500 {
+		c := newTestCorrelator(t, WithRepeatWindow(0))
+		t0 := start.Add(time.Duration(trial) * 24 * time.Hour)
+		for range 2 + rng.IntN(6) {
+			at := t0.Add(time.Duration(rng.IntN(10)) * time.Minute)
+			c.Add(anomalyAt(signals[rng.IntN(len(signals))], at, 1, 2))
+		}
+		got := c.Flush(t0.Add(time.Hour))
+		if len(got) != 1 {
+			t.Fatalf("trial %d: got %d incidents, want 1", trial, len(got))
+		}
+		inc := got[0]
+		root := inc.Root
+		for _, m := range inc.Members {
+			if m.Start.Before(root.Start) && SignalOf(m.Series) != SignalOf(root.Series) {
+				if _, ok := c.causes(SignalOf(m.Series), SignalOf(root.Series)); ok {
+					t.Fatalf("trial %d: root %s has an earlier cause %s\n%s", trial, root.Series, m.Series, inc.Text)
+				}
+			}
+		}
+		for i := 1; i < len(inc.Chain); i++ {
+			from, to := inc.Chain[i-1], inc.Chain[i]
+			if to.Start.Before(from.Start) {
+				t.Fatalf("trial %d: chain goes back in time from %s to %s", trial, from.Series, to.Series)
+			}
+			if _, ok := c.causes(SignalOf(from.Series), SignalOf(to.Series)); !ok {
+				t.Fatalf("trial %d: chain link %s -> %s is not an edge path", trial, from.Series, to.Series)
+			}
+		}
 	}
 }

@@ -20,8 +20,14 @@ type Sample struct {
 }
 
 // ErrInvalidSample reports a sample that the detector cannot learn from:
-// an empty series name, a zero time, or a value that is NaN or infinite.
+// an empty series name, a zero time, or a value that is NaN, infinite or
+// larger in magnitude than MaxSampleMagnitude.
 var ErrInvalidSample = errors.New("correlate: invalid sample")
+
+// MaxSampleMagnitude is the largest absolute value the Detector accepts.
+// Larger finite values would overflow its squared deviations and
+// standardised residuals to infinity; no metric comes near it.
+const MaxSampleMagnitude = 1e100
 
 // Phase is the stage of learning a series' baseline has reached.
 type Phase int
@@ -98,7 +104,7 @@ type Score struct {
 	// Drift is the larger CUSUM sum as a fraction of its alarm level,
 	// positive for an upward shift and negative for a downward one.
 	Drift float64
-	// Anomaly is a score in [0, 1) that marks the onset of something new.
+	// Anomaly is a score in [0, 1] that marks the onset of something new.
 	// It grows with the largest of three levels, each relative to its
 	// alarm level: the likelihood of the recent residuals against the
 	// series' own history, the distance from the long-run mean, and |Drift|.
@@ -174,7 +180,7 @@ func NewDetector(opts ...Option) (*Detector, error) {
 // Samples of one series must arrive in time order; an older sample than the
 // last one seen is scored but not learned from.
 func (d *Detector) Observe(s Sample) (Score, error) {
-	if s.Series == "" || s.Time.IsZero() || math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+	if s.Series == "" || s.Time.IsZero() || math.IsNaN(s.Value) || math.Abs(s.Value) > MaxSampleMagnitude {
 		return Score{}, fmt.Errorf("%w: series %q at %v value %v", ErrInvalidSample, s.Series, s.Time, s.Value)
 	}
 	d.mu.Lock()

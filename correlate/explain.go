@@ -18,6 +18,9 @@ func (c *Correlator) render(inc *Incident) (summary, text string) {
 	for _, m := range inc.Members {
 		fmt.Fprintf(&b, "  %s  %s\n", clockTime(m.Start), describe(m))
 	}
+	if inc.Dropped > 0 {
+		fmt.Fprintf(&b, "  (%d more anomalies are not listed: an incident keeps at most %d)\n", inc.Dropped, c.cfg.maxMembers)
+	}
 
 	if len(inc.Chain) > 1 {
 		b.WriteString("Likely chain:\n")

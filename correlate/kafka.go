@@ -70,6 +70,10 @@ type PartitionLag struct {
 	Started bool
 	Member  string // ID of the member it is assigned to, if any
 	Verdict Verdict
+	// Since is the first poll of the window that shows the verdict's cause:
+	// the committed offset stuck at its value for STALL and STOP, the
+	// offset going back for REWIND. It is zero for OK and WARN.
+	Since time.Time
 }
 
 // GroupLag is the state of one consumer group.
@@ -79,8 +83,11 @@ type GroupLag struct {
 	Members    int
 	Partitions []PartitionLag
 	TotalLag   int64
-	// ConsumeRate is committed messages per second since the last poll.
+	// ConsumeRate is committed messages per second since the last poll; it
+	// is 0 on the first poll that sees the group, and Samples leaves it out
+	// then.
 	ConsumeRate float64
+	rateKnown   bool
 	// Assigned counts partitions per member ID: the partition distribution.
 	Assigned map[string]int
 	// Skewed lists partitions whose lag is above 4 times the mean of the
@@ -129,7 +136,8 @@ func WithKafkaClock(c clock.Clock) KafkaOption {
 //
 // Memory is bounded by the cluster: the collector keeps the last window
 // polls (5 by default) of committed and end offsets for each partition of
-// each group seen in the latest poll, and drops partitions that leave.
+// each group seen in the latest poll, one total per topic and per group of
+// the latest poll, and drops partitions, topics and groups that leave.
 type KafkaCollector struct {
 	client *kafka.Client
 	groups []string
@@ -151,6 +159,7 @@ type partitionKey struct {
 }
 
 type offsets struct {
+	at             time.Time
 	committed, end int64
 }
 
@@ -213,7 +222,9 @@ func (s KafkaSnapshot) Samples() []Sample {
 		for _, topic := range sortedKeys(byTopic) {
 			out = append(out, Sample{Series: fmt.Sprintf("%s{group=%s,topic=%s}", SignalKafkaLag, g.Group, topic), Time: s.Time, Value: float64(byTopic[topic])})
 		}
-		out = append(out, Sample{Series: fmt.Sprintf("%s{group=%s}", SignalKafkaConsume, g.Group), Time: s.Time, Value: g.ConsumeRate})
+		if g.rateKnown {
+			out = append(out, Sample{Series: fmt.Sprintf("%s{group=%s}", SignalKafkaConsume, g.Group), Time: s.Time, Value: g.ConsumeRate})
+		}
 	}
 	for _, topic := range sortedKeys(s.ProduceRate) {
 		out = append(out, Sample{Series: fmt.Sprintf("%s{topic=%s}", SignalKafkaProduce, topic), Time: s.Time, Value: s.ProduceRate[topic]})
@@ -229,8 +240,14 @@ func (s KafkaSnapshot) Anomalies() []Anomaly {
 		if g.Verdict < VerdictStall {
 			continue
 		}
+		begin := s.Time
+		for _, p := range g.Partitions {
+			if p.Verdict == g.Verdict && !p.Since.IsZero() {
+				begin = minTime(begin, p.Since)
+			}
+		}
 		out = append(out, Anomaly{Series: fmt.Sprintf("%s{group=%s}", SignalKafkaLag, g.Group), Kind: KindLag,
-			Start: s.Time, Detected: s.Time, Value: float64(g.TotalLag), Detail: g.Verdict.String()})
+			Start: begin, Detected: s.Time, Value: float64(g.TotalLag), Detail: g.Verdict.String()})
 	}
 	return out
 }
@@ -249,6 +266,14 @@ func (k *KafkaCollector) Poll(ctx context.Context) (KafkaSnapshot, error) {
 	if err != nil {
 		return KafkaSnapshot{}, err
 	}
+	// A topic deleted since the metadata was read has no bounds: leave it
+	// out, so that OffsetFetch is not asked about it. kafka-go v0.4.51's
+	// Transport caches metadata for up to 6 seconds by default.
+	for topic := range topics {
+		if len(bounds[topic]) == 0 {
+			delete(topics, topic)
+		}
+	}
 	groups, err := k.groupIDs(ctx)
 	if err != nil {
 		return KafkaSnapshot{}, err
@@ -262,12 +287,13 @@ func (k *KafkaCollector) Poll(ctx context.Context) (KafkaSnapshot, error) {
 	elapsed := now.Sub(k.last).Seconds()
 	seen := map[partitionKey]bool{}
 	for _, id := range groups {
-		g, err := k.group(ctx, id, described[id], topics, bounds, seen)
+		g, err := k.group(ctx, now, id, described[id], topics, bounds, seen)
 		if err != nil {
 			return KafkaSnapshot{}, err
 		}
 		if prev, ok := k.consumed[id]; ok && elapsed > 0 {
 			g.ConsumeRate = max(0, float64(committedSum(g)-prev)/elapsed)
+			g.rateKnown = true
 		}
 		k.consumed[id] = committedSum(g)
 		snap.Groups = append(snap.Groups, g)
@@ -285,6 +311,16 @@ func (k *KafkaCollector) Poll(ctx context.Context) (KafkaSnapshot, error) {
 	for key := range k.history {
 		if !seen[key] {
 			delete(k.history, key)
+		}
+	}
+	for topic := range k.ends {
+		if _, ok := bounds[topic]; !ok {
+			delete(k.ends, topic)
+		}
+	}
+	for id := range k.consumed {
+		if !slices.Contains(groups, id) {
+			delete(k.consumed, id)
 		}
 	}
 	k.last = now
@@ -329,10 +365,16 @@ func (k *KafkaCollector) logBounds(ctx context.Context, topics map[string][]int)
 	for topic, parts := range resp.Topics {
 		out[topic] = map[int]logBound{}
 		for _, p := range parts {
+			if errors.Is(p.Error, kafka.UnknownTopicOrPartition) {
+				continue // deleted since the metadata was read
+			}
 			if p.Error != nil {
 				return nil, fmt.Errorf("correlate: kafka list offsets of %s/%d: %w", topic, p.Partition, p.Error)
 			}
 			out[topic][p.Partition] = logBound{start: p.FirstOffset, end: p.LastOffset}
+		}
+		if len(out[topic]) == 0 {
+			delete(out, topic)
 		}
 	}
 	return out, nil
@@ -376,7 +418,7 @@ func (k *KafkaCollector) describe(ctx context.Context, groups []string) (map[str
 }
 
 // group fetches the committed offsets of one group and evaluates it.
-func (k *KafkaCollector) group(ctx context.Context, id string, desc kafka.DescribeGroupsResponseGroup,
+func (k *KafkaCollector) group(ctx context.Context, now time.Time, id string, desc kafka.DescribeGroupsResponseGroup,
 	topics map[string][]int, bounds map[string]map[int]logBound, seen map[partitionKey]bool) (GroupLag, error) {
 	g := GroupLag{Group: id, State: desc.GroupState, Members: len(desc.Members), Assigned: map[string]int{}}
 	owner := map[string]map[int]string{}
@@ -423,12 +465,13 @@ func (k *KafkaCollector) group(ctx context.Context, id string, desc kafka.Descri
 			}
 			key := partitionKey{id, topic, p.Partition}
 			seen[key] = true
-			h := append(k.history[key], offsets{committed: p.CommittedOffset, end: b.end})
+			h := append(k.history[key], offsets{at: now, committed: p.CommittedOffset, end: b.end})
 			if len(h) > k.window {
 				h = h[len(h)-k.window:]
 			}
 			k.history[key] = h
 			pl.Verdict = evaluate(h, k.window, g.Members > 0 && !strings.EqualFold(g.State, "Empty"))
+			pl.Since = verdictSince(h, pl.Verdict)
 			g.Partitions = append(g.Partitions, pl)
 			g.TotalLag += pl.Lag
 			g.Verdict = max(g.Verdict, pl.Verdict)
@@ -472,6 +515,23 @@ func evaluate(h []offsets, window int, active bool) Verdict {
 		}
 	}
 	return VerdictWarn
+}
+
+// verdictSince returns the first poll in h that shows the cause of v. For
+// REWIND it is the latest backward step. For STALL and STOP it is the
+// window's first poll, because the offset did not move within the window.
+func verdictSince(h []offsets, v Verdict) time.Time {
+	switch v {
+	case VerdictRewind:
+		for i := len(h) - 1; i > 0; i-- {
+			if h[i-1].committed >= 0 && h[i].committed < h[i-1].committed {
+				return h[i].at
+			}
+		}
+	case VerdictStall, VerdictStop:
+		return h[0].at
+	}
+	return time.Time{}
 }
 
 // skewed returns the partitions whose lag is above 4 times the mean lag of

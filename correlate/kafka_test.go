@@ -190,8 +190,19 @@ func TestKafkaRewind(t *testing.T) {
 	e.commit("rewind", map[int]int64{0: 40})
 	e.poll()
 	e.commit("rewind", map[int]int64{0: 10})
-	if g := groupOf(t, e.poll(), "rewind"); g.Verdict != VerdictRewind {
+	rewound := e.poll()
+	if g := groupOf(t, rewound, "rewind"); g.Verdict != VerdictRewind {
 		t.Errorf("verdict = %v, want REWIND", g.Verdict)
+	}
+
+	// One poll later the anomaly still starts at the poll that saw the
+	// offset go back.
+	got := e.poll().Anomalies()
+	if len(got) != 1 || got[0].Detail != "REWIND" {
+		t.Fatalf("Anomalies() = %+v, want one REWIND", got)
+	}
+	if !got[0].Start.Equal(rewound.Time) {
+		t.Errorf("rewind starts at %v, want %v", got[0].Start, rewound.Time)
 	}
 }
 
@@ -202,14 +213,14 @@ func TestEvaluateRules(t *testing.T) {
 		active bool
 		want   Verdict
 	}{
-		{"window not full", []offsets{{5, 10}, {5, 20}}, true, VerdictOK},
-		{"caught up once", []offsets{{5, 10}, {20, 20}, {20, 30}}, true, VerdictOK},
-		{"stalled with members", []offsets{{5, 10}, {5, 20}, {5, 30}}, true, VerdictStall},
-		{"stopped without members", []offsets{{5, 10}, {5, 20}, {5, 30}}, false, VerdictStop},
-		{"falling behind", []offsets{{5, 10}, {8, 20}, {10, 30}}, true, VerdictWarn},
-		{"keeping pace", []offsets{{5, 10}, {15, 20}, {25, 30}}, true, VerdictOK},
-		{"rewound", []offsets{{15, 20}, {5, 20}}, true, VerdictRewind},
-		{"not started", []offsets{{-1, 20}, {-1, 30}, {-1, 40}}, false, VerdictOK},
+		{"window not full", []offsets{{committed: 5, end: 10}, {committed: 5, end: 20}}, true, VerdictOK},
+		{"caught up once", []offsets{{committed: 5, end: 10}, {committed: 20, end: 20}, {committed: 20, end: 30}}, true, VerdictOK},
+		{"stalled with members", []offsets{{committed: 5, end: 10}, {committed: 5, end: 20}, {committed: 5, end: 30}}, true, VerdictStall},
+		{"stopped without members", []offsets{{committed: 5, end: 10}, {committed: 5, end: 20}, {committed: 5, end: 30}}, false, VerdictStop},
+		{"falling behind", []offsets{{committed: 5, end: 10}, {committed: 8, end: 20}, {committed: 10, end: 30}}, true, VerdictWarn},
+		{"keeping pace", []offsets{{committed: 5, end: 10}, {committed: 15, end: 20}, {committed: 25, end: 30}}, true, VerdictOK},
+		{"rewound", []offsets{{committed: 15, end: 20}, {committed: 5, end: 20}}, true, VerdictRewind},
+		{"not started", []offsets{{committed: -1, end: 20}, {committed: -1, end: 30}, {committed: -1, end: 40}}, false, VerdictOK},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,5 +284,132 @@ func TestKafkaListsGroups(t *testing.T) {
 	}
 	if lag := snap.Groups[1].TotalLag; lag != 7 {
 		t.Errorf("beta lag = %d, want 7", lag)
+	}
+}
+
+// The per-topic and per-group totals that rates are taken from must follow
+// the cluster: a deleted topic or group is forgotten, so that topics and
+// groups created and dropped over time do not grow the collector forever.
+// The poll right after the deletion must succeed too, although kafka-go's
+// cached metadata still lists the topic and ListOffsets rejects it.
+func TestKafkaForgetsDeletedTopicsAndGroups(t *testing.T) {
+	e := newKafkaEnv(t) // no WithGroups: groups are listed on every poll
+	ctx := context.Background()
+	resp, err := e.client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: "scratch", NumPartitions: 1, ReplicationFactor: 1},
+	}})
+	if err != nil || resp.Errors["scratch"] != nil {
+		t.Fatalf("create topic: %v %v", err, resp)
+	}
+	e.produce(0, 5)
+	e.commit("short-lived", map[int]int64{0: 2})
+	e.poll()
+	e.coll.mu.Lock()
+	_, hasTopic := e.coll.ends["scratch"]
+	_, hasGroup := e.coll.consumed["short-lived"]
+	e.coll.mu.Unlock()
+	if !hasTopic || !hasGroup {
+		t.Fatalf("first poll did not record the topic (%v) or the group (%v)", hasTopic, hasGroup)
+	}
+
+	if resp, err := e.client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{"scratch"}}); err != nil || resp.Errors["scratch"] != nil {
+		t.Fatalf("delete topic: %v %v", err, resp)
+	}
+	if resp, err := e.client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{"short-lived"}}); err != nil || resp.Errors["short-lived"] != nil {
+		t.Fatalf("delete group: %v %v", err, resp)
+	}
+	e.poll()
+	e.coll.mu.Lock()
+	defer e.coll.mu.Unlock()
+	if _, ok := e.coll.ends["scratch"]; ok {
+		t.Error("collector still keeps the end offsets of the deleted topic")
+	}
+	if _, ok := e.coll.consumed["short-lived"]; ok {
+		t.Error("collector still keeps the committed total of the deleted group")
+	}
+}
+
+// A committed offset past the log end (the offsets are read at slightly
+// different times, or the topic was recreated) gives lag 0, not a
+// negative lag that would cancel other partitions' lag in the total.
+func TestKafkaClampsNegativeLag(t *testing.T) {
+	e := newKafkaEnv(t, "ahead")
+	for p := range 3 {
+		e.produce(p, 10)
+	}
+	e.commit("ahead", map[int]int64{0: 500, 1: 4, 2: 10})
+	var g GroupLag
+	for range 3 {
+		g = groupOf(t, e.poll(), "ahead")
+	}
+	if p0 := g.Partitions[0]; p0.Lag != 0 || !p0.Started {
+		t.Errorf("partition 0 = %+v, want started with lag 0", p0)
+	}
+	if g.TotalLag != 6 {
+		t.Errorf("total lag = %d, want 6 (partition 1 only)", g.TotalLag)
+	}
+	if v := g.Partitions[0].Verdict; v != VerdictOK {
+		t.Errorf("partition 0 verdict = %v, want OK: it has no lag", v)
+	}
+	for _, s := range (KafkaSnapshot{Groups: []GroupLag{g}, Time: start}).Samples() {
+		if s.Value < 0 {
+			t.Errorf("sample %s = %v, want no negative values", s.Series, s.Value)
+		}
+	}
+}
+
+// A lag anomaly starts when the partition stopped moving, not at the poll
+// that fills the verdict window. Otherwise a stalled consumer's anomaly
+// starts after the buffers it fills, and the correlator makes the buffers
+// the root of the incident.
+func TestKafkaLagAnomalyStartsAtStall(t *testing.T) {
+	e := newKafkaEnv(t, "stuck")
+	e.produce(0, 10)
+	e.commit("stuck", map[int]int64{0: 5})
+	var polls []time.Time
+	var snap KafkaSnapshot
+	for range 3 {
+		e.produce(0, 10)
+		snap = e.poll()
+		polls = append(polls, snap.Time)
+	}
+	got := snap.Anomalies()
+	if len(got) != 1 {
+		t.Fatalf("Anomalies() = %+v, want one STOP", got)
+	}
+	if !got[0].Start.Equal(polls[0]) {
+		t.Errorf("anomaly starts at %v, want the first poll that saw the offset stuck (%v)", got[0].Start, polls[0])
+	}
+	if !got[0].Detected.Equal(polls[2]) {
+		t.Errorf("anomaly detected at %v, want the poll that filled the window (%v)", got[0].Detected, polls[2])
+	}
+}
+
+// Rates need two polls: the first Collect returns no rate samples, as the
+// Collector contract says, instead of a consume rate of 0 that would make
+// the next real rate look like a jump.
+func TestKafkaFirstCollectHasNoRates(t *testing.T) {
+	e := newKafkaEnv(t, "fresh")
+	e.produce(0, 10)
+	e.commit("fresh", map[int]int64{0: 4})
+	e.clock.Advance(time.Minute)
+	first, err := e.coll.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range first {
+		if signal := SignalOf(s.Series); signal == SignalKafkaConsume || signal == SignalKafkaProduce {
+			t.Errorf("first Collect returned the rate %s = %v, want no rate samples", s.Series, s.Value)
+		}
+	}
+
+	e.commit("fresh", map[int]int64{0: 10})
+	e.clock.Advance(time.Minute)
+	second, err := e.coll.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := samplesByName(second)[SignalKafkaConsume+"{group=fresh}"]; got != 0.1 {
+		t.Errorf("second consume rate = %v/s, want 0.1 (6 messages in 60 s)", got)
 	}
 }

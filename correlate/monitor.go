@@ -9,6 +9,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
@@ -132,8 +133,9 @@ type Monitor struct {
 }
 
 // NewMonitor returns a Monitor over the collectors. When a baseline store
-// is set, it loads the stored baselines first. A load that fails is logged,
-// and the Monitor then starts with empty baselines.
+// is set, it loads the stored baselines first. A load that fails is logged
+// and is not an error: when the store cannot be read every series starts
+// empty, and when some baselines are corrupt only those series do.
 func NewMonitor(ctx context.Context, collectors []Collector, opts ...MonitorOption) (*Monitor, error) {
 	m := &Monitor{collectors: collectors, clock: clock.Real, projector: NewProjector(time.Hour)}
 	for _, o := range opts {
@@ -209,6 +211,7 @@ func (m *Monitor) Poll(ctx context.Context) (Report, error) {
 			name := collectorName(c, i)
 			m.log.Warn("correlate: collector failed", "collector", name, "err", err)
 			rep.Errors = append(rep.Errors, fmt.Errorf("collector %s: %w", name, err))
+			span.RecordError(err, trace.WithAttributes(attribute.String("correlate.collector", name)))
 		}
 		m.observe(ctx, samples, &rep)
 		if ar, ok := c.(AnomalyReporter); ok && err == nil {
@@ -237,6 +240,9 @@ func (m *Monitor) Poll(ctx context.Context) (Report, error) {
 		}
 	}
 	span.SetAttributes(attribute.Int("correlate.samples", rep.Samples), attribute.Int("correlate.incidents", len(rep.Incidents)))
+	if len(rep.Errors) > 0 {
+		span.SetStatus(codes.Error, fmt.Sprintf("%d collectors or saves failed", len(rep.Errors)))
+	}
 	return rep, nil
 }
 

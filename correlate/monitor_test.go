@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/upstash-ops/sdk/internal/clock"
 	"github.com/upstash-ops/sdk/internal/vectoremu"
 )
@@ -77,8 +80,10 @@ func TestMonitorLogsNoSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
+	spans := tracetest.NewSpanRecorder()
 	m, err := NewMonitor(context.Background(), []Collector{v},
-		WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+		WithLogger(slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		WithTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +94,15 @@ func TestMonitorLogsNoSecrets(t *testing.T) {
 	if len(rep.Errors) != 1 {
 		t.Fatalf("report errors = %v, want the 401", rep.Errors)
 	}
-	for _, where := range []string{logs.String(), fmt.Sprint(rep.Errors), fmt.Sprintf("%+v", rep)} {
+	places := []string{logs.String(), fmt.Sprint(rep.Errors), fmt.Sprintf("%+v", rep)}
+	ended := spans.Ended()
+	if len(ended) != 1 || len(ended[0].Events()) != 1 {
+		t.Fatalf("Poll recorded %d spans, want one with the collector's error as an event", len(ended))
+	}
+	for _, span := range ended {
+		places = append(places, fmt.Sprintf("%s %+v %+v %+v", span.Name(), span.Attributes(), span.Events(), span.Status()))
+	}
+	for _, where := range places {
 		if strings.Contains(where, vectorToken) {
 			t.Errorf("token leaked: %s", where)
 		}

@@ -66,12 +66,16 @@ func (c *config) validate() error {
 		return fmt.Errorf("correlate: window of %d samples is too small: use at least 8", c.window)
 	case c.warmup < c.window/2:
 		return fmt.Errorf("correlate: warm-up of %d samples is shorter than half the window (%d)", c.warmup, c.window/2)
-	case c.spikeZ <= 0:
+	case !(c.spikeZ > 0): // also rejects NaN
 		return fmt.Errorf("correlate: spike threshold %v must be positive", c.spikeZ)
 	case c.confirm < 1:
 		return fmt.Errorf("correlate: confirmation count %d must be at least 1", c.confirm)
-	case c.driftH <= 0 || c.driftK < 0:
+	case !(c.driftH > 0) || !(c.driftK >= 0):
 		return fmt.Errorf("correlate: drift slack %v and level %v must be non-negative and positive", c.driftK, c.driftH)
+	case c.cooldown < 0:
+		return fmt.Errorf("correlate: cooldown of %d samples is negative", c.cooldown)
+	case c.seasonDay < 0 || c.seasonWeek < 0:
+		return fmt.Errorf("correlate: seasonality history %v (day) and %v (week) must not be negative", c.seasonDay, c.seasonWeek)
 	case c.maxSeries < 1:
 		return fmt.Errorf("correlate: series limit %d must be at least 1", c.maxSeries)
 	case c.location == nil:

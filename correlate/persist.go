@@ -13,8 +13,10 @@ import (
 
 // BaselineStore keeps the Detector's learned baselines across restarts.
 type BaselineStore interface {
-	// SaveBaselines stores the encoded baselines by series name, replacing
-	// any stored before under the same names.
+	// SaveBaselines stores the encoded baselines by series name. They
+	// replace every baseline stored before, so that series the Detector
+	// no longer keeps do not pile up. An empty map may leave the store as
+	// it is.
 	SaveBaselines(ctx context.Context, baselines map[string][]byte) error
 	// LoadBaselines returns every stored baseline by series name.
 	LoadBaselines(ctx context.Context) (map[string][]byte, error)
@@ -132,6 +134,39 @@ func (st *series) decode(data []byte, cfg *config) error {
 	if r.err || len(r.b) != 0 {
 		return errors.New("baseline has the wrong length")
 	}
+	if r.nonFinite {
+		return errors.New("baseline contains a NaN or infinite value")
+	}
+	if err := st.checkDecoded(); err != nil {
+		return err
+	}
+	// A baseline saved with a longer cooldown holds longer than this one.
+	st.hold = min(st.hold, cfg.cooldown)
+	st.sinceOnset = min(st.sinceOnset, cfg.cooldown)
+	return nil
+}
+
+// checkDecoded rejects state that the detector never writes: a negative
+// spread, variance, CUSUM sum, peak, rate or count, or a side other than
+// -1, 0 or 1. A negative variance would make its square root NaN.
+func (st *series) checkDecoded() error {
+	nonNegative := []float64{st.errLocal, st.errDay, st.errWeek, st.cusumHi, st.cusumLo, st.peak, st.globalVar, st.rawVar, st.alarmRate}
+	for _, b := range append(st.day[:], st.week[:]...) {
+		nonNegative = append(nonNegative, b.scale)
+	}
+	for _, f := range nonNegative {
+		if f < 0 {
+			return fmt.Errorf("baseline contains a negative spread, variance or rate (%v)", f)
+		}
+	}
+	for _, n := range []int{st.hiCount, st.loCount, st.over, st.sinceOnset, st.hold} {
+		if n < 0 {
+			return fmt.Errorf("baseline contains a negative count (%d)", n)
+		}
+	}
+	if st.overSign < -1 || st.overSign > 1 {
+		return fmt.Errorf("baseline contains an invalid side %d: want -1, 0 or 1", st.overSign)
+	}
 	return nil
 }
 
@@ -146,10 +181,13 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.LittleEndian.AppendUint64(b, uint64(t.UnixNano()))
 }
 
-// reader decodes fixed-size fields and records a short read in err.
+// reader decodes fixed-size fields. It records a short read in err and a
+// NaN or infinite float in nonFinite, because the detector never stores
+// one and would stop scoring a series that held one.
 type reader struct {
-	b   []byte
-	err bool
+	b         []byte
+	err       bool
+	nonFinite bool
 }
 
 func (r *reader) take(n int) []byte {
@@ -167,7 +205,13 @@ func (r *reader) byte() byte     { return r.take(1)[0] }
 func (r *reader) uint16() uint16 { return binary.LittleEndian.Uint16(r.take(2)) }
 func (r *reader) uint32() uint32 { return binary.LittleEndian.Uint32(r.take(4)) }
 func (r *reader) uint64() uint64 { return binary.LittleEndian.Uint64(r.take(8)) }
-func (r *reader) float() float64 { return math.Float64frombits(r.uint64()) }
+func (r *reader) float() float64 {
+	f := math.Float64frombits(r.uint64())
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		r.nonFinite = true
+	}
+	return f
+}
 func (r *reader) time() time.Time {
 	ns := int64(r.uint64())
 	if ns == 0 {
@@ -177,16 +221,16 @@ func (r *reader) time() time.Time {
 }
 
 // RedisHashClient is the part of a go-redis client that RedisBaselineStore
-// calls.
+// calls; *redis.Client, *redis.ClusterClient and *redis.Ring satisfy it.
 type RedisHashClient interface {
-	HSet(ctx context.Context, key string, values ...any) *redis.IntCmd
 	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
-	Expire(ctx context.Context, key string, expiration time.Duration) *redis.BoolCmd
+	TxPipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 }
 
 // RedisBaselineStore keeps baselines in one Redis hash, one field per
-// series, so that a save costs two commands (HSET and EXPIRE) and a load one
-// (HGETALL) whatever the number of series.
+// series. A save replaces the hash in one transaction (MULTI, DEL, HSET,
+// EXPIRE, EXEC) and a load is one HGETALL, whatever the number of series,
+// so the hash holds at most the Detector's series limit.
 type RedisBaselineStore struct {
 	rdb RedisHashClient
 	key string
@@ -209,7 +253,8 @@ func NewRedisBaselineStore(rdb RedisHashClient, key string, ttl time.Duration) *
 	return &RedisBaselineStore{rdb: rdb, key: key, ttl: ttl}
 }
 
-// SaveBaselines writes the baselines with one HSET and refreshes the TTL.
+// SaveBaselines replaces the hash with the baselines and refreshes its TTL,
+// in one MULTI/EXEC transaction. An empty map leaves the hash as it is.
 func (s *RedisBaselineStore) SaveBaselines(ctx context.Context, baselines map[string][]byte) error {
 	if len(baselines) == 0 {
 		return nil
@@ -218,11 +263,14 @@ func (s *RedisBaselineStore) SaveBaselines(ctx context.Context, baselines map[st
 	for name, data := range baselines {
 		args = append(args, name, data)
 	}
-	if err := s.rdb.HSet(ctx, s.key, args...).Err(); err != nil {
-		return fmt.Errorf("HSET %s: %w", s.key, err)
-	}
-	if err := s.rdb.Expire(ctx, s.key, s.ttl).Err(); err != nil {
-		return fmt.Errorf("EXPIRE %s: %w", s.key, err)
+	_, err := s.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.Del(ctx, s.key)
+		pipe.HSet(ctx, s.key, args...)
+		pipe.Expire(ctx, s.key, s.ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("replace baselines in %s: %w", s.key, err)
 	}
 	return nil
 }

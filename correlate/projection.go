@@ -47,8 +47,9 @@ type Projection struct {
 	// Growth over the observed span, as a fraction (0.4 is 40%).
 	Growth float64
 	Span   time.Duration // time covered by the fit
-	// Reaches reports whether the limit is reached at this rate; At and In
-	// are set only then.
+	// Reaches reports whether the limit is reached at this rate, or was
+	// already passed (Current at or above Limit, with In zero and At now,
+	// whatever the trend); At and In are set only then.
 	Reaches bool
 	At      time.Time
 	In      time.Duration
@@ -216,6 +217,10 @@ func fitGrowth(xs, ys []float64) Projection {
 // reach sets Reaches, At and In from the fitted model.
 func (pr *Projection) reach(now time.Time) {
 	rate := pr.rate
+	if pr.Limit > 0 && pr.Current >= pr.Limit {
+		pr.Reaches, pr.In, pr.At = true, 0, now
+		return
+	}
 	if rate <= 0 || pr.Limit <= 0 {
 		return
 	}
@@ -225,9 +230,6 @@ func (pr *Projection) reach(now time.Time) {
 		hours = (pr.Limit - pr.Current) / rate
 	case Compound:
 		hours = math.Log(pr.Limit/pr.Current) / rate
-	}
-	if hours < 0 {
-		hours = 0 // already past the limit
 	}
 	if hours > 24*365*10 {
 		return
@@ -244,6 +246,9 @@ func (pr *Projection) describe() string {
 	}
 	if !pr.Reaches {
 		return fmt.Sprintf("%s; at this rate it does not reach the %s limit of %s", grew, pr.Plan, number(pr.Limit))
+	}
+	if pr.In == 0 {
+		return fmt.Sprintf("%s; at %s it is already past the %s limit of %s", grew, number(pr.Current), pr.Plan, number(pr.Limit))
 	}
 	return fmt.Sprintf("%s; at this rate (%s) it reaches the %s limit of %s in %s, at %s UTC",
 		grew, pr.Model, pr.Plan, number(pr.Limit), humanDuration(pr.In), pr.At.UTC().Format("2006-01-02 15:04"))

@@ -132,3 +132,57 @@ func TestProjectorKeepsOneWeekOfSteps(t *testing.T) {
 		t.Errorf("history keeps %d steps starting at %v, want 168 starting at 132", len(h.means), h.means[0])
 	}
 }
+
+// A series already past its limit must be reported as past it, whatever
+// its trend: "does not reach the limit" would be false.
+func TestProjectAlreadyAboveLimit(t *testing.T) {
+	limit := testPlan.Limits[SignalRedisMemory]
+	trends := map[string]float64{"flat": 0, "decreasing": -1 << 20, "growing": 1 << 20}
+	for name, perHour := range trends {
+		t.Run(name, func(t *testing.T) {
+			p := NewProjector(time.Hour)
+			for i := range 24 {
+				v := 1.5*limit + float64(i)*perHour
+				p.Observe(Sample{Series: SignalRedisMemory, Time: start.Add(time.Duration(i) * time.Hour), Value: v})
+			}
+			now := start.Add(24 * time.Hour)
+			got, ok := p.Project(SignalRedisMemory, testPlan, now)
+			if !ok {
+				t.Fatal("no projection")
+			}
+			if !got.Reaches {
+				t.Errorf("Reaches = false for a series at 1.5x its limit")
+			}
+			if got.In != 0 || !got.At.Equal(now) {
+				t.Errorf("In = %v, At = %v, want 0 and now", got.In, got.At)
+			}
+			if !strings.Contains(got.Text, "already") || strings.Contains(got.Text, "does not reach") {
+				t.Errorf("text = %q, want it to say the limit is already passed", got.Text)
+			}
+		})
+	}
+}
+
+// A decreasing series under its limit never reaches it, and a series with
+// fewer than three steps gets no projection.
+func TestProjectDecreasingAndShort(t *testing.T) {
+	p := NewProjector(time.Hour)
+	for i := range 24 {
+		p.Observe(Sample{Series: SignalRedisMemory, Time: start.Add(time.Duration(i) * time.Hour), Value: float64(200-i) * (1 << 20)})
+	}
+	got, ok := p.Project(SignalRedisMemory, testPlan, start.Add(24*time.Hour))
+	if !ok || got.Reaches || got.Growth >= 0 {
+		t.Errorf("decreasing series: ok=%v reaches=%v growth=%v, want a shrinking projection that never reaches", ok, got.Reaches, got.Growth)
+	}
+	if !strings.Contains(got.Text, "shrank") {
+		t.Errorf("text = %q, want it to say the series shrank", got.Text)
+	}
+
+	short := NewProjector(time.Hour)
+	for i := range 2 {
+		short.Observe(Sample{Series: SignalRedisMemory, Time: start.Add(time.Duration(i) * time.Hour), Value: 1})
+	}
+	if _, ok := short.Project(SignalRedisMemory, testPlan, start.Add(2*time.Hour)); ok {
+		t.Error("two steps of history gave a projection, want none below three")
+	}
+}

@@ -45,18 +45,20 @@ func WithRedisLabel(label string) RedisOption {
 // rejected for lack of memory, all per second, plus the keyspace hit ratio. Rates and the hit ratio are
 // taken over the interval since the previous read, so the first read
 // returns only the gauges; a counter that went down (a restart or CONFIG
-// RESETSTAT) restarts the deltas from zero. Each read costs one INFO command
-// (two when errorstats is read separately). It is safe for concurrent use;
-// reads are serialised.
+// RESETSTAT) restarts the deltas from zero. Each read costs one INFO command.
+// A server that rejects several sections in one INFO, as Redis before 7.0
+// does, costs one more on the first read; plain INFO is used from then on.
+// It is safe for concurrent use; reads are serialised.
 type RedisCollector struct {
 	rdb   RedisInfoer
 	clock clock.Clock
 	label string
 
-	mu       sync.Mutex
-	prev     *redisinfo.Stats
-	prevOOM  int64
-	prevTime time.Time
+	mu        sync.Mutex
+	plainInfo bool // the server rejected INFO with several sections
+	prev      *redisinfo.Stats
+	prevOOM   int64
+	prevTime  time.Time
 }
 
 // NewRedisCollector returns a collector that reads INFO through rdb.
@@ -73,7 +75,11 @@ func NewRedisCollector(rdb RedisInfoer, opts ...RedisOption) (*RedisCollector, e
 
 // Collect reads INFO once and returns the samples.
 func (r *RedisCollector) Collect(ctx context.Context) ([]Sample, error) {
-	text, err := r.rdb.Info(ctx, "stats", "memory", "keyspace", "clients", "errorstats").Result()
+	// The read happens under the lock: two reads applied out of order would
+	// make the counters seem to go down, which looks like a reset.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	text, err := r.readInfo(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("correlate: redis INFO: %w", err)
 	}
@@ -81,9 +87,6 @@ func (r *RedisCollector) Collect(ctx context.Context) ([]Sample, error) {
 	if err != nil {
 		return nil, fmt.Errorf("correlate: redis INFO: %w", err)
 	}
-
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	now := r.clock.Now()
 	var out []Sample
 	add := func(signal string, v float64) {
@@ -126,6 +129,21 @@ func (r *RedisCollector) Collect(ctx context.Context) ([]Sample, error) {
 	}
 	r.prev, r.prevOOM, r.prevTime = &stats, oom, now
 	return out, nil
+}
+
+// readInfo reads the sections the collector uses in one INFO, or the
+// default sections with plain INFO once the server has rejected several
+// sections with an error reply. The caller holds r.mu.
+func (r *RedisCollector) readInfo(ctx context.Context) (string, error) {
+	if !r.plainInfo {
+		text, err := r.rdb.Info(ctx, "stats", "memory", "keyspace", "clients", "errorstats").Result()
+		var reply redis.Error
+		if err == nil || !errors.As(err, &reply) {
+			return text, err
+		}
+		r.plainInfo = true
+	}
+	return r.rdb.Info(ctx).Result()
 }
 
 // oomErrors returns the count of commands rejected with OOM from the

@@ -146,3 +146,88 @@ func TestRedisCollectorError(t *testing.T) {
 		t.Error("Collect succeeded with a failing client")
 	}
 }
+
+// lockProbe is a RedisInfoer that checks, on every INFO, that the
+// collector holds its lock while reading.
+type lockProbe struct {
+	t  *testing.T
+	rc *RedisCollector
+	n  int
+}
+
+func (p *lockProbe) Info(ctx context.Context, _ ...string) *redis.StringCmd {
+	if p.rc.mu.TryLock() {
+		p.rc.mu.Unlock()
+		p.t.Error("INFO was read outside the collector's lock")
+	}
+	p.n++
+	cmd := redis.NewStringCmd(ctx, "info")
+	cmd.SetVal(fmt.Sprintf("# Stats\r\ntotal_commands_processed:%d\r\nkeyspace_hits:%d\r\nkeyspace_misses:0\r\n", 100*p.n, 10*p.n))
+	return cmd
+}
+
+// Two Collects that read INFO concurrently can apply the results out of
+// order: the older counters then look lower than the newer ones, which
+// the collector takes for a counter reset and turns into a false spike.
+// So the read must happen under the lock that orders the deltas.
+func TestRedisCollectorSerialisesReads(t *testing.T) {
+	probe := &lockProbe{t: t}
+	fake := clock.NewFake(start)
+	rc, err := NewRedisCollector(probe, WithRedisClock(fake))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.rc = rc
+	for range 2 {
+		if _, err := rc.Collect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		fake.Advance(time.Second)
+	}
+}
+
+// oldInfoServer answers INFO as Redis 6 does: one section at most, and a
+// syntax error for more.
+type oldInfoServer struct {
+	multi, plain int
+}
+
+func (s *oldInfoServer) Info(ctx context.Context, sections ...string) *redis.StringCmd {
+	cmd := redis.NewStringCmd(ctx, "info")
+	if len(sections) > 1 {
+		s.multi++
+		cmd.SetErr(redisProtoError("ERR syntax error"))
+		return cmd
+	}
+	s.plain++
+	cmd.SetVal("# Memory\r\nused_memory:1000\r\n# Stats\r\ntotal_commands_processed:10\r\nkeyspace_hits:1\r\nkeyspace_misses:1\r\n# Keyspace\r\ndb0:keys=5,expires=0,avg_ttl=0\r\n")
+	return cmd
+}
+
+// redisProtoError is an error reply of the server, as go-redis returns it.
+type redisProtoError string
+
+func (e redisProtoError) Error() string { return string(e) }
+func (redisProtoError) RedisError()     {}
+
+// Servers before Redis 7.0 reject INFO with several sections; the
+// collector falls back to plain INFO once and keeps using it.
+func TestRedisCollectorOldServer(t *testing.T) {
+	srv := &oldInfoServer{}
+	rc, err := NewRedisCollector(srv, WithRedisClock(clock.NewFake(start)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		got, err := rc.Collect(context.Background())
+		if err != nil {
+			t.Fatalf("Collect() error = %v, want a fallback to plain INFO", err)
+		}
+		if keys := samplesByName(got)[SignalRedisKeys]; keys != 5 {
+			t.Errorf("keys = %v, want 5", keys)
+		}
+	}
+	if srv.multi != 1 || srv.plain != 3 {
+		t.Errorf("server got %d multi-section and %d plain INFO calls, want 1 and 3", srv.multi, srv.plain)
+	}
+}

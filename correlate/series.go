@@ -167,7 +167,8 @@ const globalMinSamples = 250
 //
 // The level is divided by 1 + alarmWeight x (alarms per 1,000 recent
 // samples), so a series that alarms often needs a higher level to alarm
-// again. The value is level/(1+level) when the level beats the recent peak, which
+// again. The value is level/(1+level) (which rounds to 1 for levels above
+// about 1e16) when the level beats the recent peak, which
 // decays by peakDecay per sample, and 0 otherwise. After a level of 1 or
 // more it is held at 0 for the cooldown, so a change is scored at its onset
 // and not on every sample it lasts.

@@ -150,7 +150,10 @@ const (
 	OutcomeOverLimit Outcome = "over-limit"
 	// OutcomeNoHandler means the interface the action needs was not given.
 	OutcomeNoHandler Outcome = "no-handler"
-	OutcomeFailed    Outcome = "failed"
+	// OutcomeFailed means the handler or the approver returned an error.
+	// The Monitor tries the action again on the next event of the same
+	// fingerprint.
+	OutcomeFailed Outcome = "failed"
 )
 
 // AuditRecord is one entry of the audit trail. Each action taken, denied

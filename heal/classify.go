@@ -51,7 +51,9 @@ func classifyMarker(f Failure) (Verdict, bool) {
 		}
 		return v, true
 	}
-	if sign, ok := botChallenge(f.Status, f.Header, f.Body); ok {
+	// A Workflow step error or a QStash delivery error carries the response
+	// body in its text, so the page can be in Message as well as in Body.
+	if sign, ok := botChallenge(f.Status, f.Header, f.Body+"\n"+f.Message); ok {
 		return Verdict{
 			Class: Configuration, Confidence: 0.9, Basis: BasisMarker, Signal: "bot-challenge",
 			Evidence: []string{fmt.Sprintf("status %d", f.Status), sign},
@@ -200,7 +202,7 @@ func classifyStatus(f Failure) (Verdict, bool) {
 	case s == http.StatusBadRequest || s == http.StatusUnprocessableEntity:
 		v.Class, v.Confidence = Logical, 0.6
 		v.Fix = "the endpoint rejected the input: review the run's payload"
-		if sign, ok := validationBody(f.Body); ok {
+		if sign, ok := validationBody(f.Body + "\n" + f.Message); ok {
 			v.Confidence = 0.85
 			v.Evidence = append(v.Evidence, "validation error in body: "+sign)
 		}

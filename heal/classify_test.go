@@ -255,15 +255,54 @@ func TestEvidenceRedactsSecrets(t *testing.T) {
 
 func TestRedactText(t *testing.T) {
 	tests := map[string]string{
-		"Authorization: Bearer abc.def":       "Authorization: REDACTED",
-		`{"token":"t0k3n","ok":true}`:         `{"token":"REDACTED","ok":true}`,
-		"password=hunter2&user=bob":           "password=REDACTED&user=bob",
-		"api_key: sk_live_1":                  "api_key: REDACTED",
-		"no secrets in this upstream failure": "no secrets in this upstream failure",
+		"Authorization: Bearer abc.def":                        "Authorization: REDACTED",
+		`{"token":"t0k3n","ok":true}`:                          `{"token":"REDACTED","ok":true}`,
+		"password=hunter2&user=bob":                            "password=REDACTED&user=bob",
+		"api_key: sk_live_1":                                   "api_key: REDACTED",
+		"no secrets in this upstream failure":                  "no secrets in this upstream failure",
+		`Get "https://api.example.com/v1?key=k3y&page=2": EOF`: `Get "https://api.example.com/v1?key=REDACTED&page=REDACTED": EOF`,
+		"POST https://bob:pa55@hooks.example.com/x failed":     "POST https://REDACTED@hooks.example.com/x failed",
+		"see https://status.example.com/ for details":          "see https://status.example.com/ for details",
 	}
 	for in, want := range tests {
 		if got := redactText(in); got != want {
 			t.Errorf("redactText(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A Workflow step error carries the response body as its error text, with
+// no separate body field.
+func TestClassifyResponseBodyInMessage(t *testing.T) {
+	tests := []struct {
+		name       string
+		failure    Failure
+		wantClass  Class
+		wantSignal string
+		wantConf   float64
+	}{
+		{"challenge page behind 503",
+			Failure{Status: 503, Message: "<!DOCTYPE html><html><head><title>Just a moment...</title>"},
+			Configuration, "bot-challenge", 0.9},
+		{"vercel checkpoint behind 429",
+			Failure{Status: 429, Message: "<title>Vercel Security Checkpoint</title>"},
+			Configuration, "bot-challenge", 0.9},
+		{"validation error in 422 text",
+			Failure{Status: 422, Message: `{"errors":{"amount":"must be positive"}}`},
+			Logical, "http-422", 0.85},
+		{"plain 503 text stays transient",
+			Failure{Status: 503, Message: "upstream connect error"},
+			Transient, "http-503", 0.7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Classify(tt.failure)
+			if got.Class != tt.wantClass || got.Signal != tt.wantSignal {
+				t.Errorf("Classify = %v %s, want %v %s", got.Class, got.Signal, tt.wantClass, tt.wantSignal)
+			}
+			if got.Confidence != tt.wantConf {
+				t.Errorf("Confidence = %.2f, want %.2f", got.Confidence, tt.wantConf)
+			}
+		})
 	}
 }

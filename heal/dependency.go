@@ -95,6 +95,17 @@ func originOf(failed, target string) string {
 	return target
 }
 
+// canWatch reports whether a new target can wait for origin within the
+// bounds of the dependency watch and the set of paused targets. m.mu is
+// held.
+func (m *Monitor) canWatch(origin string) bool {
+	if len(m.paused) >= maxPausedTargets {
+		return false
+	}
+	_, known := m.deps[origin]
+	return known || len(m.deps) < maxDependencies
+}
+
 // watch makes target wait for origin, and restarts the count of healthy
 // probes, since a new failure shows the dependency is not back. m.mu is
 // held.
@@ -113,6 +124,19 @@ func (m *Monitor) watch(origin, target string) {
 	w.healthy = 0
 	w.wait = m.cfg.probeBase
 	w.next = m.cfg.clock.Now().Add(w.wait)
+}
+
+// unwatch stops target from waiting for origin, and forgets origin when
+// nothing waits for it any more. m.mu is held.
+func (m *Monitor) unwatch(origin, target string) {
+	w := m.deps[origin]
+	if w == nil {
+		return
+	}
+	delete(w.targets, target)
+	if len(w.targets) == 0 {
+		delete(m.deps, origin)
+	}
 }
 
 // Probe runs, in a pass of its own, the dependency probes that are due on
@@ -196,6 +220,9 @@ func (m *Monitor) resume(ctx context.Context, origin string, w *dependencyWatch,
 		if rec.Outcome == OutcomeDone || rec.Outcome == OutcomeDryRun {
 			delete(w.targets, target)
 			delete(m.paused, target)
+			// The failures before the resume are history: the target pauses
+			// again when a new pattern shows the dependency down again.
+			m.window.forgetTarget(redactURL(target))
 			resumed = append(resumed, target)
 		}
 	}

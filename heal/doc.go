@@ -22,9 +22,10 @@
 // bot-protection challenge pages, certificate and signature errors) beat
 // HTTP status classes, which beat Go errors and error text, which beat
 // repetition. Repetition only turns a transient-looking failure into
-// something else: against the app's own host a repeating timeout becomes a
-// configuration failure and any other repeating failure a logical one,
-// while against a third-party host it becomes a dependency failure.
+// something else: against the app's own host a repeating timeout or rate
+// limit becomes a configuration failure and any other repeating failure a
+// logical one, while against a third-party host it becomes a dependency
+// failure.
 //
 // # Limitations
 //

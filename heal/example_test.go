@@ -115,3 +115,68 @@ func ExampleRunEvents() {
 	// wfr_1 notify 502 silent: true
 	// transient
 }
+
+// vendorStatus is a DependencyChecker that reports a vendor down until up
+// is set.
+type vendorStatus struct{ up bool }
+
+func (s *vendorStatus) Check(_ context.Context, dependency string) error {
+	if !s.up {
+		return fmt.Errorf("%s answered 503", dependency)
+	}
+	return nil
+}
+
+// pauses prints each pause and resume instead of calling QStash.
+type pauses struct{}
+
+func (pauses) Pause(_ context.Context, target, _ string) error {
+	fmt.Println("  pause", target)
+	return nil
+}
+
+func (pauses) Resume(_ context.Context, target string) error {
+	fmt.Println("  resume", target)
+	return nil
+}
+
+func ExampleMonitor_Probe() {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC))
+	vendor := &vendorStatus{}
+	m, err := heal.NewMonitor(
+		heal.WithPolicy(heal.Policy{Mode: heal.Autonomous}),
+		heal.WithClock(clk), heal.WithPauser(pauses{}), heal.WithDependencyChecker(vendor),
+		heal.WithProbeBackoff(time.Minute, 4*time.Minute),
+	)
+	if err != nil {
+		panic(err)
+	}
+
+	// A scheduled sync fails against the vendor in three runs: the vendor is down.
+	for run := 1; run <= 3; run++ {
+		_, err := m.Observe(ctx, heal.Event{
+			Target: "schedule:scd_sync", RunID: fmt.Sprintf("msg_%d", run), Step: "delivery",
+			Failure: heal.Failure{Status: http.StatusServiceUnavailable, URL: "https://api.vendor.example/v1/sync"},
+		})
+		if err != nil {
+			panic(err)
+		}
+	}
+
+	// Probe on the Monitor's schedule: the vendor recovers after one failed
+	// probe, and two healthy probes in a row resume the schedule.
+	for _, up := range []bool{false, true, true} {
+		vendor.up = up
+		clk.Advance(4 * time.Minute)
+		for _, p := range m.Probe(ctx).Probes {
+			fmt.Printf("probe %s: healthy=%v, %d in a row\n", p.Dependency, p.Healthy, p.Consecutive)
+		}
+	}
+	// Output:
+	//   pause schedule:scd_sync
+	// probe https://api.vendor.example: healthy=false, 0 in a row
+	// probe https://api.vendor.example: healthy=true, 1 in a row
+	//   resume schedule:scd_sync
+	// probe https://api.vendor.example: healthy=true, 2 in a row
+}

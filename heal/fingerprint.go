@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -162,10 +163,17 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 	}
 	e := el.Value.(*windowEntry)
 
-	// Drop runs that fell out of the span, then add this one.
+	// The span ends at the newest failure, which is not at when events
+	// arrive out of order. Drop runs that fell out of it, then add this one.
+	newest := at
+	for _, r := range e.runs {
+		if r.at.After(newest) {
+			newest = r.at
+		}
+	}
 	kept := e.runs[:0]
 	for _, r := range e.runs {
-		if at.Sub(r.at) < w.span {
+		if newest.Sub(r.at) < w.span {
 			kept = append(kept, r)
 		}
 	}
@@ -173,6 +181,10 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 	if len(e.runs) == 0 {
 		// The failure stopped for a whole span, so acting on it again is news.
 		e.acted = Unknown
+	}
+	if newest.Sub(at) >= w.span {
+		// A late event from before the span is history and not counted.
+		return e, len(e.runs), true
 	}
 	seen := false
 	for _, r := range e.runs {
@@ -182,12 +194,28 @@ func (w *window) add(fp Fingerprint, run string, at time.Time) (*windowEntry, in
 		}
 	}
 	if !seen {
-		e.runs = append(e.runs, runSeen{id: run, at: at})
+		// Keep runs oldest first, so that the cut drops the oldest.
+		i, _ := slices.BinarySearchFunc(e.runs, at, func(r runSeen, t time.Time) int { return r.at.Compare(t) })
+		e.runs = slices.Insert(e.runs, i, runSeen{id: run, at: at})
 		if len(e.runs) > w.threshold {
 			e.runs = e.runs[len(e.runs)-w.threshold:]
 		}
 	}
 	return e, len(e.runs), !seen
+}
+
+// forgetTarget clears the runs and the last action of every fingerprint of
+// target, so that acting on it again needs a new pattern. It keeps the
+// entries, so it does not change which fingerprint is evicted next.
+func (w *window) forgetTarget(target string) {
+	for fp, el := range w.entries {
+		if fp.Target != target {
+			continue
+		}
+		e := el.Value.(*windowEntry)
+		e.runs = nil
+		e.acted = Unknown
+	}
 }
 
 // len returns the number of fingerprints held.
@@ -196,8 +224,9 @@ func (w *window) len() int { return w.lru.Len() }
 // escalate applies the repetition rule to a verdict whose fingerprint
 // failed in runs distinct runs within span. A transient or unknown verdict
 // that repeats is not transient: against the app's own endpoint it points
-// at code or configuration (a timeout at configuration, anything else at
-// logic), and against a third-party host at that dependency. Markers,
+// at code or configuration (a timeout or a rate limit at configuration,
+// anything else at logic), and against a third-party host at that
+// dependency. Markers,
 // application rules and verdicts that are already not transient are left
 // alone, because repetition is the weakest signal.
 func escalate(v Verdict, own bool, destination string, runs int, span time.Duration) Verdict {
@@ -221,6 +250,12 @@ func escalate(v Verdict, own bool, destination string, runs int, span time.Durat
 	case v.Signal == "timeout":
 		out.Class = Configuration
 		out.Fix = fixTimeout
+	case v.Signal == "http-429" || v.Signal == "rate-limited":
+		// The app's own limit rejects deliveries run after run: a setting,
+		// not a bug in the step.
+		out.Class = Configuration
+		out.Fix = "the app's own endpoint rate-limits these deliveries in every run: raise its limit " +
+			"or slow the sender, such as with QStash flow control (rate and parallelism)"
 	default:
 		out.Class = Logical
 		out.Fix = "the app's own endpoint fails the same way in every run, so retries will not " +

@@ -1,6 +1,7 @@
 package heal
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,6 +118,8 @@ func TestEscalateRepetition(t *testing.T) {
 	timeout := Verdict{Class: Transient, Basis: BasisError, Signal: "timeout"}
 	http503 := Verdict{Class: Transient, Basis: BasisStatus, Signal: "http-503"}
 	marker := Verdict{Class: Configuration, Basis: BasisMarker, Signal: "bot-challenge"}
+	http429 := Verdict{Class: Transient, Basis: BasisStatus, Signal: "http-429"}
+	rateText := Verdict{Class: Transient, Basis: BasisError, Signal: "rate-limited"}
 	tests := []struct {
 		name string
 		in   Verdict
@@ -127,6 +130,9 @@ func TestEscalateRepetition(t *testing.T) {
 		{"own 503", http503, true, Logical},
 		{"third-party 503", http503, false, Dependency},
 		{"marker kept", marker, false, Configuration},
+		{"own 429", http429, true, Configuration},
+		{"own rate-limit text", rateText, true, Configuration},
+		{"third-party 429", http429, false, Dependency},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,5 +144,37 @@ func TestEscalateRepetition(t *testing.T) {
 				t.Errorf("Basis = %v, want repetition", got.Basis)
 			}
 		})
+	}
+}
+
+func TestWindowEventsOutOfOrder(t *testing.T) {
+	start := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	fp := Fingerprint{Target: "https://app.test/wf", Step: "charge", Class: Transient, Status: 503}
+	day := 24 * time.Hour
+
+	w := newWindow(3, time.Hour, 10)
+	for _, d := range []time.Duration{10 * day, 5 * day, day} {
+		if _, n, _ := w.add(fp, d.String(), start.Add(d)); n != 1 {
+			t.Errorf("run at +%s counted %d, want 1: runs days apart are not a pattern", d, n)
+		}
+	}
+
+	w = newWindow(3, time.Hour, 10)
+	for i, d := range []time.Duration{30 * time.Minute, 10 * time.Minute, 20 * time.Minute} {
+		if _, n, _ := w.add(fp, d.String(), start.Add(d)); n != i+1 {
+			t.Errorf("run at +%s counted %d, want %d", d, n, i+1)
+		}
+	}
+	// A fourth run in the span drops the oldest by time (+10m), not the
+	// first added.
+	w.add(fp, "late", start.Add(25*time.Minute))
+	e := w.entries[fp].Value.(*windowEntry)
+	var got []time.Duration
+	for _, r := range e.runs {
+		got = append(got, r.at.Sub(start))
+	}
+	want := []time.Duration{20 * time.Minute, 25 * time.Minute, 30 * time.Minute}
+	if !slices.Equal(got, want) {
+		t.Errorf("runs kept at %v, want %v", got, want)
 	}
 }

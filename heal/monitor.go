@@ -69,7 +69,9 @@ type Report struct {
 }
 
 // Source yields failure events, such as the Workflow logs or the QStash
-// DLQ. Each Fetch returns the events that are new since the last one.
+// DLQ. Each Fetch returns the events that are new since the last one. It
+// may return events together with an error when it read only part of
+// what it asked for.
 type Source interface {
 	Fetch(ctx context.Context) ([]Event, error)
 }
@@ -216,9 +218,11 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 //
 // Memory is bounded. The window keeps at most WithMaxFingerprints
 // fingerprints and evicts the least recently seen first. The audit trail
-// keeps the last 512 records. The dependency watch holds 256 dependencies,
-// and a new one beyond that is alerted on but not probed. The set of
-// paused targets holds 1024 entries.
+// keeps the last 512 records. The dependency watch holds 256 dependencies
+// and the set of paused targets 1024 entries. A dependency failure that
+// would exceed either is alerted on but not paused, since no probe would
+// resume it. A configuration pause beyond 1024 targets still happens but
+// is missing from Paused.
 type Monitor struct {
 	cfg config
 
@@ -339,12 +343,12 @@ func (m *Monitor) Process(ctx context.Context, events []Event) (Report, error) {
 }
 
 // Poll fetches new events from src and processes them in one pass, then
-// runs the dependency probes that are due.
+// runs the dependency probes that are due. A failed fetch does not stop
+// the probes, so paused targets resume even while src is unavailable.
+// Poll processes the events a failed fetch returned and returns the
+// report together with the fetch error.
 func (m *Monitor) Poll(ctx context.Context, src Source) (Report, error) {
-	events, err := src.Fetch(ctx)
-	if err != nil {
-		return Report{}, fmt.Errorf("heal: fetch events: %w", err)
-	}
+	events, fetchErr := src.Fetch(ctx)
 	rep, err := m.Process(ctx, events)
 	if err != nil {
 		return rep, err
@@ -352,13 +356,20 @@ func (m *Monitor) Poll(ctx context.Context, src Source) (Report, error) {
 	probes, actions := m.probe(ctx)
 	rep.Probes = probes
 	rep.Actions = append(rep.Actions, actions...)
+	if fetchErr != nil {
+		return rep, fmt.Errorf("heal: fetch events: %w", fetchErr)
+	}
 	return rep, nil
 }
 
 // Run polls src every interval on the Monitor's clock until ctx ends, and
 // returns ctx's error. A failed poll is logged and retried at the next
-// interval.
+// interval. An interval that is not positive is an error, because it
+// would poll in a busy loop.
 func (m *Monitor) Run(ctx context.Context, src Source, interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("heal: invalid poll interval %s: it must be positive", interval)
+	}
 	for {
 		if _, err := m.Poll(ctx, src); err != nil {
 			m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "heal: poll failed", slog.String("error", clip(err.Error(), 300)))
@@ -451,20 +462,36 @@ func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry, newRu
 		}
 	case v.Class == Configuration:
 		if first {
-			if _, done := m.paused[ev.Target]; !done {
+			if origin, done := m.paused[ev.Target]; !done {
 				records = append(records, m.pause(ctx, ev, v, ""))
+			} else if origin != "" {
+				// Paused for a dependency: its recovery must not resume a
+				// target that now needs the owner's fix.
+				m.unwatch(origin, ev.Target)
+				m.paused[ev.Target] = ""
 			}
 			records = append(records, m.alert(ctx, d))
 		}
 	case v.Class == Dependency:
 		origin := originOf(ev.Failure.URL, ev.Target)
 		if first {
-			if _, done := m.paused[ev.Target]; !done {
+			_, done := m.paused[ev.Target]
+			switch {
+			case done:
+			case !m.canWatch(origin):
+				// A pause nobody probes for would never end, so the owner
+				// gets the alert and decides.
+				m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "heal: dependency watch is full, not pausing",
+					slog.String("target", redactURL(ev.Target)), slog.String("dependency", origin),
+					slog.Int("max_dependencies", maxDependencies), slog.Int("max_paused", maxPausedTargets))
+			default:
 				records = append(records, m.pause(ctx, ev, v, origin))
 			}
 			records = append(records, m.alert(ctx, d))
 		}
-		if _, waiting := m.paused[ev.Target]; waiting {
+		// Only a pause for this dependency ends with its recovery. A
+		// configuration pause waits for the owner.
+		if waitsFor, paused := m.paused[ev.Target]; paused && waitsFor == origin {
 			m.watch(origin, ev.Target)
 		}
 	case v.Class == Logical:
@@ -526,6 +553,9 @@ func (m *Monitor) review(ctx context.Context, d Decision) AuditRecord {
 // run applies the policy to one action, writes the audit records and
 // returns the final one. m.mu is held.
 func (m *Monitor) run(ctx context.Context, a Action, handled bool, do func() error) AuditRecord {
+	// The record goes to the approver, the report and the trail, so its
+	// target loses any credentials now. do still acts on the real target.
+	a.Target = redactURL(a.Target)
 	rec := AuditRecord{Time: m.cfg.clock.Now(), Action: a, Mode: m.cfg.policy.Mode}
 	limit := m.cfg.policy.maxActions()
 	switch {
@@ -552,7 +582,9 @@ func (m *Monitor) execute(ctx context.Context, rec AuditRecord, do func() error)
 	if m.cfg.policy.Mode == Approval {
 		ok, err := m.cfg.approver.Approve(ctx, rec.Action)
 		if err != nil {
-			return OutcomeDenied, "approver failed: " + clip(err.Error(), 300)
+			// No decision was made, so the action is tried again like one
+			// whose handler failed.
+			return OutcomeFailed, "approver failed: " + clip(err.Error(), 300)
 		}
 		if !ok {
 			return OutcomeDenied, ""

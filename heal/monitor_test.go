@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -535,5 +536,283 @@ func TestMonitorRetriesActionsThatDidNotHappen(t *testing.T) {
 	want := []string{"pause " + workflowURL, "alert " + workflowURL + " configuration"}
 	if got := rec.Calls(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("calls = %q, want the pause in pass 1 and the alert over the limit retried in pass 2", got)
+	}
+}
+
+func TestDecisionActionsRedactTarget(t *testing.T) {
+	const token = "qstash_tok_9f8e7d6c5b4a"
+	approver := &targetApprover{}
+	m, _, _ := newTestMonitor(t, Approval, WithApprover(approver))
+	d, err := m.Observe(context.Background(), Event{
+		Target: "https://app.example.com/api/wf?token=" + token, RunID: "run-1",
+		Failure: Failure{Status: http.StatusUnauthorized},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Actions) == 0 {
+		t.Fatal("no actions, want a pause and an alert")
+	}
+	if s := fmt.Sprintf("%+v", d.Actions); strings.Contains(s, token) {
+		t.Errorf("Decision.Actions contain the token: %s", s)
+	}
+	if s := strings.Join(approver.targets, " "); strings.Contains(s, token) {
+		t.Errorf("the approver saw the token: %s", s)
+	}
+}
+
+// targetApprover approves every action and keeps the targets it saw.
+type targetApprover struct{ targets []string }
+
+func (a *targetApprover) Approve(_ context.Context, act Action) (bool, error) {
+	a.targets = append(a.targets, act.Target)
+	return true, nil
+}
+
+func TestProbeErrorRedactsHealthURL(t *testing.T) {
+	const secret = "s3cr3tvalue42"
+	vendor := "http://" + closedPortAddr(t)
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	checker := &HTTPChecker{HealthURLs: map[string]string{vendor: vendor + "/health?key=" + secret}}
+	m, _, clk := newTestMonitor(t, Autonomous, WithDependencyChecker(checker), WithLogger(logger))
+	ctx := context.Background()
+	for i := range 3 {
+		_, err := m.Observe(ctx, Event{
+			Target: workflowURL, RunID: fmt.Sprint(i), Failure: Failure{Status: 503, URL: vendor + "/x"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk.Advance(time.Hour)
+	rep := m.Probe(ctx)
+	if len(rep.Probes) != 1 || rep.Probes[0].Healthy {
+		t.Fatalf("probes = %+v, want one unhealthy probe", rep.Probes)
+	}
+	if s := fmt.Sprintf("%+v\n%s", rep, logs.String()); strings.Contains(s, secret) {
+		t.Errorf("the health URL's query value leaked:\n%s", s)
+	}
+}
+
+// pausedVendor returns a Monitor whose dependency checker probes a
+// loopback vendor, which starts unhealthy, with a one-minute probe backoff.
+func pausedVendor(t *testing.T) (*Monitor, *recorder, *clock.Fake, *healthServer) {
+	t.Helper()
+	vendor := newHealthServer(t)
+	checker := &HTTPChecker{HealthURLs: map[string]string{vendor.URL: vendor.URL + "/health"}}
+	m, rec, clk := newTestMonitor(t, Autonomous,
+		WithDependencyChecker(checker), WithProbeBackoff(time.Minute, time.Minute))
+	return m, rec, clk, vendor
+}
+
+// observeAll observes each event and fails the test on an error.
+func observeAll(t *testing.T, m *Monitor, events ...Event) {
+	t.Helper()
+	for _, ev := range events {
+		if _, err := m.Observe(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// vendorOutage returns n runs of workflowURL whose call to vendor got a 503.
+func vendorOutage(vendor string, firstRun, n int) []Event {
+	var events []Event
+	for i := range n {
+		events = append(events, Event{
+			Target: workflowURL, RunID: fmt.Sprintf("run-%d", firstRun+i), Step: "charge",
+			Failure: Failure{Status: 503, URL: vendor + "/v1/charges"},
+		})
+	}
+	return events
+}
+
+// probeHealthy runs n probe passes, a minute apart, against a healthy vendor.
+func probeHealthy(m *Monitor, clk *clock.Fake, vendor *healthServer, n int) {
+	vendor.healthy.Store(true)
+	for range n {
+		clk.Advance(time.Minute)
+		m.Probe(context.Background())
+	}
+}
+
+func hasCall(calls []string, prefix string) bool {
+	for _, c := range calls {
+		if strings.HasPrefix(c, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestMonitorConfigPauseOutlivesDependency(t *testing.T) {
+	tests := map[string]func(vendor string) []Event{
+		"configuration first": func(vendor string) []Event {
+			cfg := Event{Target: workflowURL, RunID: "run-cfg", Failure: Failure{Status: http.StatusUnauthorized}}
+			return append([]Event{cfg}, vendorOutage(vendor, 0, 3)...)
+		},
+		"dependency first": func(vendor string) []Event {
+			cfg := Event{Target: workflowURL, RunID: "run-cfg", Failure: Failure{Status: http.StatusUnauthorized}}
+			return append(vendorOutage(vendor, 0, 3), cfg)
+		},
+	}
+	for name, events := range tests {
+		t.Run(name, func(t *testing.T) {
+			m, rec, clk, vendor := pausedVendor(t)
+			observeAll(t, m, events(vendor.URL)...)
+			probeHealthy(m, clk, vendor, 3)
+			if hasCall(rec.Calls(), "resume") {
+				t.Errorf("calls = %v: the dependency's recovery resumed a target with a configuration failure", rec.Calls())
+			}
+			if got, ok := m.Paused()[workflowURL]; !ok || got != "" {
+				t.Errorf("Paused()[workflow] = %q, %v; want a configuration pause", got, ok)
+			}
+		})
+	}
+}
+
+func TestMonitorPausesAgainAfterResume(t *testing.T) {
+	m, rec, clk, vendor := pausedVendor(t)
+	observeAll(t, m, vendorOutage(vendor.URL, 0, 3)...)
+	probeHealthy(m, clk, vendor, 2)
+	if _, ok := m.Paused()[workflowURL]; ok {
+		t.Fatalf("calls = %v: not resumed after two healthy probes", rec.Calls())
+	}
+
+	// The vendor goes down again: one failed run is not yet a pattern, a
+	// new pattern pauses again.
+	vendor.healthy.Store(false)
+	observeAll(t, m, vendorOutage(vendor.URL, 10, 1)...)
+	if _, ok := m.Paused()[workflowURL]; ok {
+		t.Errorf("paused again on one failed run after the resume, want a new pattern first")
+	}
+	observeAll(t, m, vendorOutage(vendor.URL, 11, 2)...)
+	if got := m.Paused()[workflowURL]; got != vendor.URL {
+		t.Errorf("calls = %v: Paused()[workflow] = %q after a new outage, want it waiting for %s",
+			rec.Calls(), got, vendor.URL)
+	}
+}
+
+func TestMonitorRunRejectsZeroInterval(t *testing.T) {
+	m, _, _ := newTestMonitor(t, DryRun)
+	src := &countingSource{}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, interval := range []time.Duration{0, -time.Second} {
+		if err := m.Run(ctx, src, interval); err == nil || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Run(interval %s) = %v, want an invalid interval error", interval, err)
+		}
+	}
+	if n := src.fetches.Load(); n != 0 {
+		t.Errorf("source fetched %d times, want none", n)
+	}
+}
+
+func TestMonitorDoesNotPauseBeyondWatch(t *testing.T) {
+	m, rec, _ := newTestMonitor(t, Autonomous)
+	ctx := context.Background()
+	for i := range maxDependencies + 5 {
+		_, err := m.Observe(ctx, Event{
+			Target: fmt.Sprintf("job:sync-%d", i), RunID: "run-1", Step: "push",
+			Failure: Failure{Err: syscall.ECONNREFUSED, URL: fmt.Sprintf("https://vendor-%d.example/x", i)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for target, origin := range m.paused {
+		if w := m.deps[origin]; w == nil || !w.targets[target] {
+			t.Errorf("%s is paused for %s, which no probe watches, so it would never resume", target, origin)
+		}
+	}
+	if got := len(m.paused); got != maxDependencies {
+		t.Errorf("paused %d targets, want %d", got, maxDependencies)
+	}
+	alerts := 0
+	for _, c := range rec.Calls() {
+		if strings.HasPrefix(c, "alert") {
+			alerts++
+		}
+	}
+	if alerts != maxDependencies+5 {
+		t.Errorf("alerts = %d, want one for each of the %d targets", alerts, maxDependencies+5)
+	}
+}
+
+func TestMonitorKeepsJobNameTargets(t *testing.T) {
+	for _, target := range []string{"Export Orders (EU)", "export 100%", "job:nightly export"} {
+		m, rec, _ := newTestMonitor(t, Autonomous)
+		_, err := m.Observe(context.Background(), Event{
+			Target: target, RunID: "run-1", Failure: Failure{Status: http.StatusUnauthorized},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.alerts) != 1 || rec.alerts[0].Target != target {
+			t.Errorf("alert target = %q, want the job name %q unchanged", rec.alerts[0].Target, target)
+		}
+		for _, r := range m.Audit() {
+			if r.Action.Target != target {
+				t.Errorf("audit target = %q, want the job name %q unchanged", r.Action.Target, target)
+			}
+		}
+	}
+}
+
+// flakyApprover fails its first call, then approves.
+type flakyApprover struct{ calls int }
+
+func (a *flakyApprover) Approve(context.Context, Action) (bool, error) {
+	a.calls++
+	if a.calls == 1 {
+		return false, errors.New("approval service unavailable")
+	}
+	return true, nil
+}
+
+func TestMonitorAsksAgainAfterApproverError(t *testing.T) {
+	m, rec, clk := newTestMonitor(t, Approval, WithApprover(&flakyApprover{}))
+	for i := range 2 {
+		d, err := m.Observe(context.Background(), Event{
+			Target: workflowURL, RunID: fmt.Sprintf("run-%d", i), Failure: Failure{Status: http.StatusUnauthorized},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && (len(d.Actions) == 0 || d.Actions[0].Outcome != OutcomeFailed) {
+			t.Errorf("actions = %+v, want the pause failed by the approver error", d.Actions)
+		}
+		clk.Advance(time.Minute)
+	}
+	if !hasCall(rec.Calls(), "pause "+workflowURL) {
+		t.Errorf("calls = %v: an approver error is no decision, want the pause asked again and taken", rec.Calls())
+	}
+}
+
+func TestMonitorConcurrentUse(t *testing.T) {
+	m, _, clk, vendor := pausedVendor(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				_, _ = m.Observe(ctx, vendorOutage(vendor.URL, g*100+i, 1)[0])
+				_ = m.Paused()
+				_ = m.Audit()
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 50 {
+			clk.Advance(time.Minute)
+			m.Probe(ctx)
+		}
+	})
+	wg.Wait()
+	if len(m.Audit()) == 0 {
+		t.Error("no audit records after concurrent outages, want the pause and alert")
 	}
 }

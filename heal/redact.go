@@ -7,8 +7,14 @@ import (
 )
 
 // redactURL removes user info and query values from a URL, because both
-// often carry tokens. A string that does not parse is replaced whole.
+// often carry tokens. A string without "://", such as a job name or
+// "schedule:" and an id, is not a URL: it keeps its text and loses only
+// the values secretPattern matches. A URL that does not parse is replaced
+// whole.
 func redactURL(raw string) string {
+	if !strings.Contains(raw, "://") {
+		return redactPairs(raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "[unparsable URL]"
@@ -35,8 +41,22 @@ var secretPattern = regexp.MustCompile(`(?i)(bearer\s+|basic\s+)[A-Za-z0-9._~+/=
 // that text without any of them skips the regular expression.
 var secretWords = []string{"bearer", "basic", "token", "secret", "passw", "key", "authorization"}
 
-// redactText replaces secrets in free text with REDACTED.
+// urlPattern matches an absolute URL in free text, such as the request URL
+// that a *url.Error of net/http quotes.
+var urlPattern = regexp.MustCompile(`[A-Za-z][A-Za-z0-9+.-]*://[^\s"'<>]+`)
+
+// redactText replaces secrets in free text with REDACTED: the user info and
+// query values of URLs, and the values that secretPattern matches.
 func redactText(s string) string {
+	if strings.Contains(s, "://") {
+		s = urlPattern.ReplaceAllStringFunc(s, redactURL)
+	}
+	return redactPairs(s)
+}
+
+// redactPairs replaces the values that secretPattern matches with
+// REDACTED.
+func redactPairs(s string) string {
 	lower := strings.ToLower(s)
 	found := false
 	for _, w := range secretWords {

@@ -26,6 +26,9 @@ type HTTPError struct {
 
 // Error returns "HTTP 503 from https://host/path".
 func (e *HTTPError) Error() string {
+	if e == nil {
+		return "HTTP error without a response"
+	}
 	if e.URL == "" {
 		return fmt.Sprintf("HTTP %d", e.Status)
 	}
@@ -34,8 +37,12 @@ func (e *HTTPError) Error() string {
 
 // ResponseError returns an *HTTPError for a response whose status is not
 // 2xx, and nil otherwise. It reads and closes the body of a failed
-// response and leaves a successful one untouched.
+// response and leaves a successful one untouched. A nil resp is an error,
+// because it is no proof of success.
 func ResponseError(resp *http.Response) error {
+	if resp == nil {
+		return errors.New("heal: no HTTP response")
+	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
@@ -48,7 +55,7 @@ func ResponseError(resp *http.Response) error {
 func FailureOf(err error) Failure {
 	f := Failure{Err: err}
 	var he *HTTPError
-	if errors.As(err, &he) {
+	if errors.As(err, &he) && he != nil {
 		f.Status, f.Header, f.Body, f.URL = he.Status, he.Header, he.Body, he.URL
 	}
 	return f

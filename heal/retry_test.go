@@ -192,3 +192,23 @@ func TestRetryStopsOnCancel(t *testing.T) {
 		t.Errorf("err = %v, want context.Canceled", got.err)
 	}
 }
+
+func TestNilHTTPErrorDoesNotPanic(t *testing.T) {
+	var nilErr *HTTPError
+	if got := Classify(Failure{Err: nilErr}); got.Basis == BasisStatus {
+		t.Errorf("Classify(nil *HTTPError) = %v, want no status verdict", got)
+	}
+	if got := nilErr.Error(); got == "" {
+		t.Error("(*HTTPError)(nil).Error() is empty, want a message")
+	}
+	v, err := Retry(context.Background(), func(context.Context) error { return nilErr }, WithMaxAttempts(1))
+	if err == nil {
+		t.Errorf("Retry = %v, nil; want the typed nil error back", v)
+	}
+}
+
+func TestResponseErrorNilResponse(t *testing.T) {
+	if err := ResponseError(nil); err == nil {
+		t.Error("ResponseError(nil) = nil, want an error: a missing response is not a success")
+	}
+}

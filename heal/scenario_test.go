@@ -2,8 +2,12 @@ package heal
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,5 +277,70 @@ func TestWorkflowLogsRejectedToken(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), token) {
 		t.Errorf("error leaks the token: %v", err)
+	}
+}
+
+func TestWorkflowLogsStopsOnRepeatedCursor(t *testing.T) {
+	var requests atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		fmt.Fprint(w, `{"cursor":"page-2","runs":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	logs, err := NewWorkflowLogs(srv.URL, "token", WithMaxPages(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := logs.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := requests.Load(); n != 2 {
+		t.Errorf("Fetch sent %d requests, want 2: the second page repeats its own cursor", n)
+	}
+}
+
+func TestWorkflowLogsKeepsRunsBesideInvalidOne(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, mixedPage)
+	}))
+	t.Cleanup(srv.Close)
+	logs, err := NewWorkflowLogs(srv.URL, "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := logs.Fetch(context.Background())
+	if !errors.Is(err, ErrInvalidRun) {
+		t.Errorf("err = %v, want ErrInvalidRun", err)
+	}
+	if len(events) != 1 || events[0].RunID != "wfr_ok" {
+		t.Errorf("events = %+v, want the failure of wfr_ok", events)
+	}
+}
+
+// failingSource fails every fetch.
+type failingSource struct{}
+
+func (failingSource) Fetch(context.Context) ([]Event, error) {
+	return nil, errors.New("logs API unavailable")
+}
+
+func TestMonitorPollProbesWhenFetchFails(t *testing.T) {
+	m, rec, clk, vendor := pausedVendor(t)
+	observeAll(t, m, vendorOutage(vendor.URL, 0, 3)...)
+	vendor.healthy.Store(true)
+	var probes int
+	for range 2 {
+		clk.Advance(time.Minute)
+		rep, err := m.Poll(context.Background(), failingSource{})
+		if err == nil {
+			t.Error("Poll = nil error, want the fetch error")
+		}
+		probes += len(rep.Probes)
+	}
+	if probes != 2 {
+		t.Errorf("probes = %d, want 2 while the source fails", probes)
+	}
+	if !hasCall(rec.Calls(), "resume "+workflowURL) {
+		t.Errorf("calls = %v, want the resume after two healthy probes", rec.Calls())
 	}
 }

@@ -77,17 +77,27 @@ type Step struct {
 	Errors              []StepError         `json:"errors,omitempty"`
 }
 
-// StepError is one failed attempt of a retried step.
+// StepError is one failed attempt of a retried step. Error is the error
+// message and Body the response body of the attempt.
 type StepError struct {
 	Error   string              `json:"error"`
+	Body    string              `json:"body,omitempty"`
 	Status  int                 `json:"status"`
 	Headers map[string][]string `json:"headers,omitempty"`
 	Time    int64               `json:"time"`
 }
 
+// States of the failure function's message in the Workflow logs.
+const (
+	CallbackInProgress = "CALLBACK_INPROGRESS"
+	CallbackSuccess    = "CALLBACK_SUCCESS"
+	CallbackFail       = "CALLBACK_FAIL"
+)
+
 // FailureFunction is the state of the failure function or failure URL
-// that ran after the run failed. State is a QStash message state; "ERROR"
-// or "FAILED" means the failure function itself failed.
+// that ran after the run failed. State is one of the Callback states;
+// CallbackFail, or the QStash message states "ERROR" and "FAILED", means
+// the failure function itself failed.
 type FailureFunction struct {
 	MessageID    string              `json:"messageId,omitempty"`
 	URL          string              `json:"url,omitempty"`
@@ -101,37 +111,61 @@ type FailureFunction struct {
 // maxLogsPage bounds the bytes DecodeLogsPage reads.
 const maxLogsPage = 8 << 20
 
+// ErrInvalidRun is wrapped by the error DecodeLogsPage returns for a run
+// it skipped.
+var ErrInvalidRun = errors.New("invalid workflow run")
+
 // DecodeLogsPage decodes one page of the Workflow logs API, reading at most
-// 8 MiB. It fails on invalid JSON, a larger body, or a run without a
-// workflowRunId or workflowUrl.
+// 8 MiB. It fails on invalid JSON and on a larger body. A run that does
+// not decode, or has no workflowRunId or workflowUrl, is skipped: the page
+// holds the other runs and the error wraps ErrInvalidRun, so that one odd
+// run does not hide the failures of the rest.
 func DecodeLogsPage(r io.Reader) (LogsPage, error) {
 	lr := &io.LimitedReader{R: r, N: maxLogsPage + 1}
-	var page LogsPage
-	if err := json.NewDecoder(lr).Decode(&page); err != nil {
+	var raw struct {
+		Cursor string            `json:"cursor"`
+		Runs   []json.RawMessage `json:"runs"`
+	}
+	if err := json.NewDecoder(lr).Decode(&raw); err != nil {
 		if lr.N <= 0 {
 			return LogsPage{}, fmt.Errorf("heal: workflow logs page is larger than %d bytes", maxLogsPage)
 		}
 		return LogsPage{}, fmt.Errorf("heal: decode workflow logs page: %w", err)
 	}
-	for i, run := range page.Runs {
-		if run.RunID == "" {
-			return LogsPage{}, fmt.Errorf("heal: workflow logs run %d has no workflowRunId", i)
-		}
-		if run.URL == "" {
-			return LogsPage{}, fmt.Errorf("heal: workflow logs run %q has no workflowUrl", run.RunID)
+
+	page := LogsPage{Cursor: raw.Cursor, Runs: make([]WorkflowRun, 0, len(raw.Runs))}
+	var invalid []error
+	for i, data := range raw.Runs {
+		var run WorkflowRun
+		err := json.Unmarshal(data, &run)
+		switch {
+		case err != nil:
+			invalid = append(invalid, fmt.Errorf("heal: %w %d (%q): %w", ErrInvalidRun, i, run.RunID, err))
+		case run.RunID == "":
+			invalid = append(invalid, fmt.Errorf("heal: %w %d: no workflowRunId", ErrInvalidRun, i))
+		case run.URL == "":
+			invalid = append(invalid, fmt.Errorf("heal: %w %d (%q): no workflowUrl", ErrInvalidRun, i, run.RunID))
+		default:
+			page.Runs = append(page.Runs, run)
 		}
 	}
-	return page, nil
+	return page, errors.Join(invalid...)
 }
 
 // RunEvents turns one workflow run into failure events:
 //   - each step of a "next" group with errors[], from its last error;
-//   - each context.call step that got a status of 400 or more in a run
-//     that did not succeed, and each 5xx call in a successful run, marked
-//     Silent. When the next step failed right after such a call, its error
-//     becomes the call event's Message instead of an event of its own;
+//   - each context.call step that got a 5xx in a run that did not
+//     succeed, and each 5xx call in a successful run, marked Silent;
+//   - each context.call step that got a 4xx when the step after it
+//     failed, or when it was the last step of a failed run. The code may
+//     expect a 4xx, such as a 404 from a lookup, so other 4xx calls are
+//     not failures;
+//   - when the next step failed right after a call of either kind, its
+//     error becomes the call event's Message instead of an event of its
+//     own;
 //   - for a failed run with none of the above, the failure function's
-//     failStatus and failResponse;
+//     failStatus and failResponse, or, without those, an event that says
+//     the run failed;
 //   - a failure function that itself failed, as step "failure-function".
 func RunEvents(run WorkflowRun) []Event {
 	input := runInput(run)
@@ -145,6 +179,10 @@ func RunEvents(run WorkflowRun) []Event {
 
 	previous := ""
 	lastCall := -1 // index in events of the call event just before, or -1
+	// A 4xx call is handed to the code, which may expect it, so its event
+	// stays only if the step after it failed or the run failed right after
+	// it.
+	unconfirmed := map[int]bool{}
 	for _, group := range run.Steps {
 		for _, s := range group.Steps {
 			switch {
@@ -154,6 +192,7 @@ func RunEvents(run WorkflowRun) []Event {
 					// The step right after a failed context.call failed on
 					// the call's response, so the call is the failure.
 					events[lastCall].Failure.Message = last.Error
+					delete(unconfirmed, lastCall)
 					continue
 				}
 				name := s.StepName
@@ -161,7 +200,8 @@ func RunEvents(run WorkflowRun) []Event {
 					name = "after " + strconv.Quote(previous)
 				}
 				add(name, Failure{
-					Status: last.Status, Header: http.Header(last.Headers), Message: last.Error, URL: run.URL,
+					Status: last.Status, Header: http.Header(last.Headers), Body: excerpt(last.Body, maxBodyExcerpt),
+					Message: last.Error, URL: run.URL,
 				}, last.Time, false)
 			case s.CallResponseStatus >= 400:
 				silent := run.State == RunSuccess
@@ -173,6 +213,9 @@ func RunEvents(run WorkflowRun) []Event {
 					Body: rawExcerpt(s.CallResponseBody), URL: s.CallURL,
 				}, s.CreatedAt, silent)
 				lastCall = len(events) - 1
+				if s.CallResponseStatus < 500 {
+					unconfirmed[lastCall] = true
+				}
 				previous = s.StepName
 				continue
 			}
@@ -182,14 +225,36 @@ func RunEvents(run WorkflowRun) []Event {
 			}
 		}
 	}
+	if run.State == RunFailed {
+		delete(unconfirmed, lastCall)
+	}
+	if len(unconfirmed) > 0 {
+		kept := events[:0]
+		for i, ev := range events {
+			if !unconfirmed[i] {
+				kept = append(kept, ev)
+			}
+		}
+		events = kept
+	}
 
 	ff := run.FailureFunction
-	if run.State == RunFailed && len(events) == 0 && ff != nil && ff.FailStatus != 0 {
+	switch {
+	case run.State != RunFailed || len(events) > 0:
+	case ff != nil && ff.FailStatus != 0:
 		add("", Failure{
 			Status: ff.FailStatus, Header: http.Header(ff.FailHeaders), Body: ff.FailResponse, URL: run.URL,
 		}, run.CompletedAt, false)
+	case ff != nil && ff.FailResponse != "":
+		// No status: the request got no response, and failResponse is the
+		// error text, such as a timeout.
+		add("", Failure{Message: ff.FailResponse, URL: run.URL}, run.CompletedAt, false)
+	default:
+		// A failed run must not vanish because its logs lack the details.
+		add("", Failure{Message: "the workflow run failed and its logs show no step error", URL: run.URL},
+			run.CompletedAt, false)
 	}
-	if ff != nil && (ff.State == "ERROR" || ff.State == "FAILED") {
+	if ff != nil && (ff.State == CallbackFail || ff.State == "ERROR" || ff.State == "FAILED") {
 		add("failure-function", Failure{
 			Message: "the failure function did not complete (state " + ff.State + "): " + ff.ResponseBody,
 			URL:     ff.URL,

@@ -2,6 +2,7 @@ package heal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -41,6 +42,10 @@ func WithHTTPClient(c *http.Client) SourceOption {
 
 // WithMaxPages bounds the pages one Fetch reads. The default is 5; values
 // below 1 are treated as 1.
+//
+// NOTE: Fetch reads newest first and does not come back for what lay
+// beyond its last page, so in a burst of more failures than these pages
+// hold, the older ones are never returned.
 func WithMaxPages(n int) SourceOption {
 	return sourceOptionFunc(func(w *WorkflowLogs) { w.maxPages = max(n, 1) })
 }
@@ -117,19 +122,25 @@ func (w *WorkflowLogs) Page(ctx context.Context, cursor string) (LogsPage, error
 }
 
 // Fetch reads up to WithMaxPages pages and returns the failure events it
-// has not returned before, oldest first.
+// has not returned before, oldest first. When a page holds runs that do
+// not decode, it returns the events of the other runs together with an
+// error that wraps ErrInvalidRun.
 func (w *WorkflowLogs) Fetch(ctx context.Context) ([]Event, error) {
 	var events []Event
+	var invalid []error
 	cursor := ""
 	for range w.maxPages {
 		page, err := w.Page(ctx, cursor)
-		if err != nil {
+		if errors.Is(err, ErrInvalidRun) {
+			invalid = append(invalid, err)
+		} else if err != nil {
 			return nil, err
 		}
 		for _, run := range page.Runs {
 			events = append(events, RunEvents(run)...)
 		}
-		if page.Cursor == "" {
+		if page.Cursor == "" || page.Cursor == cursor {
+			// A cursor that repeats would read the same page again.
 			break
 		}
 		cursor = page.Cursor
@@ -144,7 +155,7 @@ func (w *WorkflowLogs) Fetch(ctx context.Context) ([]Event, error) {
 		}
 	}
 	slices.SortStableFunc(fresh, func(a, b Event) int { return a.Time.Compare(b.Time) })
-	return fresh, nil
+	return fresh, errors.Join(invalid...)
 }
 
 // seenSet is a set of keys that forgets the oldest key beyond its

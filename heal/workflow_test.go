@@ -2,6 +2,7 @@ package heal
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ func TestDecodeLogsPage(t *testing.T) {
 		t.Fatalf("page = cursor %q, %d runs; want the cursor and 2 runs", page.Cursor, len(page.Runs))
 	}
 	run := page.Runs[0]
-	if run.State != RunFailed || run.FailureFunction == nil || run.FailureFunction.State != "FAILED" {
+	if run.State != RunFailed || run.FailureFunction == nil || run.FailureFunction.State != CallbackFail {
 		t.Errorf("run 0 = %+v, want failed with a failed failure function", run)
 	}
 	next := run.Steps[2]
@@ -90,7 +91,7 @@ func TestRunEventsNextStep(t *testing.T) {
 func TestRunEventsFailStatusFallback(t *testing.T) {
 	run := WorkflowRun{
 		RunID: "wfr_1", URL: "https://app.example.com/wf", State: RunFailed,
-		FailureFunction: &FailureFunction{State: "DELIVERED", FailStatus: 401, FailResponse: "unauthorized"},
+		FailureFunction: &FailureFunction{State: CallbackSuccess, FailStatus: 401, FailResponse: "unauthorized"},
 	}
 	events := RunEvents(run)
 	if len(events) != 1 || events[0].Failure.Status != 401 || events[0].Failure.Body != "unauthorized" {
@@ -124,10 +125,13 @@ func FuzzDecodeLogsPage(f *testing.F) {
 	f.Add([]byte(`{"runs":[{"workflowRunId":"w","workflowUrl":"u","workflowState":"RUN_SUCCESS","steps":[{"type":"next","steps":[{"errors":[]}]}]}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		page, err := DecodeLogsPage(bytes.NewReader(data))
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrInvalidRun) {
 			return
 		}
 		for _, run := range page.Runs {
+			if run.RunID == "" || run.URL == "" {
+				t.Errorf("page holds run %q at %q, want runs without an id or URL skipped", run.RunID, run.URL)
+			}
 			for _, ev := range RunEvents(run) {
 				if ev.Target != run.URL || ev.RunID != run.RunID {
 					t.Errorf("event %+v does not name run %q at %q", ev, run.RunID, run.URL)
@@ -153,5 +157,141 @@ func TestSeenSetForgetsOldest(t *testing.T) {
 	}
 	if !s.add("a") {
 		t.Error("a was kept beyond the capacity of 2, want it forgotten")
+	}
+}
+
+func TestRunEventsFailedRunWithoutDetails(t *testing.T) {
+	const url = "https://app.example.com/wf"
+	tests := []struct {
+		name      string
+		ff        *FailureFunction
+		wantClass Class
+	}{
+		{"no failure function", nil, Unknown},
+		{"failure function without status",
+			&FailureFunction{State: CallbackSuccess, FailResponse: "context deadline exceeded"}, Transient},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := WorkflowRun{RunID: "wfr_1", URL: url, State: RunFailed, CompletedAt: 5000, FailureFunction: tt.ff}
+			events := RunEvents(run)
+			if len(events) != 1 {
+				t.Fatalf("events = %+v, want one for the failed run", events)
+			}
+			if got := Classify(events[0].Failure).Class; got != tt.wantClass {
+				t.Errorf("class = %v, want %v", got, tt.wantClass)
+			}
+			if events[0].Target != url || events[0].RunID != "wfr_1" {
+				t.Errorf("event = %+v, want the run's target and id", events[0])
+			}
+		})
+	}
+	if events := RunEvents(WorkflowRun{RunID: "wfr_2", URL: url, State: RunSuccess}); len(events) != 0 {
+		t.Errorf("a successful run gave events %+v", events)
+	}
+}
+
+func TestRunEventsFailureFunctionStates(t *testing.T) {
+	tests := map[string]bool{
+		CallbackFail:       true,
+		CallbackSuccess:    false,
+		CallbackInProgress: false,
+		"FAILED":           true,
+	}
+	for state, wantEvent := range tests {
+		run := WorkflowRun{
+			RunID: "wfr_1", URL: "https://app.example.com/wf", State: RunFailed,
+			FailureFunction: &FailureFunction{State: state, FailStatus: 500, ResponseBody: "sentry unreachable"},
+		}
+		got := false
+		for _, ev := range RunEvents(run) {
+			if ev.Step == "failure-function" {
+				got = true
+			}
+		}
+		if got != wantEvent {
+			t.Errorf("failure function in state %s: event = %v, want %v", state, got, wantEvent)
+		}
+	}
+}
+
+// The logs API reports an attempt's response body in errors[].body, apart
+// from the error message.
+func TestRunEventsStepErrorBody(t *testing.T) {
+	page, err := DecodeLogsPage(strings.NewReader(`{"runs":[{
+		"workflowRunId":"wfr_1","workflowUrl":"https://app.example.com/api/wf","workflowState":"RUN_FAILED",
+		"steps":[{"type":"next","steps":[{"messageId":"m","state":"STEP_FAILED","retries":3,"errors":[
+			{"error":"failed to deliver","body":"<!DOCTYPE html><title>Just a moment...</title>",
+			 "status":503,"headers":{},"time":1000}]}]}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := RunEvents(page.Runs[0])
+	if len(events) != 1 {
+		t.Fatalf("events = %+v, want one", events)
+	}
+	if !strings.Contains(events[0].Failure.Body, "Just a moment") {
+		t.Errorf("Body = %q, want the attempt's response body", events[0].Failure.Body)
+	}
+	if v := Classify(events[0].Failure); v.Class != Configuration || v.Signal != "bot-challenge" {
+		t.Errorf("verdict = %v, want configuration bot-challenge", v)
+	}
+}
+
+// mixedPage has a run whose errors[].status is a string, then a valid
+// failed run.
+const mixedPage = `{"runs":[
+	{"workflowRunId":"wfr_odd","workflowUrl":"https://app.example.com/wf","workflowState":"RUN_FAILED",
+	 "steps":[{"type":"next","steps":[{"errors":[{"error":"x","status":"500","time":1}]}]}]},
+	{"workflowRunId":"wfr_ok","workflowUrl":"https://app.example.com/wf","workflowState":"RUN_FAILED",
+	 "steps":[{"type":"next","steps":[{"errors":[{"error":"upstream unavailable","status":503,"time":2}]}]}]}
+]}`
+
+func TestDecodeLogsPageSkipsInvalidRun(t *testing.T) {
+	page, err := DecodeLogsPage(strings.NewReader(mixedPage))
+	if !errors.Is(err, ErrInvalidRun) || !strings.Contains(err.Error(), "wfr_odd") {
+		t.Errorf("err = %v, want ErrInvalidRun naming wfr_odd", err)
+	}
+	if len(page.Runs) != 1 || page.Runs[0].RunID != "wfr_ok" {
+		t.Errorf("runs = %+v, want only wfr_ok", page.Runs)
+	}
+}
+
+// A context.call that got a 4xx hands the response to the workflow code,
+// which may expect it (a lookup that returns 404). It is a failure only
+// when the step after it fails or the run failed right after it.
+func TestRunEventsHandledClientErrorCall(t *testing.T) {
+	lookup := Step{
+		StepName: "find user", StepType: "Call", CallURL: "https://api.vendor.example/users/7",
+		CallResponseStatus: 404, CreatedAt: 1000,
+	}
+	next := Step{StepName: "create user", StepType: "Run", CreatedAt: 2000}
+	seq := func(s Step) StepGroup { return StepGroup{Type: "sequential", Steps: []Step{s}} }
+	failing := StepGroup{Type: "next", Steps: []Step{{Errors: []StepError{{Error: "user not found", Status: 500, Time: 3000}}}}}
+	const url = "https://app.example.com/wf"
+
+	tests := []struct {
+		name       string
+		run        WorkflowRun
+		wantEvents int
+		wantStatus int
+	}{
+		{"in progress, handled", WorkflowRun{State: RunStarted, Steps: []StepGroup{seq(lookup), seq(next)}}, 0, 0},
+		{"failed later for another reason",
+			WorkflowRun{State: RunFailed, Steps: []StepGroup{seq(lookup), seq(next), failing}}, 1, 500},
+		{"step after it failed", WorkflowRun{State: RunFailed, Steps: []StepGroup{seq(lookup), failing}}, 1, 404},
+		{"last step of a failed run", WorkflowRun{State: RunFailed, Steps: []StepGroup{seq(lookup)}}, 1, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.run.RunID, tt.run.URL = "wfr_1", url
+			events := RunEvents(tt.run)
+			if len(events) != tt.wantEvents {
+				t.Fatalf("events = %+v, want %d", events, tt.wantEvents)
+			}
+			if tt.wantEvents > 0 && events[0].Failure.Status != tt.wantStatus {
+				t.Errorf("status = %d, want %d", events[0].Failure.Status, tt.wantStatus)
+			}
+		})
 	}
 }

@@ -68,8 +68,9 @@ func TokenBucket(limit float64, period time.Duration, burst float64) Algorithm {
 
 // GCRA is the generic cell rate algorithm: it admits limit units of cost per
 // period, evenly spaced, and lets up to burst units through at once. It
-// keeps one number per key (the theoretical arrival time), so it behaves
-// like TokenBucket with less state.
+// admits what TokenBucket admits, but an app server whose clock lags reads
+// the cost outstanding plus its lag, so it decides more strictly instead of
+// reading the newer server's bucket.
 func GCRA(limit float64, period time.Duration, burst float64) Algorithm {
 	return Algorithm{kind: kindGCRA, limit: clampLimit(limit), period: clampPeriod(period), burst: clampLimit(burst)}
 }

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -69,4 +70,40 @@ func BenchmarkAllowDenyCache(b *testing.B) {
 			}
 		}
 	})
+}
+
+// stubScripter returns a canned allowed decision without a network round
+// trip, so that a benchmark measures the limiter's own work.
+type stubScripter struct{}
+
+func (stubScripter) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	cmd := redis.NewCmd(ctx)
+	cmd.SetVal([]any{int64(1), int64(5), int64(0), int64(0), int64(1000), int64(10)})
+	return cmd
+}
+
+func (s stubScripter) Eval(ctx context.Context, src string, keys []string, args ...any) *redis.Cmd {
+	return s.EvalSha(ctx, "", keys, args...)
+}
+
+// BenchmarkAllowClientSide measures the limiter's work per decision
+// without Redis: through workers, and inline as with a client that
+// honours context deadlines.
+func BenchmarkAllowClientSide(b *testing.B) {
+	for _, inline := range []bool{false, true} {
+		b.Run(fmt.Sprintf("inline=%v", inline), func(b *testing.B) {
+			l, err := New(stubScripter{}, GCRA(10, time.Minute, 10), WithoutDenyCache())
+			if err != nil {
+				b.Fatal(err)
+			}
+			l.inline = inline
+			ctx := context.Background()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if res, err := l.Allow(ctx, "k"); err != nil || !res.Allowed {
+					b.Fatalf("Allow = %+v, %v", res, err)
+				}
+			}
+		})
+	}
 }

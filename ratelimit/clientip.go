@@ -8,10 +8,10 @@ import (
 )
 
 // clientIP returns the address of the client that sent r. The peer address
-// (r.RemoteAddr) is the client address unless it is one of the trusted proxies;
-// only then is the forwarding header read, walking its hops from the right
-// (the hop the nearest proxy appended) and stopping at the first address
-// that is not a trusted proxy. Hops to the left of that address were written
+// (r.RemoteAddr) is the client address unless it is one of the trusted
+// proxies. Only then is the forwarding header read. Its hops are walked from
+// the right (the hop the nearest proxy appended), and the walk stops at the
+// first address that is not a trusted proxy. Hops to the left of that address were written
 // by the client or by untrusted parties and are never used. When every hop
 // is trusted the leftmost one is the client; an unparsable hop stops the
 // walk at the last address read. ok is false when RemoteAddr is not an IP

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/upstash-ops/sdk/internal/clock"
@@ -83,17 +84,57 @@ func TestBilledCommandsPerDecision(t *testing.T) {
 						t.Errorf("%s: %d billed commands, want %d", step, got, want)
 					}
 				}
-				// The fixed window reads the override and writes the window
-				// on its first hit, then decides with one BITFIELD.
-				first, later := int64(3), int64(3)
+				// The fixed window reads state and override and writes the
+				// window on its first hit, then decides with one BITFIELD.
+				later := int64(3)
 				if alg.kind == kindFixedWindow {
-					first, later = 4, 2
+					later = 2
 				}
-				cost("first hit", true, first+extra)
+				cost("first hit", true, 3+extra)
 				cost("allowed", true, later+extra)
 				cost("denied by Redis", false, 2+extra)
 				cost("denied by the deny cache", false, 0)
 			})
 		}
 	}
+}
+
+// TestFixedWindowBilledAcrossProcesses counts the fixed window's commands
+// when a second process joins a window the first one began, and when the
+// state vanished under a process that saw the window begun.
+func TestFixedWindowBilledAcrossProcesses(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	fake := clock.NewFake(epoch)
+	newLimiter := func() *Limiter {
+		l, err := New(rdb, FixedWindow(10, time.Minute), WithClock(fake))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a, b := newLimiter(), newLimiter()
+	if _, err := a.Allow(ctx, "warm-up"); err != nil {
+		t.Fatal(err)
+	}
+	cost := func(step string, l *Limiter, want int64) {
+		t.Helper()
+		before := billedCommands(t, rdb)
+		if res, err := l.Allow(ctx, "k"); err != nil || !res.Allowed {
+			t.Fatalf("%s: Allow = %+v, %v", step, res, err)
+		}
+		if got := billedCommands(t, rdb) - before; got != want {
+			t.Errorf("%s: %d billed commands, want %d", step, got, want)
+		}
+	}
+	cost("process A begins the window", a, 3)
+	cost("process B joins it", b, 3)
+	cost("process B again", b, 2)
+	fake.Advance(time.Minute)
+	cost("process A in the next window", a, 3)
+	cost("process A again", a, 2)
+	rdb.Del(ctx, a.StateKey("k"))
+	cost("process A after the state vanished", a, 4)
+	cost("process A after that", a, 2)
 }

@@ -16,6 +16,9 @@ type denyCache struct {
 	mu      sync.Mutex
 	size    int
 	entries map[string]denyEntry
+	// removals counts calls to remove. A denial decided while a removal
+	// ran may predate it, so put drops it (see generation).
+	removals uint64
 }
 
 type denyEntry struct {
@@ -53,8 +56,18 @@ func (c *denyCache) get(key string, now time.Time, period time.Duration) (Result
 	}, true
 }
 
-// put caches the denial res of key, made at now, for wait.
-func (c *denyCache) put(key string, now time.Time, wait time.Duration, res Result) {
+// generation returns a value to pass to put for a decision that starts
+// now.
+func (c *denyCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.removals
+}
+
+// put caches the denial res of key, made at now, for wait, unless an entry
+// was removed since gen was read: the denial may then come from a state
+// that a Reset or a limit change has replaced.
+func (c *denyCache) put(key string, now time.Time, wait time.Duration, res Result, gen uint64) {
 	if wait <= 0 {
 		return
 	}
@@ -66,6 +79,9 @@ func (c *denyCache) put(key string, now time.Time, wait time.Duration, res Resul
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.removals != gen {
+		return
+	}
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= c.size {
 		c.evictLocked(now)
 	}
@@ -91,6 +107,7 @@ func (c *denyCache) evictLocked(now time.Time) {
 func (c *denyCache) remove(key string) {
 	c.mu.Lock()
 	delete(c.entries, key)
+	c.removals++
 	c.mu.Unlock()
 }
 

@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -137,9 +138,9 @@ func TestDenyCacheBounded(t *testing.T) {
 func TestDenyCacheEvictsExpiredFirst(t *testing.T) {
 	c := newDenyCache(2)
 	now := epoch
-	c.put("short", now, time.Second, Result{})
-	c.put("long", now, time.Hour, Result{})
-	c.put("new", now.Add(2*time.Second), time.Hour, Result{})
+	c.put("short", now, time.Second, Result{}, 0)
+	c.put("long", now, time.Hour, Result{}, 0)
+	c.put("new", now.Add(2*time.Second), time.Hour, Result{}, 0)
 	if _, ok := c.get("long", now.Add(2*time.Second), time.Minute); !ok {
 		t.Error("the unexpired entry was evicted while an expired one was there")
 	}
@@ -259,4 +260,91 @@ func hashTag(key string) string {
 		return ""
 	}
 	return ""
+}
+
+// gatedScripter holds the reply of every decision script until release is
+// closed, so that a test can run another call while a decision is in
+// flight.
+type gatedScripter struct {
+	Scripter
+	decision string // SHA1 of the decision script
+	started  chan struct{}
+	release  chan struct{}
+	once     sync.Once
+}
+
+func (g *gatedScripter) gate(sha string) {
+	if sha != g.decision {
+		return
+	}
+	g.once.Do(func() { close(g.started) })
+	<-g.release
+}
+
+func TestDenyCacheResetDuringDecision(t *testing.T) {
+	for name, alg := range algorithms(1) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			rdb := server.Client(t)
+			ctx := context.Background()
+			g := &gatedScripter{
+				Scripter: rdb,
+				decision: decisionScripts[alg.kind].sha,
+				started:  make(chan struct{}),
+				release:  make(chan struct{}),
+			}
+			close(g.release) // the first decision passes
+			l, err := New(gatedEval{g}, alg, WithClock(clock.NewFake(epoch)), WithTimeout(5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			key := uniqueKey(t)
+			if res, _ := l.Allow(ctx, key); !res.Allowed {
+				t.Fatalf("first request denied: %+v", res)
+			}
+
+			// The second decision is denied in Redis, and its reply is
+			// held back until Reset has run.
+			g.started = make(chan struct{})
+			g.release = make(chan struct{})
+			g.once = sync.Once{}
+			done := make(chan Result, 1)
+			go func() {
+				res, _ := l.Allow(ctx, key)
+				done <- res
+			}()
+			<-g.started
+			if err := l.Reset(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			close(g.release)
+			if res := <-done; res.Allowed {
+				t.Fatalf("second request allowed: %+v", res)
+			}
+
+			res, err := l.Allow(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Allowed {
+				t.Errorf("request after Reset = %+v, want allowed: a denial made before Reset stayed cached", res)
+			}
+		})
+	}
+}
+
+// gatedEval runs the script and then waits at the gate, so the decision
+// has happened in Redis before Reset runs.
+type gatedEval struct{ g *gatedScripter }
+
+func (e gatedEval) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	cmd := e.g.Scripter.EvalSha(ctx, sha, keys, args...)
+	e.g.gate(sha)
+	return cmd
+}
+
+func (e gatedEval) Eval(ctx context.Context, src string, keys []string, args ...any) *redis.Cmd {
+	cmd := e.g.Scripter.Eval(ctx, src, keys, args...)
+	e.g.gate(newScript(src).sha)
+	return cmd
 }

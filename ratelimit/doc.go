@@ -7,17 +7,25 @@
 // bucket and GCRA scripts read state and override with one MGET and, only
 // when the request is allowed, write the new state with one SET carrying the
 // TTL. The fixed window keeps its counter, cap and window in one string that
-// a single BITFIELD increments only if the cost fits; it reads the override
+// a single BITFIELD increments only if the cost fits. It reads the override
 // when a window begins, and a limit change through this package rewrites the
 // current window's cap. Billed commands per decision:
 //
 //	                           fixed window   sliding window, token bucket, GCRA
-//	allowed, first of a window     4                  3
+//	allowed, first of a window     3                  3
 //	allowed, later                 2                  3
 //	denied in Redis                2                  2
 //	denied by the deny cache       0                  0
 //	peek with Remaining            2                  2
 //	with WithServerTime           +1                 +1 (TIME)
+//
+// The fixed window's first decision of a window in a process reads state
+// and override with one MGET, then begins the window with SET or, when
+// another process began it, increments with BITFIELD. Later decisions in
+// that process go straight to BITFIELD. When the state vanishes under a
+// process that saw the window begun, for example after a Reset on another
+// process, that decision costs 4. A key dropped from the process's record
+// of begun windows costs 3 on its next decision.
 //
 // TestBilledCommandsPerDecision checks these numbers with INFO commandstats
 // on a real redis-server.
@@ -29,8 +37,8 @@
 // weighs the previous window's count by the share of it that still overlaps
 // the sliding window, which smooths the burst a fixed window allows around
 // its boundary. TokenBucket refills continuously up to a burst. GCRA admits
-// evenly spaced requests with a burst tolerance and keeps one number per key.
-// Each state fits in one string value.
+// evenly spaced requests with a burst tolerance. Each state fits in one
+// string value.
 //
 // A request whose cost does not fit leaves the state as it was: a denial
 // writes nothing, so it never extends a TTL and never stores a negative
@@ -49,6 +57,10 @@
 // admit at once (floor(limit), the limit or the burst) is denied with
 // ReasonCostExceedsLimit and a RetryAfter of one period.
 //
+// TokenBucket and GCRA keep a key for at most MaxPeriod after its last
+// spend, so a rate so slow, or a burst so far above the limit, that
+// refilling takes longer than MaxPeriod refills in MaxPeriod instead.
+//
 // # Key layout
 //
 // For a limiter with prefix P (WithPrefix, "rl" by default) and key K:
@@ -62,7 +74,7 @@
 // characters K contains. Every state key has a TTL: at most one window for
 // FixedWindow, two windows for SlidingWindow (the next window still weighs
 // this one), and the time to refill the whole burst for TokenBucket and
-// GCRA. The override key has the TTL given to SetOverride.
+// GCRA, at most MaxPeriod. The override key has the TTL given to SetOverride.
 //
 // # Overrides
 //
@@ -116,7 +128,8 @@
 //
 // A Limiter's memory is bounded by the deny cache, the FailLocal limiters
 // (WithLocalFallbackKeys, 10,000 keys by default, an arbitrary key dropped
-// when full) and the in-flight bound.
+// when full), the fixed window's record of begun windows (10,000 keys, an
+// arbitrary key dropped when full) and the in-flight bound.
 //
 // # Middleware
 //
@@ -124,11 +137,15 @@
 // WithTrustedProxies, walked from the right), by an API key header or a
 // bearer token (hashed with SHA-256 before they become keys), or by a
 // KeyFunc, and sets the RateLimit-Policy and RateLimit fields of
-// draft-ietf-httpapi-ratelimit-headers-09 on every response, with
+// draft-ietf-httpapi-ratelimit-headers-11 on every response, with
 // Retry-After on denials.
 //
 // # Limitations
 //
+//   - FixedWindow needs a Redis with BITFIELD (Redis 3.2 or newer, and
+//     Upstash). miniredis v2.40 has no BITFIELD: there FixedWindow
+//     decisions fail and the failure policy decides them, while the other
+//     algorithms run unchanged.
 //   - FailLocal limits per process: N app servers admit up to N times the
 //     limit while Redis is down, and the local limiters do not know
 //     overrides.

@@ -28,6 +28,8 @@ var exampleClock = stoppedClock{now: time.Date(2026, 3, 1, 12, 0, 15, 0, time.UT
 
 // newExampleRedis starts an in-process Redis, so that the examples run with
 // nothing installed; a real deployment passes its own go-redis client.
+// miniredis has no BITFIELD, which FixedWindow needs, so the examples use
+// the other algorithms.
 func newExampleRedis() (*redis.Client, func()) {
 	mr := miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {
@@ -85,7 +87,7 @@ func ExampleMiddleware() {
 	// Output:
 	// 200 RateLimit: "default";r=1;t=30 Retry-After: ""
 	// 200 RateLimit: "default";r=0;t=60 Retry-After: ""
-	// 429 RateLimit: "default";r=0;t=60 Retry-After: "30"
+	// 429 RateLimit: "default";r=0;t=30 Retry-After: "30"
 }
 
 func ExampleLimiter_SetOverride() {

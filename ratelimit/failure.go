@@ -39,8 +39,8 @@ func (l *Limiter) fail(ctx context.Context, key string, n int, now time.Time, er
 }
 
 // localLimiters holds one golang.org/x/time/rate limiter per key for the
-// FailLocal policy. It holds at most size keys; adding a key to a full set
-// drops one arbitrary key (the first in Go's map order), which then starts
+// FailLocal policy. It holds at most size keys, and adding a key to a full
+// set drops one arbitrary key (the first in Go's map order), which then starts
 // again with a full burst. It is safe for concurrent use.
 type localLimiters struct {
 	mu   sync.Mutex

@@ -41,8 +41,9 @@ const tracerName = "github.com/upstash-ops/sdk/ratelimit"
 //
 // A Limiter is safe for concurrent use. Its memory is bounded by the deny
 // cache (WithDenyCache, 10,000 keys by default), the per-key fallback
-// limiters of FailLocal (WithLocalFallbackKeys, 10,000 keys by default) and
-// the outstanding Redis calls (WithMaxInFlight, 1024 by default). Build one
+// limiters of FailLocal (WithLocalFallbackKeys, 10,000 keys by default), the
+// fixed window's record of begun windows (10,000 keys) and the outstanding
+// Redis calls (WithMaxInFlight, 1024 by default). Build one
 // with New; the zero value is not usable.
 type Limiter struct {
 	rdb    Scripter
@@ -54,6 +55,7 @@ type Limiter struct {
 	deny    *denyCache // nil when turned off
 	local   *localLimiters
 	workers *workers
+	windows *windowMemory // fixed window only
 
 	// inline is true when rdb honours context deadlines, so calls run on
 	// the caller's goroutine; inlineCalls counts them.
@@ -128,6 +130,11 @@ func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
 	if cfg.denyCacheSize > 0 {
 		l.deny = newDenyCache(cfg.denyCacheSize)
 	}
+	if alg.kind == kindFixedWindow {
+		// Under WithServerTime the local clock only guesses the window;
+		// a wrong guess costs a command, never a wrong decision.
+		l.windows = newWindowMemory(DefaultDenyCacheSize)
+	}
 	return l, nil
 }
 
@@ -173,11 +180,13 @@ func (l *Limiter) AllowN(ctx context.Context, key string, n int) (Result, error)
 
 func (l *Limiter) allowN(ctx context.Context, key string, n int) (Result, error) {
 	now := l.clock.Now()
+	var gen uint64
 	if l.deny != nil {
 		if res, ok := l.deny.get(key, now, l.alg.period); ok {
 			l.metrics.denyCacheHit(ctx, l.billedPerCall())
 			return res, nil
 		}
+		gen = l.deny.generation()
 	}
 
 	res, retry1, err := l.decide(ctx, key, n, now)
@@ -195,7 +204,7 @@ func (l *Limiter) allowN(ctx context.Context, key string, n int) (Result, error)
 		if retry1 < 0 {
 			wait = l.alg.period
 		}
-		l.deny.put(key, now, wait, res)
+		l.deny.put(key, now, wait, res, gen)
 	}
 	l.metrics.decision(ctx, res)
 	return res, nil
@@ -223,6 +232,9 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 	_, err := l.call(ctx, resetLua, []string{l.StateKey(key)})
 	// After the call, so that a denial cached while it ran goes too.
 	l.ForgetDenial(key)
+	if l.windows != nil {
+		l.windows.forget(key)
+	}
 	if err != nil {
 		return fmt.Errorf("ratelimit: reset key %q: %w", key, err)
 	}
@@ -270,19 +282,32 @@ func (l *Limiter) decide(ctx context.Context, key string, n int, now time.Time) 
 	if !l.cfg.serverTime {
 		nowArg = strconv.FormatInt(now.UnixMicro(), 10)
 	}
+	mode, window := "", int64(0)
+	if l.windows != nil && n > 0 {
+		window = now.UnixMicro() / l.alg.period.Microseconds()
+		if !l.windows.begun(key, window) {
+			mode = "start"
+		}
+	}
 	keys := []string{l.StateKey(key), l.OverrideKey(key)}
 	v, err := l.call(ctx, l.script, keys,
 		nowArg,
 		min(n, MaxLimit+1), // no limit admits more; keeps the cost exact in Lua
-
-		formatFloat(l.alg.limit),
-		l.alg.period.Microseconds(),
-		formatFloat(l.alg.burst),
+		l.limitArg,
+		l.periodArg,
+		l.burstArg,
+		mode,
 	)
 	if err != nil {
 		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w", key, err)
 	}
-	return l.parseDecision(key, v)
+	res, retry1, err := l.parseDecision(key, v)
+	if err == nil && mode == "start" && res.Reason != ReasonCostExceedsLimit {
+		// The window exists in Redis now, unless even this request was
+		// too large for it.
+		l.windows.remember(key, window)
+	}
+	return res, retry1, err
 }
 
 func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
@@ -336,7 +361,7 @@ func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 // context deadlines (ContextTimeoutEnabled), the call runs on the caller's
 // goroutine. Otherwise it runs on a worker goroutine, so that a Redis that
 // accepts connections but never replies delays the caller by the timeout
-// alone, whatever the client's own read timeout is; the worker is free
+// alone, whatever the client's own read timeout is. The worker is free
 // again when the client gives up.
 func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...any) (any, error) {
 	ctx, span := l.tracer.Start(ctx, "ratelimit.redis", l.spanOpts...)

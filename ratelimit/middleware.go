@@ -137,7 +137,7 @@ func ResultFromContext(ctx context.Context) (Result, bool) {
 // Middleware returns net/http middleware that decides every request with l
 // before it reaches the next handler. Every response carries the
 // RateLimit-Policy and RateLimit fields of the IETF draft
-// (draft-ietf-httpapi-ratelimit-headers-09), for example
+// (draft-ietf-httpapi-ratelimit-headers-11), for example
 //
 //	RateLimit-Policy: "default";q=100;w=60
 //	RateLimit: "default";r=42;t=17
@@ -172,7 +172,6 @@ func Middleware(l *Limiter, opts ...MiddlewareOption) func(http.Handler) http.Ha
 			cfg.setHeaders(w.Header(), res)
 			r = r.WithContext(context.WithValue(r.Context(), resultKey{}, res))
 			if !res.Allowed {
-				w.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(res.RetryAfter, 1), 10))
 				cfg.denied.ServeHTTP(w, r)
 				return
 			}
@@ -196,11 +195,25 @@ func (c *middlewareConfig) requestKey(r *http.Request) string {
 	return "ip:" + addr.String()
 }
 
+// maxFieldInteger is the largest Integer of HTTP Structured Fields
+// (RFC 9651), which the RateLimit fields use; larger counts are sent as it.
+const maxFieldInteger = 999_999_999_999_999
+
+// setHeaders sets the RateLimit fields, the legacy ones when configured,
+// and Retry-After on a denial. On a denial the effective window t is at
+// most Retry-After, because the draft forbids a Retry-After that ends
+// before the window: a bucket may take far longer to refill in full than
+// to admit the next request.
 func (c *middlewareConfig) setHeaders(h http.Header, res Result) {
-	quota := quotaUnits(res.Limit)
+	quota := min(quotaUnits(res.Limit), maxFieldInteger)
 	window := ceilSeconds(res.Period, 1)
 	reset := ceilSeconds(res.ResetAfter, 0)
-	remaining := max(res.Remaining, 0)
+	remaining := min(max(res.Remaining, 0), maxFieldInteger)
+	if !res.Allowed {
+		retry := ceilSeconds(res.RetryAfter, 1)
+		reset = min(reset, retry)
+		h.Set("Retry-After", strconv.FormatInt(retry, 10))
+	}
 	h.Set("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", c.policy, quota, window))
 	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", c.policy, remaining, reset))
 	if c.legacy {

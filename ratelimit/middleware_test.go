@@ -2,10 +2,13 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +29,7 @@ func serve(h http.Handler, req *http.Request) *httptest.ResponseRecorder {
 }
 
 func TestMiddlewareHeaders(t *testing.T) {
-	f := newFixture(t, FixedWindow(2, time.Minute), WithPrefix("mw-headers"))
+	f := newFixture(t, FixedWindow(2, time.Minute), WithPrefix(uniquePrefix("mw-headers")))
 	f.clock.Advance(10*time.Second + 500*time.Millisecond)
 	h := Middleware(f.l, WithLegacyHeaders(), WithPolicyName("per ip"))(okHandler())
 	srv := httptest.NewServer(h)
@@ -91,7 +94,7 @@ func TestRetryAfterRounding(t *testing.T) {
 
 func TestMiddlewareRetryAfterWhileDenied(t *testing.T) {
 	// A denial 1 µs before the window ends must still carry Retry-After: 1.
-	f := newFixture(t, FixedWindow(1, time.Second), WithPrefix("mw-retry"))
+	f := newFixture(t, FixedWindow(1, time.Second), WithPrefix(uniquePrefix("mw-retry")))
 	h := Middleware(f.l)(okHandler())
 	req := httptest.NewRequest("GET", "/", nil)
 	serve(h, req)
@@ -103,7 +106,7 @@ func TestMiddlewareRetryAfterWhileDenied(t *testing.T) {
 }
 
 func TestMiddlewareCostAndDeniedHandler(t *testing.T) {
-	f := newFixture(t, TokenBucket(5, time.Minute, 5), WithPrefix("mw-cost"))
+	f := newFixture(t, TokenBucket(5, time.Minute, 5), WithPrefix(uniquePrefix("mw-cost")))
 	var deniedReason Reason
 	h := Middleware(f.l,
 		WithCost(func(r *http.Request) int { return 3 }),
@@ -124,7 +127,7 @@ func TestMiddlewareCostAndDeniedHandler(t *testing.T) {
 
 func TestMiddlewareKeysHashCredentials(t *testing.T) {
 	const token = "tok_live_very-secret-value"
-	f := newFixture(t, GCRA(10, time.Minute, 10), WithPrefix("mw-secret"))
+	f := newFixture(t, GCRA(10, time.Minute, 10), WithPrefix(uniquePrefix("mw-secret")))
 	ctx := context.Background()
 	cases := []struct {
 		name   string
@@ -144,7 +147,7 @@ func TestMiddlewareKeysHashCredentials(t *testing.T) {
 			t.Fatalf("%s: status %d", tc.name, rec.Code)
 		}
 	}
-	keys, err := f.rdb.Keys(ctx, "{mw-secret:*").Result()
+	keys, err := f.rdb.Keys(ctx, "{"+f.l.cfg.prefix+":*").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,12 +162,12 @@ func TestMiddlewareKeysHashCredentials(t *testing.T) {
 }
 
 func TestMiddlewareMissingCredentialUsesIP(t *testing.T) {
-	f := newFixture(t, FixedWindow(1, time.Minute), WithPrefix("mw-fallback"))
+	f := newFixture(t, FixedWindow(1, time.Minute), WithPrefix(uniquePrefix("mw-fallback")))
 	h := Middleware(f.l, WithKey(KeyByBearerToken()))(okHandler())
 	req := httptest.NewRequest("GET", "/", nil)
 	req.RemoteAddr = "198.51.100.7:5555"
 	serve(h, req)
-	if n, _ := f.rdb.Exists(context.Background(), "{mw-fallback:ip:198.51.100.7}:fw").Result(); n != 1 {
+	if n, _ := f.rdb.Exists(context.Background(), f.l.StateKey("ip:198.51.100.7")).Result(); n != 1 {
 		t.Error("a request without a bearer token was not keyed by its client IP")
 	}
 }
@@ -267,4 +270,70 @@ func FuzzClientIP(f *testing.F) {
 			}
 		}
 	})
+}
+
+// uniquePrefix returns a key prefix that no other test or run uses on the
+// shared server, even under -count.
+func uniquePrefix(name string) string {
+	return fmt.Sprintf("%s-%d", name, keySeq.Add(1))
+}
+
+// TestMiddlewareRetryAfterCoversWindow checks the rule of the RateLimit
+// fields draft that Retry-After must not point before the end of the
+// effective window t. A token bucket denial waits for one token while the
+// bucket refills in full much later.
+func TestMiddlewareRetryAfterCoversWindow(t *testing.T) {
+	for name, alg := range map[string]Algorithm{
+		"token_bucket":   TokenBucket(1, time.Second, 4),
+		"gcra":           GCRA(1, time.Second, 4),
+		"sliding_window": SlidingWindow(4, 4*time.Second),
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, alg, WithPrefix(uniquePrefix("mw-window")))
+			h := Middleware(f.l)(okHandler())
+			req := httptest.NewRequest("GET", "/", nil)
+			for range 4 {
+				serve(h, req)
+			}
+			rec := serve(h, req)
+			if rec.Code != http.StatusTooManyRequests {
+				t.Fatalf("fifth request: status %d, want 429", rec.Code)
+			}
+			var r, window int64
+			if _, err := fmt.Sscanf(rec.Header().Get("RateLimit"), `"default";r=%d;t=%d`, &r, &window); err != nil {
+				t.Fatalf("RateLimit %q: %v", rec.Header().Get("RateLimit"), err)
+			}
+			retry, err := strconv.ParseInt(rec.Header().Get("Retry-After"), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if retry < window {
+				t.Errorf("Retry-After %d is before the end of the effective window t=%d", retry, window)
+			}
+		})
+	}
+}
+
+// TestMiddlewareHeaderIntegersInRange checks that q and r stay within the
+// 15 digits of a Structured Fields Integer (RFC 9651) for the largest
+// limits.
+func TestMiddlewareHeaderIntegersInRange(t *testing.T) {
+	f := newFixture(t, GCRA(math.Inf(1), time.Second, math.Inf(1)), WithPrefix(uniquePrefix("mw-huge")))
+	rec := serve(Middleware(f.l, WithLegacyHeaders())(okHandler()), httptest.NewRequest("GET", "/", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	const maxSFInteger = 999_999_999_999_999
+	var q, w, r, reset int64
+	if _, err := fmt.Sscanf(rec.Header().Get("RateLimit-Policy"), `"default";q=%d;w=%d`, &q, &w); err != nil {
+		t.Fatalf("RateLimit-Policy %q: %v", rec.Header().Get("RateLimit-Policy"), err)
+	}
+	if _, err := fmt.Sscanf(rec.Header().Get("RateLimit"), `"default";r=%d;t=%d`, &r, &reset); err != nil {
+		t.Fatalf("RateLimit %q: %v", rec.Header().Get("RateLimit"), err)
+	}
+	for name, v := range map[string]int64{"q": q, "w": w, "r": r, "t": reset} {
+		if v < 0 || v > maxSFInteger {
+			t.Errorf("%s=%d is outside a Structured Fields Integer", name, v)
+		}
+	}
 }

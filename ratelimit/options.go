@@ -69,8 +69,10 @@ type optionFunc func(*config)
 func (f optionFunc) apply(c *config) { f(c) }
 
 // WithPrefix sets the first part of every Redis key, inside the hash tag.
-// The default is "rl". Use different prefixes for limiters that must not
-// share counters or overrides. New rejects a prefix that is empty or
+// The default is "rl". Limiters with one prefix share each key's override,
+// and a limit change through one of them rewrites a fixed window state of
+// that prefix with its own default, so give limiters with different
+// defaults different prefixes. New rejects a prefix that is empty or
 // contains '{' or '}'.
 func WithPrefix(prefix string) Option {
 	return optionFunc(func(c *config) { c.prefix = prefix })
@@ -186,7 +188,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // WithOnDecision sets a function that AllowN calls with every decision it
 // returns, from Redis, the deny cache or the failure policy, on the
 // caller's goroutine. It must be fast and safe for concurrent use; the
-// adaptive package's Recorder.Observe is one. The default is none.
+// adaptive package's Recorder.Observe is one. By default no function is
+// called.
 func WithOnDecision(f func(key string, res Result)) Option {
 	return optionFunc(func(c *config) { c.onDecision = f })
 }

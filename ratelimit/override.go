@@ -9,7 +9,7 @@ import (
 )
 
 // SetOverride replaces key's limit per period with limit, across every app
-// server that shares the Redis, until ttl passes; a ttl of zero or less
+// server that shares the Redis, until ttl passes. A ttl of zero or less
 // keeps the override until ClearOverride. For TokenBucket and GCRA the burst
 // scales by the same factor as the limit. The limit is clamped to
 // [0, MaxLimit] like the default limit; NaN counts as 0.

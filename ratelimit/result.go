@@ -34,7 +34,7 @@ func (r Reason) String() string {
 	}
 }
 
-// Source is what made a decision.
+// Source is the component that made a decision.
 type Source uint8
 
 const (
@@ -92,9 +92,9 @@ type Result struct {
 	// Period is the algorithm's window or refill period, which the HTTP
 	// middleware announces as the policy window.
 	Period time.Duration
-	// Reason says why a request was denied; ReasonNone when allowed.
+	// Reason is the cause of a denial; ReasonNone when allowed.
 	Reason Reason
-	// Source says what made the decision.
+	// Source is the component that made the decision.
 	Source Source
 	// Err is the Redis failure that the failure policy handled, when Source
 	// is SourceFailOpen, SourceFailClosed or SourceLocal.

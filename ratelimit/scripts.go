@@ -18,25 +18,37 @@ import (
 //	ARGV[3] default limit per period
 //	ARGV[4] period in microseconds
 //	ARGV[5] default burst (bucket algorithms only)
+//	ARGV[6] "start" when the fixed window is expected to begin (see
+//	        fixedWindowScript); other scripts ignore it
 //
 // and returns {allowed (0|1), remaining (whole units), retry after for the
 // requested cost in µs (-1: never at this limit), retry after for cost 1 in
-// µs, reset after in µs, effective limit as a string, or as an integer
-// from the fixed window}.
+// µs, reset after in µs, effective limit (an integer when it is whole,
+// else a string)}.
 //
-// Billed commands: the EVALSHA, one MGET that reads state and override
-// together, and one SET with PX when the request is allowed. A denial or a
-// peek writes nothing, so it never extends a TTL and never stores a negative
-// balance.
+// scriptPrelude starts the sliding window, token bucket and GCRA scripts.
+// Their billed commands are the EVALSHA, one MGET that reads state and
+// override together, and one SET with PX when the request is allowed. A
+// denial or a peek writes nothing, so it never extends a TTL and never
+// stores a negative balance.
 const scriptPrelude = `
 local v = redis.call('MGET', KEYS[1], KEYS[2])
-` + argsLua + overrideLua + `
+` + timeArgsLua + `
+local limit = tonumber(ARGV[3])
+local burst = tonumber(ARGV[5])
+local o = v[2] and tonumber(v[2])
+if o then
+  if o ~= o or o < 0 then o = 0 elseif o > 1125899906842624 then o = 1125899906842624 end
+  if o == 0 then burst = 0 elseif limit > 0 then burst = math.min(burst * o / limit, 1125899906842624) else burst = o end
+  limit = o
+end
+if limit <= 0 then burst = 0 end
+local limitReply = limit
+if limit ~= math.floor(limit) then limitReply = string.format('%.17g', limit) end
 local s = v[1]
 `
 
-// argsLua reads the arguments and the time.
-const argsLua = timeArgsLua + limitArgsLua
-
+// timeArgsLua reads the time, the cost and the period.
 const timeArgsLua = `
 local now = tonumber(ARGV[1])
 if not now then
@@ -47,6 +59,8 @@ local n = tonumber(ARGV[2])
 local period = tonumber(ARGV[4])
 `
 
+// limitArgsLua reads the limit and burst and defines the helpers of the
+// fixed window's slow path, applyOverride among them.
 const limitArgsLua = `
 local limit = tonumber(ARGV[3])
 local burst = tonumber(ARGV[5])
@@ -62,11 +76,6 @@ local function applyOverride(ov)
   end
   if limit <= 0 then burst = 0 end
 end
-`
-
-// overrideLua applies the override value that the MGET read.
-const overrideLua = `
-applyOverride(v[2])
 `
 
 // uint48Lua encodes (be48) and decodes (u48) the unsigned 48-bit
@@ -104,49 +113,62 @@ const fixedWindowMax = 1<<48 - 1
 // with OVERFLOW FAIL admits a request exactly when used + n <= cap and
 // leaves the field unchanged otherwise. A decision in the current window is
 // therefore the EVALSHA plus one BITFIELD, allowed or denied, and the TTL
-// set when the window began stays. The first decision of a window (or of a
-// key) also reads the override and writes the new window with SET ... PX,
-// or deletes the key that BITFIELD created when even that request is
-// denied. A stored window newer than the caller's is used as the current
-// one, so an app server whose clock lags cannot reopen a window that a
-// faster server has left. A limit change through SetOverride or
-// ClearOverride rewrites the cap of the current window at once; an
+// set when the window began stays. When the caller expects a new window
+// (ARGV[6] = "start", because this process has not seen the window begun),
+// the script reads state and override with one MGET and then either
+// decides with BITFIELD, when another process began the window, or writes
+// the new window with SET ... PX: 3 billed commands either way. When a
+// decision without "start" finds no current window, it reads the override
+// and writes the window, or deletes the key that BITFIELD created when
+// even that request is denied. That costs 4 billed commands and happens
+// when the state vanished under a process that saw the window begun, as
+// after a Reset on another process. A stored window newer than the
+// caller's is used as the current one, so an app server whose clock lags
+// cannot reopen a window that a faster server has left. A limit change through SetOverride or
+// ClearOverride rewrites the cap of the current window at once. An
 // override that expires by its TTL takes effect at the next window.
 const fixedWindowScript = timeArgsLua + `
 local MAXC0 = 281474976710655
 local idx = math.floor(now / period)
-local r
-if n > 0 then
-  r = redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
+local start = ARGV[6] == 'start'
+local function bitfield()
+  return redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
     'OVERFLOW', 'FAIL', 'INCRBY', 'u48', 48, n)
-  if r[1] - 1 >= idx then
-    -- The current window (or a newer one that a faster clock began): the
-    -- BITFIELD has decided, and nothing else is read or written.
-    local cap = r[2]
-    local reset = math.min(r[1] * period - now, period)
-    local used, allowed = r[3] - (MAXC0 - cap), 0
-    if r[4] then
-      allowed = 1
-      used = r[4] - (MAXC0 - cap)
-    end
-    local retryN, retry1, resetAfter = 0, 0, 0
-    if n > cap then retryN = -1 elseif used + n > cap then retryN = math.ceil(reset) end
-    if cap < 1 then retry1 = -1 elseif used + 1 > cap then retry1 = math.ceil(reset) end
-    if used > 0 then resetAfter = math.ceil(reset) end
-    return {allowed, math.max(0, cap - used), retryN, retry1, resetAfter, cap}
+end
+-- current returns the decision that BITFIELD reply r made in the current
+-- window (or a newer one that a faster clock began).
+local function current(r)
+  local cap = r[2]
+  local reset = math.min(r[1] * period - now, period)
+  local used, allowed = r[3] - (MAXC0 - cap), 0
+  if r[4] then
+    allowed = 1
+    used = r[4] - (MAXC0 - cap)
   end
+  local retryN, retry1, resetAfter = 0, 0, 0
+  if n > cap then retryN = -1 elseif used + n > cap then retryN = math.ceil(reset) end
+  if cap < 1 then retry1 = -1 elseif used + 1 > cap then retry1 = math.ceil(reset) end
+  if used > 0 then resetAfter = math.ceil(reset) end
+  return {allowed, math.max(0, cap - used), retryN, retry1, resetAfter, cap}
+end
+if n > 0 and not start then
+  local r = bitfield()
+  if r[1] - 1 >= idx then return current(r) end
 end
 ` + limitArgsLua + uint48Lua + `
 local function capOf()
   return math.min(math.floor(limit), MAXC - 1)
 end
 local cap, used, allowed = 0, 0, 0
-if n == 0 then
+if n == 0 or start then
+  -- A peek, or a decision that the caller expects to begin a window: read
+  -- state and override together.
   local v = redis.call('MGET', KEYS[1], KEYS[2])
   local sidx = -1
   if v[1] and string.len(v[1]) >= 18 then
     sidx = u48(v[1], 1) - 1
     if sidx >= idx then
+      if n > 0 then return current(bitfield()) end
       idx = sidx
       cap = u48(v[1], 13)
       used = u48(v[1], 7) - (MAXC - cap)
@@ -155,10 +177,16 @@ if n == 0 then
   if sidx < idx then
     applyOverride(v[2])
     cap = capOf()
+    if n > 0 and n <= cap then
+      allowed = 1
+      used = n
+      local reset = math.min((idx + 1) * period - now, period)
+      redis.call('SET', KEYS[1], be48(idx + 1) .. be48(MAXC - cap + n) .. be48(cap), 'PX', ms(reset))
+    end
   end
 else
-  -- The first decision of a window, or of the key: BITFIELD found no
-  -- current window (and may have created the key), so start one.
+  -- BITFIELD found no current window, and may have created the key: start
+  -- a window, or delete the key when even this request is denied.
   applyOverride(redis.call('GET', KEYS[2]))
   cap = capOf()
   if n <= cap then
@@ -207,7 +235,7 @@ if n > 0 and used + n <= limit + 1e-9 then
   used = used + n
   allowed = 1
   local ttl = math.min(start + 2 * period - now, 2 * period)
-  redis.call('SET', KEYS[1], fmt(idx) .. ' ' .. fmt(cur) .. ' ' .. fmt(prev), 'PX', ms(ttl))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', idx, cur, prev), 'PX', math.max(1, math.ceil(ttl / 1000)))
 end
 local function retry(k)
   if k > limit then return -1 end
@@ -219,7 +247,18 @@ local function retry(k)
 end
 local resetAfter = 0
 if cur > 0 then resetAfter = start + 2 * period - now elseif prev > 0 then resetAfter = start + period - now end
-return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), fmt(limit)}
+return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), limitReply}
+`
+
+// maxTTLLua is MaxPeriod in microseconds. The bucket scripts cap every TTL,
+// retry and reset time at it, because a tiny rate or a burst far above the
+// limit would otherwise need a TTL of centuries, beyond what PX accepts and
+// what a time.Duration holds. A key with no spend for MaxPeriod
+// therefore starts again with a full bucket.
+const maxTTLLua = `
+local MAXP = 315360000000000
+local function capped(us) return math.min(math.max(0, us), MAXP) end
+local function px(us) return math.max(1, math.ceil(capped(us) / 1000)) end
 `
 
 // The token bucket state is "tokens time burst": the tokens left at the
@@ -227,9 +266,10 @@ return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n,
 // backwards: a caller whose clock lags computes from the stored time, so it
 // gains no tokens twice. When the burst changes (an override), the tokens
 // already spent stay spent, so a raised limit admits the difference at
-// once. The key expires when the bucket would be full again, which is at
-// most the time to refill the whole burst.
-const tokenBucketScript = scriptPrelude + `
+// once. The key expires when the bucket would be full again counted from
+// the caller's now, which is at most the time to refill the whole burst
+// even when the stored time is ahead of the caller's clock.
+const tokenBucketScript = scriptPrelude + maxTTLLua + `
 local rate = limit / period
 local tokens, t = burst, now
 if s then
@@ -245,59 +285,67 @@ if t < now then
   t = now
 end
 if tokens > burst then tokens = burst end
+local function untilFull()
+  if rate <= 0 then return MAXP end
+  return capped((burst - tokens) / rate)
+end
 local allowed = 0
 if n > 0 and n <= tokens + 1e-9 then
   tokens = math.max(0, tokens - n)
   allowed = 1
-  redis.call('SET', KEYS[1], fmt(tokens) .. ' ' .. fmt(t) .. ' ' .. fmt(burst), 'PX', ms(t + (burst - tokens) / rate - now))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', tokens, t, burst), 'PX', px(untilFull()))
 end
 local function retry(k)
   if k > burst or rate <= 0 then return -1 end
   if k <= tokens + 1e-9 then return 0 end
-  return math.max(1, math.ceil(t + (k - tokens) / rate - now))
+  return math.max(1, math.ceil(capped(t + (k - tokens) / rate - now)))
 end
 local resetAfter = 0
-if rate > 0 then resetAfter = math.max(0, math.ceil(t + (burst - tokens) / rate - now)) end
-return {allowed, math.floor(tokens + 1e-9), retry(math.max(n, 1)), retry(1), resetAfter, fmt(limit)}
+if rate > 0 then resetAfter = math.ceil(capped(t - now + untilFull())) end
+return {allowed, math.floor(tokens + 1e-9), retry(math.max(n, 1)), retry(1), resetAfter, limitReply}
 `
 
-// The GCRA state is "TAT T": the theoretical arrival time in microseconds
-// and the emission interval T = period/limit it was computed with. A
-// request of cost n is admitted when TAT + n*T - now <= burst*T; the 2 µs
-// of slack absorbs float64 rounding at epoch-sized magnitudes. The TAT never
-// decreases while T stays, so a lagging clock only makes a decision
-// stricter. When T changes (an override), the spent units (TAT-now)/T stay
-// spent, so a raised limit admits the difference at once. The key expires at
-// the TAT, at most burst*T after now.
-const gcraScript = scriptPrelude + `
+// The GCRA state is "units time T": the cost still outstanding at the given
+// time, and the emission interval T = period/limit in microseconds that it
+// drains at. That is the theoretical arrival time TAT = time + units*T,
+// kept relative to the time of the write, because an absolute TAT near
+// 2^50 µs cannot hold a step of T below a microsecond. A request of cost n
+// is admitted when units + n <= burst at now. The TAT never moves
+// backwards: a caller whose clock lags reads the units plus its lag, so its
+// decisions are only stricter. When T changes (an override), the spent units
+// stay spent, so a raised limit admits the difference at once. The key
+// expires when the units have drained, at most burst*T after now, and a
+// state "TAT T" of an earlier version is read as that TAT.
+const gcraScript = scriptPrelude + maxTTLLua + `
 local T = 0
 if limit > 0 then T = period / limit end
-local tau = burst * T
-local tat = now
+local units = 0
 if s then
-  local a, b = string.match(s, '^(%S+) (%S+)$')
-  local st, sT = tonumber(a), tonumber(b)
-  if st and sT then
-    tat = st
-    if sT ~= T and tat > now and sT > 0 then tat = now + (tat - now) * T / sT end
+  local a, b, c = string.match(s, '^(%S+) (%S+) (%S+)$')
+  local su, st, sT = tonumber(a), tonumber(b), tonumber(c)
+  if su and st and sT and sT > 0 then
+    units = su - (now - st) / sT
+  else
+    a, b = string.match(s, '^(%S+) (%S+)$')
+    local tat, oldT = tonumber(a), tonumber(b)
+    if tat and oldT and oldT > 0 then units = (tat - now) / oldT end
   end
 end
-if tat < now then tat = now end
+if units < 0 then units = 0 end
 local allowed = 0
-if n > 0 and n <= burst and tat + n * T - now <= tau + 2 then
-  tat = tat + n * T
+if n > 0 and n <= burst and units + n <= burst + 1e-9 then
+  units = units + n
   allowed = 1
-  redis.call('SET', KEYS[1], fmt(tat) .. ' ' .. fmt(T), 'PX', ms(tat - now))
+  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', units, now, T), 'PX', px(units * T))
 end
 local function retry(k)
   if k > burst or T <= 0 then return -1 end
-  local w = tat + k * T - tau - now
-  if w <= 2 then return 0 end
-  return math.ceil(w)
+  if units + k <= burst + 1e-9 then return 0 end
+  return math.max(1, math.ceil(capped((units + k - burst) * T)))
 end
 local remaining = 0
-if T > 0 then remaining = math.max(0, math.floor((tau - (tat - now)) / T + 1e-6)) end
-return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(tat - now), fmt(limit)}
+if T > 0 then remaining = math.max(0, math.floor(burst - units + 1e-9)) end
+return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(capped(units * T)), limitReply}
 `
 
 const resetScript = `return redis.call('DEL', KEYS[1])`

@@ -148,16 +148,18 @@ type ScheduleState struct {
 // schedule's state before and after.
 type AuditEntry struct {
 	Time time.Time `json:"time"`
-	// Actor names who acted: the Executor's actor name, and the approver's
-	// decision when one was needed.
-	Actor   string        `json:"actor"`
-	Phase   string        `json:"phase"` // "before" or "after"
-	Request ActionRequest `json:"request"`
-	Mode    string        `json:"mode"`
-	Before  ScheduleState `json:"before"`
-	After   ScheduleState `json:"after,omitzero"`
-	Outcome Outcome       `json:"outcome,omitempty"`
-	Err     string        `json:"error,omitempty"`
+	// Actor names who acted, as set with WithActor.
+	Actor string `json:"actor"`
+	// Approved is true when an Approver approved the action; false when the
+	// policy made it autonomous.
+	Approved bool          `json:"approved"`
+	Phase    string        `json:"phase"` // "before" or "after"
+	Request  ActionRequest `json:"request"`
+	Mode     string        `json:"mode"`
+	Before   ScheduleState `json:"before"`
+	After    ScheduleState `json:"after,omitzero"`
+	Outcome  Outcome       `json:"outcome,omitempty"`
+	Err      string        `json:"error,omitempty"`
 }
 
 // AuditHook receives the audit trail. The Executor calls it before each
@@ -272,8 +274,9 @@ func NewExecutor(ctl Controller, policy Policy, opts ...ExecutorOption) (*Execut
 }
 
 // Apply takes the recommended action of each finding, in report order, at
-// most one per schedule, and appends the results to report.Actions. It
-// returns the results of this call.
+// most one per schedule, and appends the results to report.Actions. An
+// action the policy switches off is skipped, so the schedule's next finding
+// may still act. It returns the results of this call.
 func (e *Executor) Apply(ctx context.Context, report *Report) []ActionResult {
 	var results []ActionResult
 	seen := map[string]bool{}
@@ -282,12 +285,14 @@ func (e *Executor) Apply(ctx context.Context, report *Report) []ActionResult {
 		if f.Recommendation == ActionNone || seen[f.ScheduleID] {
 			continue
 		}
-		seen[f.ScheduleID] = true
 		req := ActionRequest{Action: f.Recommendation, ScheduleID: f.ScheduleID, Reason: f.Summary, Kind: f.Kind}
 		mode := e.policy.mode(req.Action)
 		if mode == ModeOff {
+			// A later finding of the same schedule may recommend an
+			// action the policy allows.
 			continue
 		}
+		seen[f.ScheduleID] = true
 		if acted >= e.policy.MaxActionsPerRun {
 			results = append(results, e.finish(ctx, ActionResult{ActionRequest: req, Mode: mode, Outcome: OutcomeLimited}))
 			continue
@@ -336,7 +341,7 @@ func (e *Executor) Do(ctx context.Context, req ActionRequest) ActionResult {
 		res.Outcome, res.Err = OutcomeFailed, err.Error()
 		return e.finish(ctx, res)
 	}
-	entry := AuditEntry{Actor: e.cfg.actor, Phase: "before", Request: req, Mode: mode.String(), Before: before}
+	entry := AuditEntry{Actor: e.cfg.actor, Approved: mode == ModeApproval, Phase: "before", Request: req, Mode: mode.String(), Before: before}
 	if err := e.record(ctx, entry); err != nil {
 		res.Outcome, res.Err = OutcomeFailed, "audit hook rejected the action: "+err.Error()
 		return e.finish(ctx, res)

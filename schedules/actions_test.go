@@ -79,7 +79,8 @@ func TestAutonomousPauseCancelsInFlight(t *testing.T) {
 
 	var tr trail
 	ex := e.executor(schedules.Policy{Pause: schedules.ModeAutonomous}, schedules.WithAuditHook(tr.hook), schedules.WithActor("nightly-job"))
-	res := ex.Apply(context.Background(), e.audit())
+	report := e.audit()
+	res := ex.Apply(context.Background(), report)
 	if len(res) != 1 || res[0].Outcome != schedules.OutcomeDone || res[0].Canceled != 1 {
 		t.Fatalf("results = %v, want pause done with 1 canceled", res)
 	}
@@ -94,17 +95,21 @@ func TestAutonomousPauseCancelsInFlight(t *testing.T) {
 		t.Fatalf("audit entries = %d, want before and after", len(tr.entries))
 	}
 	before, after := tr.entries[0], tr.entries[1]
-	if before.Phase != "before" || !before.Before.Exists || before.Before.Paused || before.Actor != "nightly-job" {
+	if before.Phase != "before" || !before.Before.Exists || before.Before.Paused || before.Actor != "nightly-job" || before.Approved {
 		t.Errorf("before entry = %+v", before)
 	}
 	if after.Phase != "after" || !after.After.Paused || after.Outcome != schedules.OutcomeDone || after.Request.Reason == "" {
 		t.Errorf("after entry = %+v", after)
 	}
 
-	// Acting again is harmless.
-	res = ex.Apply(context.Background(), e.audit())
+	// Acting again on the same report is harmless, and a new audit of the
+	// paused schedule recommends no further pause.
+	res = ex.Apply(context.Background(), report)
 	if len(res) != 1 || res[0].Outcome != schedules.OutcomeAlreadyDone {
 		t.Errorf("second Apply = %v, want already-done", res)
+	}
+	if res = ex.Apply(context.Background(), e.audit()); len(res) != 0 {
+		t.Errorf("Apply after a new audit = %v, want no action", res)
 	}
 }
 
@@ -146,9 +151,14 @@ func TestApprovalApproves(t *testing.T) {
 	e := newEnv(t)
 	id := e.gone("https://preview.example.com/api/cron")
 	approve := schedules.ApproverFunc(func(context.Context, schedules.ActionRequest) (bool, error) { return true, nil })
-	res := e.executor(schedules.Policy{Delete: schedules.ModeApproval}, schedules.WithApprover(approve)).Apply(context.Background(), e.audit())
+	var tr trail
+	ex := e.executor(schedules.Policy{Delete: schedules.ModeApproval}, schedules.WithApprover(approve), schedules.WithAuditHook(tr.hook))
+	res := ex.Apply(context.Background(), e.audit())
 	if res[0].Outcome != schedules.OutcomeDone {
 		t.Fatalf("result = %s", res[0])
+	}
+	if len(tr.entries) != 2 || !tr.entries[0].Approved || tr.entries[1].After.Exists {
+		t.Errorf("audit entries = %+v, want approved before and a gone schedule after", tr.entries)
 	}
 	if _, ok := e.emu.Schedule(id); ok {
 		t.Errorf("approved delete did not delete")

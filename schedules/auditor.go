@@ -146,7 +146,9 @@ func WithPricePer100K(usd float64) Option { return optionFunc(func(cfg *config) 
 func WithLookback(d time.Duration) Option { return optionFunc(func(cfg *config) { cfg.lookback = d }) }
 
 // WithMaxEventsPerSchedule bounds the events read per schedule, and so the
-// memory and requests one schedule can cost. The default is
+// memory and requests one schedule can cost. Each event keeps at most 16 KiB
+// of its response body, so an audit holds at most about n x 16 KiB of bodies
+// per schedule read at once (see WithConcurrency). The default is
 // DefaultMaxEventsPerSchedule.
 func WithMaxEventsPerSchedule(n int) Option {
 	return optionFunc(func(cfg *config) { cfg.maxEvents = n })
@@ -297,6 +299,10 @@ func (d *dlqSummary) add(dl DeadLetter) {
 	}
 }
 
+// maxKeptBodyBytes bounds the response body kept per event. The rules
+// read no further: challenge pages are recognised in their first 16 KiB.
+const maxKeptBodyBytes = 16 << 10
+
 type scheduleResult struct {
 	parsed   *cron.Schedule
 	history  *history
@@ -343,6 +349,10 @@ func (a *Auditor) auditOne(ctx context.Context, s Schedule, dlq dlqSummary, now 
 			truncated = true
 			return false
 		}
+		if len(e.ResponseBody) > maxKeptBodyBytes {
+			// Copy the start, so that the source's full body can be freed.
+			e.ResponseBody = bytes.Clone(e.ResponseBody[:maxKeptBodyBytes])
+		}
 		events = append(events, e)
 		if e.State == "DELIVERED" || e.State == "FAILED" {
 			completed[e.MessageID] = true
@@ -365,6 +375,9 @@ func (a *Auditor) auditOne(ctx context.Context, s Schedule, dlq dlqSummary, now 
 	r.history.complete = !truncated
 	r.cost = estimateCost(s, r.parsed, r.history, now, a.cfg.price)
 	r.findings = a.evaluate(ctx, s, r.parsed, r.history, dlq, r.cost, now)
+	// Results stay in memory until every schedule is audited, so keep only
+	// what the duplicate rule reads, not the triggers and their bodies.
+	r.history = &history{lastSuccess: r.history.lastSuccess, oldestEvent: r.history.oldestEvent, complete: r.history.complete}
 	return r
 }
 

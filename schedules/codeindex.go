@@ -37,21 +37,24 @@ var skippedDirs = map[string]bool{".git": true, "node_modules": true, "vendor": 
 
 // FSIndex is a CodeIndex over a source tree. It reads the tree once, on the
 // first lookup, and keeps source files of at most 1 MiB, up to 50,000 files,
-// in memory. A path is served when a file contains it, or, for frameworks
+// in memory. In a larger tree a path it does not find is an error, not a
+// stale route. A path is served when a file contains it, or, for frameworks
 // with file-based routing (Next.js, SvelteKit, Nuxt), when a file sits at
 // that path under an api, pages, app or routes directory. It is safe for
 // concurrent use.
 type FSIndex struct {
-	root string
+	root     string
+	maxFiles int
 
-	once  sync.Once
-	err   error
-	files [][]byte
-	paths []string // slash-separated paths relative to root, without extension
+	once      sync.Once
+	err       error
+	truncated bool // the tree has more source files than maxFiles
+	files     [][]byte
+	paths     []string // slash-separated paths relative to root, without extension
 }
 
 // NewFSIndex returns an index of the source tree under root.
-func NewFSIndex(root string) *FSIndex { return &FSIndex{root: root} }
+func NewFSIndex(root string) *FSIndex { return &FSIndex{root: root, maxFiles: maxIndexedFiles} }
 
 // Serves reports whether the tree mentions path or routes it by file name.
 func (ix *FSIndex) Serves(ctx context.Context, path string) (bool, error) {
@@ -72,14 +75,21 @@ func (ix *FSIndex) Serves(ctx context.Context, path string) (bool, error) {
 	for _, p := range ix.paths {
 		for _, dir := range []string{"/api", "/pages", "/app", "/routes"} {
 			if i := strings.Index(p, dir+"/"); i >= 0 {
-				route := strings.TrimSuffix(strings.TrimSuffix(p[i:], "/route"), "/index")
+				route := p[i:]
+				for _, suffix := range []string{"/route", "/index", "/+server"} {
+					route = strings.TrimSuffix(route, suffix)
+				}
 				route = strings.TrimPrefix(strings.TrimPrefix(route, "/pages"), "/app")
 				route = strings.TrimPrefix(route, "/routes")
-				if route == path || strings.HasSuffix(path, route) && route != "" && route != "/api" {
+				if route == path || route != "" && route != "/api" && routeServes(route, path) {
 					return true, nil
 				}
 			}
 		}
+	}
+	if ix.truncated {
+		// Unread files may serve the path, so its absence proves nothing.
+		return false, fmt.Errorf("schedules: path %q not found in the first %d source files under %q, and the index stops there", path, ix.maxFiles, ix.root)
 	}
 	return false, nil
 }
@@ -100,7 +110,7 @@ func (ix *FSIndex) load() {
 		if !sourceExtensions[ext] {
 			return nil
 		}
-		if len(ix.files) >= maxIndexedFiles {
+		if len(ix.files) >= ix.maxFiles {
 			return errStop
 		}
 		info, err := d.Info()
@@ -116,7 +126,41 @@ func (ix *FSIndex) load() {
 		ix.paths = append(ix.paths, "/"+strings.TrimSuffix(filepath.ToSlash(rel), ext))
 		return nil
 	})
-	if err != nil && !errors.Is(err, errStop) {
+	ix.truncated = errors.Is(err, errStop)
+	if err != nil && !ix.truncated {
 		ix.err = fmt.Errorf("schedules: index source tree %q: %w", ix.root, err)
 	}
+}
+
+// routeServes reports whether a file-based route, such as
+// "/api/cron/[job]", serves the end of path. Dynamic segments ("[id]",
+// "{id}", ":id", "$id") match any one segment, and catch-all segments
+// ("[...slug]", "[[...slug]]") match the rest of the path.
+func routeServes(route, path string) bool {
+	routeSegs := strings.Split(strings.Trim(route, "/"), "/")
+	pathSegs := strings.Split(strings.Trim(path, "/"), "/")
+	for start := range pathSegs {
+		if segmentsMatch(routeSegs, pathSegs[start:]) {
+			return true
+		}
+	}
+	return false
+}
+
+func segmentsMatch(route, path []string) bool {
+	for i, seg := range route {
+		if strings.HasPrefix(seg, "[...") || strings.HasPrefix(seg, "[[...") {
+			return i == len(route)-1 && (len(path) > i || strings.HasPrefix(seg, "[["))
+		}
+		if i >= len(path) {
+			return false
+		}
+		dynamic := strings.HasPrefix(seg, "[") && strings.HasSuffix(seg, "]") ||
+			strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") ||
+			strings.HasPrefix(seg, ":") || strings.HasPrefix(seg, "$")
+		if !dynamic && seg != path[i] {
+			return false
+		}
+	}
+	return len(route) == len(path)
 }

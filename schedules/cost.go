@@ -29,8 +29,20 @@ func estimateCost(s Schedule, parsed *cron.Schedule, h *history, now time.Time, 
 		from = s.CreatedAt
 	}
 	switch {
+	case s.Paused && !h.complete && parsed != nil && !s.LastScheduleTime.IsZero():
+		// The audit stopped reading events once it had enough triggers to
+		// judge, so they undercount. The schedule fired on its cron until
+		// its last trigger.
+		last := s.LastScheduleTime
+		if last.After(now) {
+			last = now
+		}
+		if last.After(from) {
+			c.Triggers30d, _ = parsed.Count(from, last, maxCountedTriggers)
+		}
 	case s.Paused || parsed == nil:
-		// When it was paused is unknown, so count what the events showed.
+		// Count the triggers the events showed: all of them when the audit
+		// read the whole window, a lower bound otherwise.
 		for _, t := range h.triggers {
 			if !t.at.Before(now.Add(-costWindow)) {
 				c.Triggers30d++

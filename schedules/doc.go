@@ -22,7 +22,9 @@
 //
 // The QStash API does not say when a schedule was paused, so the
 // paused-too-long rule measures from the last trigger, and the cost of a
-// paused schedule counts the triggers seen in its events. The auditor reads
+// paused schedule counts the triggers seen in its events, or, when the audit
+// stopped reading them early, the cron's triggers up to the last schedule
+// time. The auditor reads
 // at most WithMaxEventsPerSchedule events per schedule (5,000 by default)
 // within the lookback window (30 days), so for a long failure streak the
 // last success may lie before the oldest event read; the summary then says

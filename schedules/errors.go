@@ -14,6 +14,9 @@ var (
 	// ErrInvalidResponse matches a QStash response body that is not the
 	// documented JSON, such as a truncated one.
 	ErrInvalidResponse = qstash.ErrDecode
+	// ErrCursorRepeated matches a listing of events or dead letters that
+	// stopped because the API sent a page cursor it had sent before.
+	ErrCursorRepeated = qstash.ErrCursorRepeated
 )
 
 // APIError is an error status from the QStash API. It carries the method,

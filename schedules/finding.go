@@ -20,8 +20,8 @@ const (
 	KindMisconfigured Kind = "misconfigured"
 	// KindDeadLetters: dead letters of the schedule keep recurring.
 	KindDeadLetters Kind = "dead_letters"
-	// KindDuplicate: another, older schedule has the same destination,
-	// method, cron and body.
+	// KindDuplicate: another schedule, older or the only active one, has
+	// the same destination, method, cron, forwarded headers and body.
 	KindDuplicate Kind = "duplicate"
 	// KindStaleCode: no route in the application's source serves the
 	// destination path.
@@ -127,9 +127,13 @@ type Finding struct {
 type Cost struct {
 	// Triggers30d is how many times the cron fired in the last 30 days,
 	// since the schedule's creation when it is younger. Paused schedules
-	// count the triggers seen in the events instead.
+	// count the triggers seen in the events instead, or the cron's
+	// triggers up to the last schedule time when the audit stopped reading
+	// events early.
 	Triggers30d int `json:"triggers30d"`
-	// ObservedAttempts30d is how many delivery attempts the events showed.
+	// ObservedAttempts30d is how many delivery attempts the events read by
+	// the audit showed. The audit stops reading once it has enough triggers
+	// to judge, so this is a lower bound, not the 30-day total.
 	ObservedAttempts30d int `json:"observedAttempts30d"`
 	// MessagesLower30d and MessagesUpper30d bound the messages billed in the
 	// last 30 days.

@@ -55,8 +55,12 @@ func classify(status int, header http.Header, body []byte, errText string) outco
 		return outcomeConnRefused
 	case status == 0:
 		return outcomeOther
-	case status >= 200 && status < 300:
+	case status >= 200 && status < 300 && errText == "":
 		return outcomeSuccess
+	case status >= 200 && status < 300:
+		// A 2xx that QStash still recorded an error for, such as a body it
+		// could not read.
+		return outcomeOther
 	}
 	if (status == http.StatusForbidden || status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && isChallenge(header, body) {
 		return outcomeChallenge

@@ -89,3 +89,20 @@ func reversed(in []Event) []Event {
 	}
 	return out
 }
+
+func FuzzClassify(f *testing.F) {
+	f.Add(403, "text/html", "<html><title>Just a moment...</title>", "")
+	f.Add(401, "", `{"error":"invalid signature"}`, "")
+	f.Add(0, "", "", "dial tcp: lookup x: no such host")
+	f.Add(308, "", "moved", "")
+	f.Fuzz(func(t *testing.T, status int, contentType, body, errText string) {
+		got := classify(status, http.Header{"Content-Type": {contentType}}, []byte(body), errText)
+		if got < outcomeSuccess || got > outcomeOther {
+			t.Fatalf("classify returned unknown outcome %d", got)
+		}
+		if got == outcomeSuccess && (status < 200 || status > 299 || errText != "") {
+			t.Fatalf("classify(%d, %q) = success", status, errText)
+		}
+		_ = excerptBody([]byte(body))
+	})
+}

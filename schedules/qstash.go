@@ -16,10 +16,12 @@ import (
 const DefaultQStashURL = qstash.DefaultURL
 
 // inFlightLookback is how far back CancelInFlight looks for messages of a
-// schedule that have not finished. QStash's default back-off gives a
-// message with 3 retries about 30 minutes of retrying. A day also covers
-// larger retry counts, until single waits reach QStash's one-day cap.
-const inFlightLookback = 24 * time.Hour
+// schedule that have not finished. QStash's default back-off waits
+// min(86400, e^(2.5n)) seconds before retry n (upstash.com/docs/qstash/
+// features/retry), so a message with 6 retries finishes within about 55
+// hours. Messages with custom retry delays or more retries can stay in
+// flight longer than this window.
+const inFlightLookback = 72 * time.Hour
 
 // QStash is a Source, Controller and InFlightCanceler over the QStash v2
 // API. It reads through its own HTTP client and writes through
@@ -47,7 +49,7 @@ type qstashConfig struct {
 // DefaultEventPageSize is the default size of the first page of events
 // requested per schedule. The auditor usually needs only the latest dozen
 // triggers, a few events each, so a small first page saves transfer. Later
-// pages use QStash's maximum of 1000 to save requests.
+// pages request 1000 events to save requests.
 const DefaultEventPageSize = 100
 
 // laterEventPageSize is the page size after the first page.
@@ -136,6 +138,7 @@ func fromAPISchedule(s qstash.Schedule) Schedule {
 // EachEvent pages through GET /v2/events?scheduleId=... newest first.
 func (q *QStash) EachEvent(ctx context.Context, scheduleID string, since time.Time, fn func(Event) bool) error {
 	f := qstash.EventFilter{ScheduleID: scheduleID, From: since}
+	var cursors qstash.Cursors
 	cursor, size := "", q.pageSize
 	for {
 		events, next, err := q.client.ListEvents(ctx, f, cursor, size)
@@ -151,9 +154,9 @@ func (q *QStash) EachEvent(ctx context.Context, scheduleID string, since time.Ti
 				return nil
 			}
 		}
-		// A cursor that does not move would repeat the same page forever.
-		if next == "" || next == cursor {
-			return nil
+		more, err := cursors.Follow("/v2/events", next)
+		if !more {
+			return err
 		}
 		cursor, size = next, laterEventPageSize
 	}
@@ -193,7 +196,7 @@ func (q *QStash) Delete(ctx context.Context, id string) error {
 	return notFound(q.client.DeleteSchedule(ctx, id), id)
 }
 
-// CancelInFlight cancels the messages of a schedule from the last day whose
+// CancelInFlight cancels the messages of a schedule from the last 72 hours whose
 // latest event is not DELIVERED, FAILED or CANCELED. It finds them in the
 // events API and cancels them by id, never with a filter, because the bulk
 // cancel endpoint cancels every message when it gets none.

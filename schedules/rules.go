@@ -45,7 +45,7 @@ func (a *Auditor) evaluate(ctx context.Context, s Schedule, parsed *cron.Schedul
 		len(completed) > 0 && !s.CreatedAt.IsZero() && now.Sub(s.CreatedAt) >= th.NeverSucceededAfter &&
 		!s.CreatedAt.Before(now.Add(-a.cfg.lookback)) {
 		f := base
-		f.Kind, f.Severity, f.Recommendation = KindNeverSucceeded, SeverityWarning, ActionPause
+		f.Kind, f.Severity, f.Recommendation = KindNeverSucceeded, SeverityWarning, pauseUnlessPaused(base)
 		f.Failures, f.Checked = len(completed), len(completed)
 		fillLastFailure(&f, completed[0])
 		f.Summary = summarize(f, "has never delivered successfully since it was created")
@@ -63,7 +63,7 @@ func (a *Auditor) evaluate(ctx context.Context, s Schedule, parsed *cron.Schedul
 			f.Kind, f.Severity, f.Recommendation = KindDeadLetters, SeverityWarning, ActionNone
 			f.DeadLetters = dlq.count
 			f.LastStatus = dlq.latest.ResponseStatus
-			f.BodyExcerpt = excerptBody(dlq.latest.ResponseBody)
+			f.BodyExcerpt = redactText(excerptBody(dlq.latest.ResponseBody))
 			f.Summary = summarize(f, "keeps producing dead letters")
 			out = append(out, f)
 		}
@@ -120,11 +120,11 @@ func (a *Auditor) failureRules(base Finding, completed []*trigger) *Finding {
 	if cause, ok := misconfigurations[latest.outcome]; ok && !a.cfg.disabled[KindMisconfigured] &&
 		allMatch(completed, th.MisconfiguredTriggers, func(t *trigger) bool { return t.outcome == latest.outcome }) {
 		f := base
-		f.Kind, f.Cause, f.Severity, f.Recommendation = KindMisconfigured, cause, SeverityCritical, ActionPause
+		f.Kind, f.Cause, f.Severity, f.Recommendation = KindMisconfigured, cause, SeverityCritical, pauseUnlessPaused(base)
 		f.Failures, f.Checked = th.MisconfiguredTriggers, th.MisconfiguredTriggers
 		fillLastFailure(&f, latest)
 		if cause == CauseRedirect {
-			f.RedirectTo = resolveLocation(base.Destination, latest.header.Get("Location"))
+			f.RedirectTo = redactURL(resolveLocation(base.Destination, latest.header.Get("Location")))
 		}
 		f.Summary = summarize(f, misconfiguredText(f))
 		return &f
@@ -136,14 +136,16 @@ func (a *Auditor) failureRules(base Finding, completed []*trigger) *Finding {
 	for _, t := range window {
 		if t.state == "FAILED" {
 			failed++
-			if t.outcome == outcomeServerError {
+			// Any 5xx counts, including 504 and 503, which classify
+			// separates as timeouts or challenges.
+			if t.status >= 500 && t.status <= 599 {
 				serverErrors++
 			}
 		}
 	}
 	if !a.cfg.disabled[KindZombie] && len(window) == th.ZombieTriggers && serverErrors == len(window) {
 		f := base
-		f.Kind, f.Severity, f.Recommendation = KindZombie, SeverityCritical, ActionPause
+		f.Kind, f.Severity, f.Recommendation = KindZombie, SeverityCritical, pauseUnlessPaused(base)
 		f.Failures, f.Checked = serverErrors, len(window)
 		fillLastFailure(&f, latest)
 		f.Summary = summarize(f, "is a zombie: every recent trigger failed with a server error")
@@ -164,6 +166,16 @@ func (a *Auditor) failureRules(base Finding, completed []*trigger) *Finding {
 		return &f
 	}
 	return nil
+}
+
+// pauseUnlessPaused returns ActionPause for a finding whose fix starts with
+// a pause, or ActionNone when the schedule is paused already, so that no
+// action slot of a run goes to a no-op.
+func pauseUnlessPaused(f Finding) Action {
+	if f.Paused {
+		return ActionNone
+	}
+	return ActionPause
 }
 
 // addDeadLetters inserts the DLQ count before the cost sentence of a
@@ -192,7 +204,7 @@ func allMatch(ts []*trigger, n int, ok func(*trigger) bool) bool {
 
 func (a *Auditor) baseFinding(s Schedule, parsed *cron.Schedule, h *history, cost Cost) Finding {
 	f := Finding{
-		ScheduleID: s.ID, Cron: s.Cron, Method: s.Method, Destination: s.Destination,
+		ScheduleID: s.ID, Cron: s.Cron, Method: s.Method, Destination: redactURL(s.Destination),
 		Paused: s.Paused, CreatedAt: s.CreatedAt, Cost: cost,
 		LastSuccess: h.lastSuccess, HistoryFrom: h.oldestEvent,
 	}
@@ -209,8 +221,8 @@ func (a *Auditor) baseFinding(s Schedule, parsed *cron.Schedule, h *history, cos
 
 func fillLastFailure(f *Finding, t *trigger) {
 	f.LastStatus = t.status
-	f.LastError = t.errText
-	f.BodyExcerpt = excerptBody(t.body)
+	f.LastError = redactText(t.errText)
+	f.BodyExcerpt = redactText(excerptBody(t.body))
 }
 
 // excerptBody returns the start of a response body as one line of text.
@@ -268,13 +280,16 @@ func misconfiguredText(f Finding) string {
 	return "is misconfigured"
 }
 
-// duplicates groups schedules by destination, method, cron and body, keeps
-// the oldest of each group and flags the rest.
+// duplicates groups schedules by destination, method, cron, forwarded
+// headers and body, keeps the oldest active schedule of each group (the
+// oldest paused one when all are paused) and flags the rest.
+// Headers are part of the key because schedules that differ only in a
+// header, such as a tenant id, deliver different messages.
 func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Finding {
 	if a.cfg.disabled[KindDuplicate] {
 		return nil
 	}
-	type key struct{ destination, method, cron, body string }
+	type key struct{ destination, method, cron, header, body string }
 	groups := map[key][]int{}
 	var order []key
 	for i, s := range list {
@@ -282,7 +297,8 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 		if method == "" {
 			method = http.MethodPost
 		}
-		k := key{strings.TrimSpace(s.Destination), strings.ToUpper(method), strings.Join(strings.Fields(s.Cron), " "), string(bytes.TrimSpace(s.Body))}
+		k := key{strings.TrimSpace(s.Destination), strings.ToUpper(method), strings.Join(strings.Fields(s.Cron), " "),
+			headerKey(s.Header), string(bytes.TrimSpace(s.Body))}
 		if _, seen := groups[k]; !seen {
 			order = append(order, k)
 		}
@@ -295,7 +311,15 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 		if len(members) < 2 {
 			continue
 		}
+		// Keep the oldest active copy: deleting the only active one would
+		// stop the job.
 		slices.SortStableFunc(members, func(x, y int) int {
+			if list[x].Paused != list[y].Paused {
+				if list[y].Paused {
+					return -1
+				}
+				return 1
+			}
 			if c := list[x].CreatedAt.Compare(list[y].CreatedAt); c != 0 {
 				return c
 			}
@@ -311,12 +335,33 @@ func (a *Auditor) duplicates(list []Schedule, results []scheduleResult) []Findin
 			f := a.baseFinding(s, r.parsed, h, r.cost)
 			f.Kind, f.Severity, f.Recommendation = KindDuplicate, SeverityWarning, ActionDelete
 			f.DuplicateOf = keep.ID
-			f.Summary = summarize(f, "duplicates schedule "+keep.ID+" (same destination, method, cron and body; created "+
-				keep.CreatedAt.UTC().Format(time.RFC3339)+"), so each trigger delivers the same message once per copy")
+			effect := "so each trigger delivers the same message once per copy"
+			if s.Paused {
+				effect = "and this copy is paused, so it delivers nothing until someone resumes it"
+			}
+			f.Summary = summarize(f, "duplicates schedule "+keep.ID+" (same destination, method, cron, headers and body; created "+
+				keep.CreatedAt.UTC().Format(time.RFC3339)+"), "+effect)
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// headerKey returns h as one string that is equal for equal headers,
+// whatever the order or case of their names.
+func headerKey(h http.Header) string {
+	names := make([]string, 0, len(h))
+	for name := range h {
+		names = append(names, name)
+	}
+	slices.SortFunc(names, func(x, y string) int {
+		return strings.Compare(http.CanonicalHeaderKey(x), http.CanonicalHeaderKey(y))
+	})
+	var b strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&b, "%s:%q\n", http.CanonicalHeaderKey(name), h[name])
+	}
+	return b.String()
 }
 
 // staleCode looks the destination path up in the code index.
@@ -335,7 +380,7 @@ func (a *Auditor) staleCode(ctx context.Context, base Finding) (Finding, bool) {
 		return Finding{}, false
 	}
 	f := base
-	f.Kind, f.Severity, f.Recommendation = KindStaleCode, SeverityWarning, ActionPause
+	f.Kind, f.Severity, f.Recommendation = KindStaleCode, SeverityWarning, pauseUnlessPaused(base)
 	f.Summary = summarize(f, "targets "+u.Path+", which no route in the source tree serves")
 	return f, true
 }

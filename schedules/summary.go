@@ -65,6 +65,15 @@ func evidence(f Finding) string {
 }
 
 func recommendationText(f Finding) string {
+	if f.Paused && f.Recommendation == ActionNone {
+		switch f.Kind {
+		case KindZombie, KindMisconfigured, KindNeverSucceeded, KindStaleCode:
+			if f.RedirectTo != "" {
+				return "Recommendation: the schedule is paused; update the destination to " + f.RedirectTo + " before resuming it."
+			}
+			return "Recommendation: the schedule is paused; fix the destination before resuming it, or delete the schedule if nobody needs it."
+		}
+	}
 	switch f.Kind {
 	case KindEndpointGone:
 		return "Recommendation: delete the schedule, or point it at the endpoint's new address."

@@ -3,7 +3,11 @@ package upstashops
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +18,7 @@ import (
 
 func TestRateLimitReviewRaisesLimit(t *testing.T) {
 	rdb, prefix := testRedis(t)
-	lim, err := ratelimit.New(rdb, ratelimit.FixedWindow(20, time.Hour), ratelimit.WithPrefix("rl-"+t.Name()), ratelimit.WithoutDenyCache())
+	lim, err := ratelimit.New(rdb, ratelimit.FixedWindow(20, time.Hour), ratelimit.WithPrefix(fmt.Sprintf("rl%d", prefixSeq.Add(1))), ratelimit.WithoutDenyCache())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,5 +104,53 @@ func TestRecentFindingsExpireAndBound(t *testing.T) {
 	}
 	if got := r.open(epoch.Add(2 * time.Hour)); len(got) != 0 {
 		t.Errorf("after keep passed, open = %v", got)
+	}
+}
+
+func TestRateLimitReviewSeesMiddleware(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	review := NewRateLimitReview()
+	lim, err := ratelimit.New(rdb, ratelimit.FixedWindow(20, time.Hour), ratelimit.WithPrefix(fmt.Sprintf("rl%d", prefixSeq.Add(1))),
+		ratelimit.WithoutDenyCache(), ratelimit.WithOnDecision(review.Observe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := newTestOperator(t, WithRedis(rdb), prefix, WithoutDefaultJobs(), WithRateLimitReview(review, lim))
+	if op.RateLimitReview() != review {
+		t.Fatal("RateLimitReview() is not the review given to WithRateLimitReview")
+	}
+	h := ratelimit.Middleware(lim, ratelimit.WithKey(ratelimit.KeyByHeader("X-Tenant")))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for range 150 {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("X-Tenant", "tenant-a")
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	ctx := ctxT(t)
+	for range 10 { // through the review: counted once, not twice
+		if _, err := review.AllowN(ctx, "tenant-c", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	review.mu.Lock()
+	c := *review.keys["tenant-c"]
+	review.mu.Unlock()
+	if c.allowed != 10 {
+		t.Errorf("tenant-c allowed count = %d, want 10", c.allowed)
+	}
+
+	findings, err := op.RunOnce(ctx, RateLimitJob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != 1 || findings[0].Kind != "ratelimit.saturated" {
+		t.Fatalf("findings = %+v, want one ratelimit.saturated", findings)
+	}
+	// Every request reached the review. The split between allowed and
+	// denied is the limiter's business: a Redis call that times out on a
+	// loaded machine is decided by its failure policy.
+	allowed, _ := strconv.Atoi(findings[0].Evidence[0].Value)
+	denied, _ := strconv.Atoi(findings[0].Evidence[1].Value)
+	if allowed+denied != 150 {
+		t.Errorf("decisions counted = %d allowed + %d denied, want 150", allowed, denied)
 	}
 }

@@ -100,20 +100,37 @@ func (s *approvalStore) create(ctx context.Context, p PendingApproval) (bool, er
 }
 
 // take removes and returns the pending action id, so that only one caller
-// can decide it.
-func (s *approvalStore) take(ctx context.Context, id string) (PendingApproval, error) {
+// can decide it. With match set, it takes the action only when match
+// returns true for it, and otherwise leaves it pending and returns
+// ErrApprovalNotFound.
+func (s *approvalStore) take(ctx context.Context, id string, match func(PendingApproval) bool) (PendingApproval, error) {
 	var p PendingApproval
-	b, err := s.rdb.GetDel(ctx, s.keys.approval(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
+	key := s.keys.approval(id)
+	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		b, err := tx.Get(ctx, key).Bytes()
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &p); err != nil {
+			return fmt.Errorf("upstashops: decode pending action %s: %w", id, err)
+		}
+		if match != nil && !match(p) {
+			return redis.Nil
+		}
+		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+			pipe.Del(ctx, key)
+			return nil
+		})
+		return err
+	}, key)
+	switch {
+	case errors.Is(err, redis.Nil), errors.Is(err, redis.TxFailedErr):
+		// Missing, not this request, or decided by someone else meanwhile.
 		return p, fmt.Errorf("upstashops: decide action %s: %w", id, ErrApprovalNotFound)
-	}
-	if err != nil {
+	case err != nil:
 		return p, fmt.Errorf("upstashops: take pending action %s: %w", id, err)
 	}
 	s.rdb.ZRem(ctx, s.keys.approvals(), id)
-	if err := json.Unmarshal(b, &p); err != nil {
-		return p, fmt.Errorf("upstashops: decode pending action %s: %w", id, err)
-	}
 	return p, nil
 }
 
@@ -183,24 +200,37 @@ func (op *Operator) Approvals(ctx context.Context) ([]PendingApproval, error) {
 // ErrApprovalNotFound when the action is not pending, so a second decision
 // on the same action fails.
 func (op *Operator) Decide(ctx context.Context, id string, d Decision, actor string) error {
+	return op.decideMatching(ctx, id, d, actor, nil)
+}
+
+// decideLink decides id through a signed link that expires at exp. The
+// link decides only the request it was signed for: a request for the same
+// action made later has another expiry, so an old link, used or not, cannot
+// decide it.
+func (op *Operator) decideLink(ctx context.Context, id string, d Decision, exp int64) error {
+	return op.decideMatching(ctx, id, d, "approval link", func(p PendingApproval) bool { return p.ExpiresAt.Unix() == exp })
+}
+
+func (op *Operator) decideMatching(ctx context.Context, id string, d Decision, actor string, match func(PendingApproval) bool) error {
 	if op.approval == nil {
 		return ErrNoRedis
 	}
 	if d != Approve && d != Reject {
 		return fmt.Errorf("upstashops: invalid decision %q: want %q or %q", d, Approve, Reject)
 	}
-	p, err := op.approval.take(ctx, id)
+	p, err := op.approval.take(ctx, id, match)
 	if err != nil {
 		return err
 	}
 	a := p.Action
 	if d == Reject {
 		op.record(ctx, AuditEntry{Event: AuditRejected, ActionID: a.ID, FindingID: a.FindingID, Class: a.Class, Target: a.Target, Actor: actor})
-		op.actions.setState(a.ID, stateRejected)
+		// The episode's state stays pending, so the action is not requested
+		// again while its finding stays open.
 		return nil
 	}
 	op.record(ctx, AuditEntry{Event: AuditApproved, ActionID: a.ID, FindingID: a.FindingID, Class: a.Class, Target: a.Target, Actor: actor})
-	return op.actions.execute(ctx, a, actor)
+	return op.actions.execute(ctx, "decided:"+a.ID, a, actor)
 }
 
 // signature returns the HMAC of an approval link's fields.

@@ -16,11 +16,27 @@ func WithoutDefaultJobs() Option {
 	return optionFunc(func(c *config) { c.noDefaultJobs = true })
 }
 
+// costJobOptions returns the options of the built-in cost job.
+func (op *Operator) costJobOptions() []CostJobOption {
+	cfg := op.cfg
+	opts := []CostJobOption{func(j *costJob) { j.log = cfg.logger }}
+	if cfg.minCostWindowSet {
+		opts = append(opts, CostMinWindow(cfg.minCostWindow))
+	}
+	if cfg.mgmtDatabase != "" {
+		opts = append(opts, CostUpstashStats(costlint.UpstashAccount{
+			Email: cfg.mgmtEmail, APIKey: cfg.mgmtAPIKey, DatabaseID: cfg.mgmtDatabase, BaseURL: cfg.mgmtURL,
+		}))
+	}
+	return opts
+}
+
 // addDefaultJobs adds the built-in jobs that the configured clients make
 // possible and that no WithJob replaced:
 //
-//   - with WithRedis: CostJob over a costlint.Linter hooked into the client,
-//     and CorrelationJob over a correlate.RedisCollector (one INFO command
+//   - with WithRedis: CostJob over a costlint.Linter hooked into the client
+//     (reading Upstash's statistics when WithManagementAPI and
+//     WithUpstashDatabase are set), and CorrelationJob over a correlate.RedisCollector (one INFO command
 //     a minute);
 //   - with WithQStash: ScheduleJob over a schedules.QStash, which also
 //     executes schedule pauses and deletes, and WorkflowJob over the Upstash
@@ -37,7 +53,7 @@ func (op *Operator) addDefaultJobs() error {
 	if cfg.rdb != nil {
 		if _, ok := op.jobs[CostJob]; !ok {
 			op.linter = costlint.Instrument(cfg.rdb, costlint.WithClock(op.clk), costlint.WithLogger(cfg.logger))
-			op.addJob(NewCostJob(op.linter))
+			op.addJob(NewCostJob(op.linter, op.costJobOptions()...))
 		}
 		if _, ok := op.jobs[CorrelationJob]; !ok {
 			col, err := correlate.NewRedisCollector(cfg.rdb, correlate.WithRedisClock(op.clk))

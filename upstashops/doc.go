@@ -18,11 +18,18 @@
 //
 // # Limitations
 //
-//   - Open findings, cooldowns, delivery state and the cost chart are kept in
-//     memory per process. A restart re-sends alerts for findings still open,
-//     and instances sharing a Redis each alert on what their own runs found.
+//   - With Redis, the open findings of each job, the cooldowns and the
+//     record of which channel got which alert are shared by every instance.
+//     Without it they are kept in memory per process, so a restart re-sends
+//     alerts for findings still open. The cost chart and the delivery queues
+//     are always per process.
 //   - The default Redis jobs instrument the client the Operator itself uses,
 //     so the cost report includes the Operator's own commands.
-//   - The rate-limit review counts only decisions sent through
-//     RateLimitReview.AllowN or Observe, not those of ratelimit.Middleware.
+//   - ActionTTLFloor is carried out on the cost job's Linter, so the floor
+//     applies only to commands sent through that Linter's hook in this
+//     process, and is lost on restart.
+//   - WithRateLimiter's review counts only decisions sent through
+//     RateLimitReview.AllowN or Observe. To count those of
+//     ratelimit.Middleware too, use NewRateLimitReview and
+//     WithRateLimitReview.
 package upstashops

@@ -156,7 +156,7 @@ func plainText(n Notification) string {
 			b.WriteString("\n")
 		}
 	}
-	if n.DashboardURL != "" {
+	if absoluteURL(n.DashboardURL) {
 		fmt.Fprintf(&b, "\nDashboard: %s/\n", n.DashboardURL)
 	}
 	// A line with a single "." would end the SMTP DATA early; net/smtp's

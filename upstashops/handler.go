@@ -23,8 +23,8 @@ const sessionCookie = "upstashops_session"
 //	http.Handle("/debug/upstashops/", op.Handler())
 //
 // Every route needs the token of WithDashboardToken or passes the
-// application's WithDashboardMiddleware; with neither, only signed approval
-// links work and everything else answers 403. Form posts from other
+// application's WithDashboardMiddleware. With neither, only signed approval
+// links work and every other route returns 403. Form posts from other
 // origins are rejected (net/http's CrossOriginProtection), and the session
 // cookie is SameSite=Strict.
 //
@@ -43,7 +43,7 @@ func (op *Operator) Handler() http.Handler {
 	protected := http.NewServeMux()
 	protected.HandleFunc("GET /{$}", op.serveDashboard)
 	protected.HandleFunc("GET /api/state", op.serveAPI(func(r *http.Request) (any, error) { return op.state(r.Context()) }))
-	protected.HandleFunc("GET /api/findings", op.serveAPI(func(*http.Request) (any, error) { return op.Findings(), nil }))
+	protected.HandleFunc("GET /api/findings", op.serveAPI(func(r *http.Request) (any, error) { return op.sharedFindings(r.Context()), nil }))
 	protected.HandleFunc("GET /api/jobs", op.serveAPI(func(*http.Request) (any, error) { return op.JobStatuses(), nil }))
 	protected.HandleFunc("GET /api/costs", op.serveAPI(func(*http.Request) (any, error) { return op.Costs(), nil }))
 	protected.HandleFunc("GET /api/channels", op.serveAPI(func(*http.Request) (any, error) { return op.Channels(), nil }))
@@ -113,8 +113,8 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// sessionValue is what the login cookie holds: a hash of the token, so the
-// token itself is never stored in the browser.
+// sessionValue returns the login cookie's value: a hash of the token, so
+// the token itself is never stored in the browser.
 func (op *Operator) sessionValue() string {
 	sum := sha256.Sum256([]byte("upstashops-session\x00" + op.cfg.token))
 	return hex.EncodeToString(sum[:])
@@ -168,6 +168,11 @@ func (op *Operator) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method == http.MethodPost {
+		if !op.loginLimit.Allow() {
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, "too many sign-in attempts: try again in a minute", http.StatusTooManyRequests)
+			return
+		}
 		if subtle.ConstantTimeCompare([]byte(r.PostFormValue("token")), []byte(op.cfg.token)) == 1 {
 			http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: op.sessionValue(), Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 			seeOther(w, "./")
@@ -185,7 +190,7 @@ func (op *Operator) serveAPI(get func(*http.Request) (any, error)) http.HandlerF
 		v, err := get(r)
 		if err != nil {
 			op.log.LogAttrs(r.Context(), slog.LevelError, "upstashops: dashboard API failed", slog.String("path", r.URL.Path), slog.String("error", err.Error()))
-			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error; see the application log"})
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error, see the application log"})
 			return
 		}
 		writeJSON(w, http.StatusOK, v)
@@ -258,7 +263,7 @@ func (op *Operator) serveLinkPage(w http.ResponseWriter, r *http.Request) {
 	if op.approval != nil {
 		list, _ := op.Approvals(r.Context())
 		for i := range list {
-			if list[i].Action.ID == r.PathValue("id") {
+			if list[i].Action.ID == r.PathValue("id") && list[i].ExpiresAt.Unix() == exp {
 				pending = &list[i]
 			}
 		}
@@ -276,13 +281,13 @@ func (op *Operator) serveLinkDecide(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid form", http.StatusBadRequest)
 		return
 	}
-	d, _, _, err := op.linkParams(r, r.PostForm)
+	d, exp, _, err := op.linkParams(r, r.PostForm)
 	if err != nil {
 		w.WriteHeader(http.StatusForbidden)
 		renderPage(w, linkTemplate, map[string]any{"Error": "This approval link is invalid or has expired."})
 		return
 	}
-	err = op.Decide(r.Context(), r.PathValue("id"), d, "approval link")
+	err = op.decideLink(r.Context(), r.PathValue("id"), d, exp)
 	msg := "Done: the action was " + map[Decision]string{Approve: "approved and executed.", Reject: "rejected."}[d]
 	switch {
 	case errors.Is(err, ErrApprovalNotFound):
@@ -295,7 +300,8 @@ func (op *Operator) serveLinkDecide(w http.ResponseWriter, r *http.Request) {
 	renderPage(w, linkTemplate, map[string]any{"Done": msg})
 }
 
-// dashboardState is what the dashboard shows; /api/state returns it.
+// dashboardState is the content of the dashboard, also served as
+// /api/state.
 type dashboardState struct {
 	Time        time.Time         `json:"time"`
 	Narrative   string            `json:"narrative"`
@@ -311,7 +317,7 @@ type dashboardState struct {
 }
 
 func (op *Operator) state(ctx context.Context) (dashboardState, error) {
-	s := dashboardState{Time: op.clk.Now(), Findings: op.Findings(), Costs: op.Costs(), Jobs: op.JobStatuses(), Channels: op.Channels(), Undelivered: op.Undelivered(), Policy: map[string]string{}}
+	s := dashboardState{Time: op.clk.Now(), Findings: op.sharedFindings(ctx), Costs: op.Costs(), Jobs: op.JobStatuses(), Channels: op.Channels(), Undelivered: op.Undelivered(), Policy: map[string]string{}}
 	for _, f := range s.Findings {
 		s.SavingsUSD += f.SavingsUSD
 	}

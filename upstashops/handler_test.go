@@ -274,3 +274,74 @@ func TestHandlerSignedLink(t *testing.T) {
 		t.Errorf("reused link: status %d, want 404", resp.StatusCode)
 	}
 }
+
+func TestHandlerThrottlesLogin(t *testing.T) {
+	fx := newDashboardFixture(t, WithDashboardToken(testToken))
+	var codes []int
+	for range 12 {
+		resp, _ := fx.do(t, http.MethodPost, "login", url.Values{"token": {"guess"}}, nil)
+		codes = append(codes, resp.StatusCode)
+	}
+	if codes[0] != http.StatusUnauthorized || codes[len(codes)-1] != http.StatusTooManyRequests {
+		t.Errorf("status codes of 12 wrong guesses = %v, want 401 first and 429 last", codes)
+	}
+}
+
+func TestSignedLinkNotReplayedOnNextRequest(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	clk := fakeClock()
+	exec := &countingExecutor{}
+	sched := &findingsJob{name: ScheduleJob}
+	op := newTestOperator(t, WithRedis(rdb), prefix, WithClock(clk), WithJob(sched),
+		WithPolicy(ObserveOnly.With(ActionDeleteSchedule, RequireApproval)), WithExecutor(ActionDeleteSchedule, exec))
+	mux := http.NewServeMux()
+	mux.Handle("/debug/upstashops/", op.Handler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	fx := &dashboardFixture{op: op, srv: srv, exec: exec, base: srv.URL + "/debug/upstashops/"}
+	z := zombie("scd_1")
+	z.Actions = z.Actions[1:] // only the delete
+	ctx := ctxT(t)
+
+	linkOf := func() (string, url.Values) {
+		t.Helper()
+		pending, err := op.Approvals(ctx)
+		if err != nil || len(pending) != 1 {
+			t.Fatalf("Approvals = %v, %v, want one", pending, err)
+		}
+		link, err := url.Parse(pending[0].ApproveURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := link.Query()
+		return strings.TrimPrefix(link.Path, "/"), url.Values{"d": q["d"], "exp": q["exp"], "sig": q["sig"]}
+	}
+	sched.set(z)
+	runJob(t, op, ScheduleJob)
+	path, oldForm := linkOf()
+	if resp, page := fx.do(t, http.MethodPost, path, oldForm, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("first approval: %d %s", resp.StatusCode, page)
+	}
+
+	// The schedule clears, comes back a minute later and is proposed for
+	// deletion again under the same action ID.
+	sched.set()
+	runJob(t, op, ScheduleJob)
+	clk.Advance(time.Minute)
+	sched.set(z)
+	runJob(t, op, ScheduleJob)
+	_, newForm := linkOf()
+	if newForm.Get("exp") == oldForm.Get("exp") {
+		t.Fatal("the second request has the first one's expiry; the test proves nothing")
+	}
+
+	if resp, _ := fx.do(t, http.MethodPost, path, oldForm, nil); resp.StatusCode == http.StatusOK {
+		t.Errorf("the first request's link decided the second request")
+	}
+	if got := exec.ran(); len(got) != 1 {
+		t.Errorf("executions = %v, want only the first approval's", got)
+	}
+	if pending, _ := op.Approvals(ctx); len(pending) != 1 {
+		t.Errorf("pending after the replay = %d, want the second request still pending", len(pending))
+	}
+}

@@ -125,10 +125,15 @@ func slackMessage(n Notification) map[string]any {
 		p := n.Approval
 		header("Approval needed: " + string(p.Action.Class))
 		blocks = append(blocks, section(fmt.Sprintf("*%s*\n%s\nTarget: `%s`\nExpires: %s", slackEscape(p.Summary), slackEscape(p.Action.Description), slackEscape(p.Action.Target), p.ExpiresAt.UTC().Format(time.RFC3339))))
-		blocks = append(blocks, block{"type": "actions", "elements": []block{
-			{"type": "button", "style": "primary", "text": block{"type": "plain_text", "text": "Approve"}, "url": p.ApproveURL, "action_id": "approve"},
-			{"type": "button", "style": "danger", "text": block{"type": "plain_text", "text": "Reject"}, "url": p.RejectURL, "action_id": "reject"},
-		}})
+		if absoluteURL(p.ApproveURL) && absoluteURL(p.RejectURL) {
+			blocks = append(blocks, block{"type": "actions", "elements": []block{
+				{"type": "button", "style": "primary", "text": block{"type": "plain_text", "text": "Approve"}, "url": p.ApproveURL, "action_id": "approve"},
+				{"type": "button", "style": "danger", "text": block{"type": "plain_text", "text": "Reject"}, "url": p.RejectURL, "action_id": "reject"},
+			}})
+		} else {
+			// Slack rejects buttons with relative URLs.
+			blocks = append(blocks, section("Approve or reject it on the upstashops dashboard. Set WithBaseURL to get buttons here."))
+		}
 	case EventDigest:
 		header(fmt.Sprintf("Digest: %d open findings", len(n.Findings)))
 		blocks = append(blocks, section(slackEscape(n.Narrative)))
@@ -144,7 +149,7 @@ func slackMessage(n Notification) map[string]any {
 			}
 		}
 	}
-	if n.DashboardURL != "" {
+	if absoluteURL(n.DashboardURL) {
 		blocks = append(blocks, block{"type": "context", "elements": []block{mrkdwn("<" + n.DashboardURL + "/|Open the dashboard>")}})
 	}
 	return map[string]any{"text": n.Title(), "blocks": blocks}
@@ -171,6 +176,10 @@ func slackFindingBlocks(f Finding) []block {
 	}
 	out = append(out, block{"type": "context", "elements": []block{mrkdwn(fmt.Sprintf("%s · %s · `%s`", f.Source, f.Kind, f.ID))}})
 	return out
+}
+
+func absoluteURL(u string) bool {
+	return strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "http://")
 }
 
 func savingsSuffix(f Finding) string {
@@ -295,7 +304,7 @@ func (n *pagerDutyNotifier) Notify(ctx context.Context, msg Notification) error 
 			"timestamp":      msg.Time.UTC().Format(time.RFC3339),
 			"custom_details": details,
 		}
-		if msg.DashboardURL != "" {
+		if absoluteURL(msg.DashboardURL) {
 			ev["links"] = []map[string]string{{"href": msg.DashboardURL + "/", "text": "upstashops dashboard"}}
 		}
 	case EventResolved:

@@ -207,11 +207,23 @@ type dispatcher struct {
 	inflight    int
 	idle        []chan struct{}
 	undelivered []Notification
+
+	// shared, set with Redis, keeps cooldowns and alerted channels for
+	// every instance sharing it.
+	shared *sharedDelivery
 }
 
 func newDispatcher(op *Operator, cfg config) *dispatcher {
 	d := &dispatcher{op: op, clk: clock.Or(cfg.clk), sent: map[sentKey]sentInfo{}, alerted: map[string][]int{}}
+	if cfg.rdb != nil {
+		d.shared = &sharedDelivery{rdb: cfg.rdb, keys: keys{prefix: cfg.keyPrefix}, cooldown: cfg.cooldown}
+	}
+	names := map[string]int{}
 	for _, e := range cfg.channels {
+		// Channel names identify channels in the shared state: make them unique.
+		if names[e.name]++; names[e.name] > 1 {
+			e.name = fmt.Sprintf("%s-%d", e.name, names[e.name])
+		}
 		c := &channel{channelEntry: e, wake: make(chan struct{}, 1)}
 		c.status.Name = e.name
 		d.channels = append(d.channels, c)
@@ -223,20 +235,29 @@ func (d *dispatcher) maxSent() int { return 4 * d.op.cfg.maxFindings * max(1, le
 
 // alert sends f to the channels its severity routes to, unless the channel
 // got it within the cooldown at the same or a higher severity.
-func (d *dispatcher) alert(f Finding) {
+func (d *dispatcher) alert(ctx context.Context, f Finding) {
 	if f.Severity == Info {
 		return // info findings wait for the digest
 	}
 	now := d.clk.Now()
 	n := Notification{Event: EventAlert, Time: now, Finding: &f, DashboardURL: d.op.cfg.baseURL}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	for i, c := range d.channels {
 		if !c.wants(f.Severity) {
 			continue
 		}
+		if d.shared != nil {
+			ok, err := d.shared.claim(ctx, c.name, f, now)
+			if err != nil {
+				// Without the shared record, sending twice beats not sending.
+				d.op.log.LogAttrs(ctx, slog.LevelWarn, "upstashops: shared cooldown unavailable, sending anyway", slog.String("finding", f.ID), slog.String("error", err.Error()))
+			} else if !ok {
+				continue
+			}
+		}
+		d.mu.Lock()
 		k := sentKey{i, f.ID}
-		if last, ok := d.sent[k]; ok && now.Sub(last.at) < d.op.cfg.cooldown && f.Severity <= last.severity {
+		if last, ok := d.sent[k]; d.shared == nil && ok && now.Sub(last.at) < d.op.cfg.cooldown && f.Severity <= last.severity {
+			d.mu.Unlock()
 			continue
 		}
 		d.sent[k] = sentInfo{at: now, severity: f.Severity}
@@ -244,8 +265,9 @@ func (d *dispatcher) alert(f Finding) {
 			d.alerted[f.ID] = append(d.alerted[f.ID], i)
 		}
 		d.enqueueLocked(c, &delivery{n: n})
+		d.sweepLocked(now)
+		d.mu.Unlock()
 	}
-	d.sweepLocked(now)
 }
 
 func (c *channel) wants(s Severity) bool {
@@ -261,12 +283,31 @@ func (c *channel) wants(s Severity) bool {
 	return false
 }
 
-// resolve sends one resolution to every channel that got f's alert.
-func (d *dispatcher) resolve(f Finding) {
+// resolve sends one resolution to every channel that got f's alert, from
+// this instance or, with Redis, from any instance.
+func (d *dispatcher) resolve(ctx context.Context, f Finding) {
 	n := Notification{Event: EventResolved, Time: d.clk.Now(), Finding: &f, DashboardURL: d.op.cfg.baseURL}
+	var targets []int
+	if d.shared != nil {
+		names, err := d.shared.takeAlerted(ctx, f.ID)
+		if err != nil {
+			d.op.log.LogAttrs(ctx, slog.LevelWarn, "upstashops: shared alert record unavailable, resolving from local state", slog.String("finding", f.ID), slog.String("error", err.Error()))
+		}
+		for i, c := range d.channels {
+			if slices.Contains(names, c.name) {
+				targets = append(targets, i)
+			}
+		}
+		if err != nil {
+			targets = nil
+		}
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, i := range d.alerted[f.ID] {
+	if d.shared == nil || targets == nil {
+		targets = append(targets, d.alerted[f.ID]...)
+	}
+	for _, i := range targets {
 		d.enqueueLocked(d.channels[i], &delivery{n: n})
 		delete(d.sent, sentKey{i, f.ID})
 	}
@@ -569,7 +610,7 @@ func (op *Operator) Undelivered() []Notification {
 // SendDigest sends the open findings, with a narrative, to the digest
 // channels. Run calls it on the digest interval.
 func (op *Operator) SendDigest(ctx context.Context) {
-	fs := op.Findings()
+	fs := op.sharedFindings(ctx)
 	if len(fs) == 0 {
 		return
 	}

@@ -338,6 +338,14 @@ func TestSlackBlockKit(t *testing.T) {
 	if bodies[0]["text"] == "" {
 		t.Error("alert payload has no fallback text")
 	}
+	relative := p
+	relative.ApproveURL, relative.RejectURL = "/approval/act-1?d=approve", "/approval/act-1?d=reject"
+	if err := n.Notify(ctxT(t), Notification{Event: EventApprovalRequest, Approval: &relative}); err != nil {
+		t.Fatal(err)
+	}
+	if got := marshalRaw(t, bodies[2]); strings.Contains(got, `"type":"actions"`) {
+		t.Errorf("buttons with relative URLs, which Slack rejects:\n%s", got)
+	}
 	approval := marshalRaw(t, bodies[1])
 	for _, want := range []string{`"type":"actions"`, `"url":"https://x/approve"`, `"url":"https://x/reject"`, `"style":"danger"`} {
 		if !strings.Contains(string(approval), want) {
@@ -497,5 +505,36 @@ func TestMaxFindingsEvictsOldest(t *testing.T) {
 	}
 	if n := len(op.notify.alerted); n != 2 {
 		t.Errorf("delivery state kept for %d findings, want 2", n)
+	}
+}
+
+// TestSharedDeliveryAcrossInstances runs one job on two Operators sharing
+// a Redis, in turns, as leases make them do. The alert goes out once and
+// the resolution once, although the instance that sees the finding clear
+// never sent the alert itself.
+func TestSharedDeliveryAcrossInstances(t *testing.T) {
+	_, prefix := testRedis(t)
+	chat := &recorder{}
+	job := &findingsJob{name: "j"}
+	newOp := func() *Operator {
+		return newTestOperator(t, WithRedis(redisServer.Client(t)), prefix, WithoutDefaultJobs(), WithJob(job), WithNotifier(chat, Routes(RouteChat), Named("chat")))
+	}
+	a, b := newOp(), newOp()
+
+	job.set(finding("k", "x", Warning))
+	runJob(t, a, "j")
+	runJob(t, b, "j") // within the cooldown recorded by a
+	flush(t, a)
+	flush(t, b)
+	job.set()
+	runJob(t, b, "j") // b resolves what a alerted
+	runJob(t, a, "j") // a finds nothing left to resolve
+	flush(t, a)
+	flush(t, b)
+	if got, want := chat.events(), []string{"alert:x", "resolved:x"}; !equalStrings(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if got := a.Findings(); len(got) != 0 {
+		t.Errorf("instance a still lists %v as open", got)
 	}
 }

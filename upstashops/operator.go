@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 
 	"github.com/upstash-ops/sdk/costlint"
 	"github.com/upstash-ops/sdk/internal/clock"
@@ -68,6 +70,10 @@ type Operator struct {
 	tracer      trace.Tracer
 	runCounter  metric.Int64Counter
 	findCounter metric.Int64Counter
+
+	// loginLimit bounds sign-in attempts on the dashboard, across all
+	// clients of this process: 10 a minute with bursts of 10.
+	loginLimit *rate.Limiter
 
 	// testHookRenewed, when set by a test, is called after each lease
 	// renewal.
@@ -147,6 +153,8 @@ func New(opts ...Option) (*Operator, error) {
 		jobs:     map[JobName]*jobState{},
 		findings: map[string]*Finding{},
 		tracer:   cfg.tracer.Tracer(instrumentationName),
+
+		loginLimit: rate.NewLimiter(rate.Every(6*time.Second), 10),
 	}
 	op.bg, op.stop = context.WithCancel(context.Background())
 	meter := cfg.meter.Meter(instrumentationName)
@@ -169,6 +177,11 @@ func New(opts ...Option) (*Operator, error) {
 	}
 	if err := op.addDefaultJobs(); err != nil {
 		return nil, err
+	}
+	if js, ok := op.jobs[CostJob]; ok {
+		if cj, ok := js.job.(*costJob); ok {
+			op.cfg.executors = withExecutor(op.cfg.executors, ActionTTLFloor, ttlFloorExecutor{cj.l})
+		}
 	}
 	for name := range cfg.jobOptions {
 		if _, ok := op.jobs[name]; !ok {
@@ -193,6 +206,9 @@ func (c *config) validate() error {
 	}
 	if c.maxFindings < 1 {
 		return fmt.Errorf("upstashops: max findings %d is invalid: it must be at least 1", c.maxFindings)
+	}
+	if (c.mgmtEmail != "" || c.mgmtAPIKey != "") && c.mgmtDatabase == "" {
+		return errors.New("upstashops: WithManagementAPI needs the database to read: add WithUpstashDatabase")
 	}
 	if c.rdb == nil && c.policy.needsApproval() {
 		return errors.New("upstashops: the policy requires approvals, which are stored in Redis: add WithRedis")
@@ -256,10 +272,22 @@ func (op *Operator) loop(ctx context.Context, js *jobState) {
 	}
 }
 
+// digestLoop sends the digest on its interval. With Redis, instances
+// sharing it claim each interval with SET NX, so that one digest goes out.
 func (op *Operator) digestLoop(ctx context.Context) {
 	for {
 		if clock.Sleep(ctx, op.clk, op.cfg.digestInterval) != nil {
 			return
+		}
+		if op.cfg.rdb != nil {
+			period := op.clk.Now().UnixNano() / int64(op.cfg.digestInterval)
+			key := op.keys.digest(period)
+			ok, err := op.cfg.rdb.SetNX(ctx, key, "1", op.cfg.digestInterval).Result()
+			if err != nil {
+				op.log.LogAttrs(ctx, slog.LevelWarn, "upstashops: claim digest failed, sending anyway", slog.String("error", err.Error()))
+			} else if !ok {
+				continue // another instance sends this interval's digest
+			}
 		}
 		op.SendDigest(ctx)
 	}
@@ -390,7 +418,7 @@ func (op *Operator) call(ctx context.Context, job Job) (out runOutcome) {
 	}()
 	res, err := job.Run(ctx)
 	if err != nil {
-		return runOutcome{err: fmt.Errorf("upstashops: job %q: %w", job.Name(), err)}
+		return runOutcome{err: fmt.Errorf("upstashops: job %q: %w", job.Name(), redactError(err))}
 	}
 	return runOutcome{res: res}
 }
@@ -441,26 +469,48 @@ func (op *Operator) JobStatuses() []JobStatus {
 }
 
 // process records the run's findings, resolves the job's findings that are
-// gone, notifies and hands proposed actions to the policy.
+// gone, notifies and hands proposed actions to the policy. With Redis, the
+// job's previous findings come from the last run of any instance, so a
+// finding resolves once even when instances take turns running the job.
 func (op *Operator) process(ctx context.Context, name JobName, res Result) []Finding {
 	now := op.clk.Now()
+	var prev map[string]Finding
+	if op.cfg.rdb != nil {
+		p, err := op.loadOpen(ctx, name)
+		if err != nil {
+			op.log.LogAttrs(ctx, slog.LevelWarn, "upstashops: shared findings unavailable, using local ones", slog.String("job", string(name)), slog.String("error", err.Error()))
+		}
+		prev = p
+	}
 	seen := make(map[string]bool, len(res.Findings))
 	var resolved []Finding
 
 	op.mu.Lock()
+	if prev == nil {
+		prev = map[string]Finding{}
+		for id, f := range op.findings {
+			if f.Source == name {
+				prev[id] = *f
+			}
+		}
+	}
 	for i := range res.Findings {
 		f := &res.Findings[i]
 		f.normalize(name, now)
-		if old, ok := op.findings[f.ID]; ok {
+		if old, ok := prev[f.ID]; ok {
 			f.FirstSeen = old.FirstSeen
 		}
 		seen[f.ID] = true
 		stored := *f
 		op.findings[f.ID] = &stored
 	}
-	for id, f := range op.findings {
+	for id, f := range prev {
+		if !seen[id] {
+			resolved = append(resolved, f)
+		}
+	}
+	for id, f := range op.findings { // also drops what another instance resolved
 		if f.Source == name && !seen[id] {
-			resolved = append(resolved, *f)
 			delete(op.findings, id)
 		}
 	}
@@ -475,17 +525,22 @@ func (op *Operator) process(ctx context.Context, name JobName, res Result) []Fin
 	}
 	op.mu.Unlock()
 
+	if op.cfg.rdb != nil {
+		if err := op.storeOpen(ctx, name, res.Findings); err != nil {
+			op.log.LogAttrs(ctx, slog.LevelWarn, "upstashops: store shared findings failed", slog.String("job", string(name)), slog.String("error", err.Error()))
+		}
+	}
 	for _, f := range res.Findings {
-		op.notify.alert(f)
+		op.notify.alert(ctx, f)
 	}
 	for _, f := range resolved {
-		op.notify.resolve(f)
+		op.notify.resolve(ctx, f)
 	}
 	for _, id := range evicted {
 		op.notify.forget(id)
 	}
 	for _, f := range resolved {
-		op.actions.forget(f)
+		op.actions.forget(ctx, f)
 	}
 	op.actions.proposeRun(ctx, res.Findings)
 	return res.Findings
@@ -561,6 +616,10 @@ func (k keys) lease(name JobName) string { return k.prefix + "lease:" + string(n
 func (k keys) audit() string             { return k.prefix + "audit" }
 func (k keys) approval(id string) string { return k.prefix + "approval:" + id }
 func (k keys) approvals() string         { return k.prefix + "approvals" }
+func (k keys) digest(period int64) string {
+	return k.prefix + "digest:" + strconv.FormatInt(period, 10)
+}
+func (k keys) action(id string) string { return k.prefix + "action:" + id }
 func (k keys) actionsDay(day string) string {
 	return k.prefix + "actions:" + day
 }

@@ -33,6 +33,11 @@ type config struct {
 	qstashURL   string
 	mgmtEmail   string
 	mgmtAPIKey  string
+	mgmtURL     string
+
+	mgmtDatabase     string
+	minCostWindow    time.Duration
+	minCostWindowSet bool
 
 	jobs       []jobEntry
 	jobOptions map[JobName][]JobOption
@@ -91,12 +96,33 @@ func WithQStashURL(url string) Option {
 	return optionFunc(func(c *config) { c.qstashURL = url })
 }
 
-// WithManagementAPI sets the credentials of the Upstash management API.
-//
-// NOTE: no job reads them yet. The cost job prices with costlint's
-// pay-as-you-go list prices whether or not they are set.
+// WithManagementAPI sets the credentials of Upstash's developer API (the
+// management API). With WithUpstashDatabase, each run of the built-in cost
+// job reads that database's statistics through it (costlint's
+// CollectUpstashStats), which feeds costlint's server-side rules; New
+// rejects the credentials without a database ID. The API key never appears
+// in logs, errors, notifications or the dashboard.
 func WithManagementAPI(email, apiKey string) Option {
 	return optionFunc(func(c *config) { c.mgmtEmail, c.mgmtAPIKey = email, apiKey })
+}
+
+// WithUpstashDatabase sets the ID of the Upstash Redis database whose
+// statistics the cost job reads through the developer API.
+func WithUpstashDatabase(id string) Option {
+	return optionFunc(func(c *config) { c.mgmtDatabase = id })
+}
+
+// WithManagementAPIURL sets the base URL of Upstash's developer API. The
+// default is https://api.upstash.com.
+func WithManagementAPIURL(u string) Option {
+	return optionFunc(func(c *config) { c.mgmtURL = u })
+}
+
+// WithMinCostWindow sets the shortest observation window the built-in
+// cost job projects to a month (see CostMinWindow). The default is
+// DefaultMinCostWindow.
+func WithMinCostWindow(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.minCostWindow, c.minCostWindowSet = d, true })
 }
 
 // WithJob adds a job, or replaces a built-in job of the same name.

@@ -400,3 +400,37 @@ func TestCustomApprover(t *testing.T) {
 		}
 	}
 }
+
+func TestActionOnceAcrossInstances(t *testing.T) {
+	_, prefix := testRedis(t)
+	exec := &countingExecutor{}
+	job := &findingsJob{name: "s"}
+	newOp := func() *Operator {
+		return newTestOperator(t, WithRedis(redisServer.Client(t)), prefix, WithoutDefaultJobs(), WithJob(job),
+			WithPolicy(ObserveOnly.With(ActionPauseSchedule, Autonomous)), WithExecutor(ActionPauseSchedule, exec))
+	}
+	a, b := newOp(), newOp()
+	job.set(zombie("scd_1"))
+	runJob(t, a, "s")
+	runJob(t, b, "s")
+	if got := exec.ran(); len(got) != 1 {
+		t.Errorf("executed %v, want one pause across both instances", got)
+	}
+	var recommended int
+	for _, e := range auditEvents(t, a) {
+		if strings.HasPrefix(e, "recommended:") {
+			recommended++
+		}
+	}
+	if recommended != 1 {
+		t.Errorf("the delete was recommended %d times, want once", recommended)
+	}
+	// Once the finding clears, the same problem coming back is acted on again.
+	job.set()
+	runJob(t, b, "s")
+	job.set(zombie("scd_1"))
+	runJob(t, a, "s")
+	if got := exec.ran(); len(got) != 2 {
+		t.Errorf("after the finding came back executed %v, want a second pause", got)
+	}
+}

@@ -18,14 +18,20 @@ import (
 // Limiter.SetOverride. A key that never used a tenth of its limit is
 // reported as oversized, without an action.
 //
-// Decisions reach it through AllowN (which calls the limiter) or Observe.
-// It counts at most 1000 keys a window; decisions for further keys are
+// Decisions reach it through AllowN (which calls the limiter), Observe, or
+// the limiter itself when the review's Observe is passed to
+// ratelimit.WithOnDecision (see NewRateLimitReview), which also counts the
+// decisions of ratelimit.Middleware. It counts at most 1000 keys a window; decisions for further keys are
 // counted only in the total. It is safe for concurrent use.
 type RateLimitReview struct {
 	l           *ratelimit.Limiter
 	minRequests int
 	denyRatio   float64
 	overrideTTL time.Duration
+
+	// hooked is set when the limiter reports every decision to Observe
+	// itself, so that AllowN must not count it a second time.
+	hooked bool
 
 	mu       sync.Mutex
 	keys     map[string]*keyWindow
@@ -44,7 +50,35 @@ const maxReviewKeys = 1000
 // in a window, of which at least 20% were denied, get a proposal to raise
 // their limit for 24 hours. WithRateLimiter adds it by itself.
 func NewRateLimitJob(l *ratelimit.Limiter) *RateLimitReview {
-	return &RateLimitReview{l: l, minRequests: 100, denyRatio: 0.2, overrideTTL: 24 * time.Hour, keys: map[string]*keyWindow{}}
+	r := NewRateLimitReview()
+	r.l = l
+	return r
+}
+
+// NewRateLimitReview returns a review with the thresholds of
+// NewRateLimitJob that is not yet tied to a limiter, so that its Observe can
+// be passed to ratelimit.WithOnDecision when the limiter is built. The
+// review then sees every decision of the limiter, those of
+// ratelimit.Middleware included:
+//
+//	review := upstashops.NewRateLimitReview()
+//	limiter, err := ratelimit.New(rdb, alg, ratelimit.WithOnDecision(review.Observe))
+//	...
+//	op, err := upstashops.New(upstashops.WithRateLimitReview(review, limiter))
+func NewRateLimitReview() *RateLimitReview {
+	return &RateLimitReview{minRequests: 100, denyRatio: 0.2, overrideTTL: 24 * time.Hour, keys: map[string]*keyWindow{}}
+}
+
+// WithRateLimitReview adds the RateLimitJob over review, whose Observe the
+// application passed to ratelimit.WithOnDecision of l. Rate-limit changes
+// are applied to l. The review's AllowN then calls l without counting the
+// decision twice.
+func WithRateLimitReview(review *RateLimitReview, l *ratelimit.Limiter) Option {
+	return optionFunc(func(c *config) {
+		review.l, review.hooked = l, true
+		c.jobs = append(c.jobs, jobEntry{job: review})
+		c.executors = withExecutor(c.executors, ActionRateLimitChange, rateLimitExecutor{l: l})
+	})
 }
 
 // WithRateLimiter adds the RateLimitJob over l. The application sends its
@@ -83,7 +117,7 @@ func (r *RateLimitReview) Name() JobName { return RateLimitJob }
 // AllowN calls the limiter's AllowN and counts the decision.
 func (r *RateLimitReview) AllowN(ctx context.Context, key string, n int) (ratelimit.Result, error) {
 	res, err := r.l.AllowN(ctx, key, n)
-	if err == nil {
+	if err == nil && !r.hooked {
 		r.Observe(key, res)
 	}
 	return res, err

@@ -11,12 +11,17 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
+	"github.com/upstash-ops/sdk/internal/upstashapi"
 )
 
 // TestSecretsNeverLeak configures every credential the Operator takes,
-// drives alerts, failures, approvals and actions, and scans the log, every
-// notification body, the dashboard, the JSON API and the raw audit stream
-// for each secret.
+// drives alerts, failures, approvals and actions, and scans the log, the
+// spans, every notification body, the dashboard, the JSON API and the raw
+// audit stream for each secret.
 func TestSecretsNeverLeak(t *testing.T) {
 	secrets := map[string]string{
 		"slack path":       "T0SECRET/B0SECRET/slackSecretPath42",
@@ -57,13 +62,21 @@ func TestSecretsNeverLeak(t *testing.T) {
 	var logMu sync.Mutex
 	logger := newJSONLogger(&lockedWriter{w: &logs, mu: &logMu})
 
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+
+	// The developer API rejects the key it is given, so the cost job
+	// logs the failure: the key must not be in that line either.
+	mgmt := upstashapi.StartEmulator(t, "ops@example.test", "another-key")
+
 	rdb, prefix := testRedis(t)
 	exec := ExecutorFunc(func(ctx context.Context, a Action) error {
 		return &url.Error{Op: "Post", URL: "http://127.0.0.1:1/v2/schedules?token=" + secrets["executor URL"], Err: errors.New("connection refused")}
 	})
 	job := &findingsJob{name: ScheduleJob}
-	op := newTestOperator(t, WithRedis(rdb), prefix, WithLogger(logger), WithJob(job),
+	op := newTestOperator(t, WithRedis(rdb), prefix, WithLogger(logger), WithTracerProvider(tp), WithJob(job),
 		WithQStash(secrets["qstash token"]), WithQStashURL(closedURL), WithManagementAPI("ops@example.test", secrets["management key"]),
+		WithUpstashDatabase("db-1"), WithManagementAPIURL(mgmt.URL()),
 		WithDashboardToken(secrets["dashboard token"]), WithDeliveryRetry(2, 0),
 		WithPolicy(ObserveOnly.With(ActionPauseSchedule, Autonomous).With(ActionDeleteSchedule, RequireApproval)),
 		WithExecutor(ActionPauseSchedule, exec), WithExecutor(ActionDeleteSchedule, exec),
@@ -93,6 +106,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// The built-in workflow job calls QStash with the token, which fails.
 	if _, err := op.RunOnce(ctx, WorkflowJob); err == nil {
 		t.Error("the workflow job against a closed port succeeded")
+	}
+
+	if _, err := op.RunOnce(ctx, CostJob); err != nil {
+		t.Errorf("cost job: %v", err)
+	}
+	if mgmt.Requests() == 0 {
+		t.Error("the cost job did not call the developer API")
 	}
 
 	// Collect every surface.
@@ -133,9 +153,14 @@ func TestSecretsNeverLeak(t *testing.T) {
 		failures = append(failures, st.Name+" "+st.LastError)
 	}
 	surfaces["channel status"] = strings.Join(failures, "\n")
+	var spanText []string
+	for _, sp := range spans.Ended() {
+		spanText = append(spanText, fmt.Sprint(sp.Name(), sp.Attributes(), sp.Events(), sp.Status()))
+	}
+	surfaces["spans"] = strings.Join(spanText, "\n")
 
 	// The surfaces must have content, or the scan proves nothing.
-	for _, name := range []string{"log", "notification to slack", "notification to webhook", "notification to pagerduty", "email", "audit stream", "dashboard /"} {
+	for _, name := range []string{"log", "spans", "notification to slack", "notification to webhook", "notification to pagerduty", "email", "audit stream", "dashboard /"} {
 		if len(surfaces[name]) < 50 {
 			t.Errorf("surface %q is nearly empty: %q", name, surfaces[name])
 		}

@@ -49,8 +49,9 @@ func (tr Traffic) Generate() []Point {
 }
 
 // Spike multiplies the values from index at, for n points, by factor.
+// Indices outside points are skipped.
 func Spike(points []Point, at, n int, factor float64) {
-	for i := at; i < at+n && i < len(points); i++ {
+	for i := max(at, 0); i < at+n && i < len(points); i++ {
 		points[i].Value *= factor
 	}
 }
@@ -61,18 +62,22 @@ func Shift(points []Point, at int, factor float64) {
 }
 
 // Ramp multiplies the values from index at onward by a factor that grows
-// by rate per point (compound), as a leak or a runaway queue would.
+// by rate per point (compound), as a leak or a runaway queue would. A
+// negative at starts the ramp before the first point.
 func Ramp(points []Point, at int, rate float64) {
 	f := 1.0
 	for i := at; i < len(points); i++ {
 		f *= 1 + rate
-		points[i].Value *= f
+		if i >= 0 {
+			points[i].Value *= f
+		}
 	}
 }
 
-// Linear adds slope per point to the values from index at onward.
+// Linear adds slope per point to the values from index at onward. A
+// negative at starts the slope before the first point.
 func Linear(points []Point, at int, slope float64) {
-	for i := at; i < len(points); i++ {
+	for i := max(at, 0); i < len(points); i++ {
 		points[i].Value += slope * float64(i-at+1)
 	}
 }

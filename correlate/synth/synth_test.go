@@ -54,3 +54,15 @@ func TestFaults(t *testing.T) {
 		t.Errorf("Ramp: %v", p)
 	}
 }
+
+// Faults placed partly before the series start only touch the points that
+// exist, as they do past its end.
+func TestFaultsBeforeStart(t *testing.T) {
+	points := Traffic{Start: time.Unix(0, 0).UTC(), Step: time.Minute, N: 5, Base: 1}.Generate()
+	Spike(points, -2, 3, 10)
+	Ramp(points, -1, 1)
+	Linear(points, -1, 1)
+	if points[0].Value == 1 || points[4].Value == 1 {
+		t.Errorf("values = %+v, want the faults applied from the first point", points)
+	}
+}

@@ -50,6 +50,11 @@ func run(ctx context.Context, out io.Writer, logger *slog.Logger, format, baseUR
 	if err != nil {
 		return err
 	}
+	switch format {
+	case "text", "markdown", "md", "json":
+	default:
+		return fmt.Errorf("invalid -format %q: want text, markdown or json", format)
+	}
 
 	var (
 		src *schedules.QStash
@@ -80,14 +85,13 @@ func run(ctx context.Context, out io.Writer, logger *slog.Logger, format, baseUR
 		return report.WriteMarkdown(out)
 	case "json":
 		return report.WriteJSON(out)
-	default:
-		return report.WriteText(out)
 	}
+	return report.WriteText(out)
 }
 
-// auditJob is what an application's existing job adds: audit, then act
-// within the policy. A denying approver replaces a real approval flow here,
-// such as a chat message that an operator confirms.
+// auditJob audits the schedules and acts within the policy, which is all an
+// application's existing job needs to add. A denying approver replaces a
+// real approval flow here, such as a chat message that an operator confirms.
 func auditJob(ctx context.Context, src *schedules.QStash, clk clock.Clock, logger *slog.Logger, policy schedules.Policy) (*schedules.Report, error) {
 	auditor, err := schedules.New(src, schedules.WithClock(clk), schedules.WithLogger(logger))
 	if err != nil {

@@ -29,3 +29,15 @@ func TestParsePolicyRejectsAutonomousDelete(t *testing.T) {
 		t.Error("parsePolicy accepted -delete autonomous")
 	}
 }
+
+func TestRunRejectsUnknownFormat(t *testing.T) {
+	t.Setenv("QSTASH_TOKEN", "")
+	var out bytes.Buffer
+	err := run(context.Background(), &out, slog.New(slog.DiscardHandler), "yaml", "http://127.0.0.1:1", "dry-run", "dry-run")
+	if err == nil || !strings.Contains(err.Error(), "yaml") {
+		t.Errorf("run(-format yaml) error = %v, want one naming the format", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("run(-format yaml) printed a report:\n%s", out.String())
+	}
+}

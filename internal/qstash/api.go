@@ -2,14 +2,17 @@ package qstash
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"time"
 )
 
-// Page sizes the client asks for. QStash documents 1000 as the maximum page
-// of events and 100 as the maximum page of DLQ entries.
+// Page sizes the client requests. qstash-go v1.0.0 documents 100 as the
+// default and maximum DLQ page.
+// NOTE: 1000 as the maximum events page is an assumption of this client; a
+// server that returns fewer events per page only costs more requests.
 const (
 	DefaultEventPageSize = 1000
 	DefaultDLQPageSize   = 100
@@ -69,7 +72,7 @@ func (f EventFilter) query() url.Values {
 }
 
 // ListEvents returns one page of events, newest first, and the cursor of
-// the next page, which is empty on the last page. count <= 0 asks for
+// the next page, which is empty on the last page. count <= 0 requests
 // DefaultEventPageSize.
 func (c *Client) ListEvents(ctx context.Context, f EventFilter, cursor string, count int) ([]Event, string, error) {
 	q := f.query()
@@ -104,11 +107,12 @@ func (c *Client) EachEvent(ctx context.Context, f EventFilter, pageSize int, fn 
 }
 
 // eachPage calls fn for every item of the pages that list returns, following
-// cursors until the last page, until fn returns false, or for at most
-// maxPages pages.
+// cursors until the last page or until fn returns false. It fails when a
+// cursor comes back or after maxPages pages.
 func eachPage[T any](path string, list func(cursor string) ([]T, string, error), fn func(T) bool) error {
+	var cursors Cursors
 	cursor := ""
-	for range maxPages {
+	for {
 		items, next, err := list(cursor)
 		if err != nil {
 			return err
@@ -118,12 +122,41 @@ func eachPage[T any](path string, list func(cursor string) ([]T, string, error),
 				return nil
 			}
 		}
-		if next == "" || next == cursor {
-			return nil
+		more, err := cursors.Follow(path, next)
+		if !more {
+			return err
 		}
 		cursor = next
 	}
-	return &RequestError{Method: http.MethodGet, Path: path, Err: errTooManyPages}
+}
+
+// Cursors follows the cursors of one paging loop and ends it when the
+// server repeats itself. A server that sends a cursor it sent before, even
+// after other pages, would otherwise be asked for the same pages forever.
+// It remembers at most maxPages cursors. The zero value is ready to use.
+type Cursors struct {
+	seen map[string]struct{}
+}
+
+// Follow records the cursor of the next page of path and reports whether to
+// request that page. It returns false and nil for an empty cursor, which ends
+// the listing, and false and an error for a cursor already followed or for
+// more than 10,000 pages.
+func (c *Cursors) Follow(path, next string) (bool, error) {
+	if next == "" {
+		return false, nil
+	}
+	if _, dup := c.seen[next]; dup {
+		return false, &RequestError{Method: http.MethodGet, Path: path, Err: fmt.Errorf("%w: cursor %q came back after %d pages", ErrCursorRepeated, excerpt([]byte(next), 40), len(c.seen)+1)}
+	}
+	if len(c.seen)+1 >= maxPages {
+		return false, &RequestError{Method: http.MethodGet, Path: path, Err: errTooManyPages}
+	}
+	if c.seen == nil {
+		c.seen = make(map[string]struct{})
+	}
+	c.seen[next] = struct{}{}
+	return true, nil
 }
 
 // DLQFilter selects DLQ entries. Zero fields do not filter.

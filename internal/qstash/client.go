@@ -5,12 +5,17 @@
 // variable override the URL it was given, takes no context.Context, uses
 // http.DefaultClient without a timeout, drops the HTTP status of errors and
 // decodes events without responseStatus, responseBody and responseHeaders.
-// This package calls qstash-go for the writes it covers (pause, resume and
-// delete a schedule, cancel messages) through a per-call transport that binds
-// the caller's context and timeout, sends every request to the configured
-// URL whatever QSTASH_URL contains, backs off on 429 and records the status. It
-// reads schedules, events and the DLQ itself, with tolerant decoding, because
-// qstash-go's types drop fields the auditor needs.
+// This package calls qstash-go for the writes it covers: pause, resume and
+// delete a schedule, create one, cancel messages. Each call goes through a
+// per-call transport that binds the caller's context and timeout and sends
+// every request to the configured URL. The transport also backs off on 429
+// and records the HTTP status. While QSTASH_URL is set, pause, resume,
+// delete and cancel bypass qstash-go and send their documented request
+// directly, because qstash-go would build its URLs from that variable.
+// Schedule ids that need escaping in a URL path take the same direct way,
+// because qstash-go puts ids into paths unescaped. The package
+// reads schedules, events and the DLQ itself, with tolerant decoding,
+// because qstash-go's types drop fields the auditor needs.
 package qstash
 
 import (
@@ -124,7 +129,11 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 	}
 	base, err := url.Parse(strings.TrimSuffix(baseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("%w: %q: want an absolute http or https URL such as %s", ErrInvalidURL, baseURL, DefaultURL)
+		shown := "(unparsable)"
+		if err == nil {
+			shown = base.Redacted()
+		}
+		return nil, fmt.Errorf("%w: %q: want an absolute http or https URL such as %s", ErrInvalidURL, shown, DefaultURL)
 	}
 	base.User = nil
 
@@ -159,10 +168,15 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 }
 
 // endpoint returns the absolute URL of an API path such as "/v2/events".
-func (c *Client) endpoint(path string, query url.Values) *url.URL {
+// The path is escaped already, as url.PathEscape returns ids.
+func (c *Client) endpoint(escapedPath string, query url.Values) *url.URL {
 	u := *c.base
-	u.Path = c.base.Path + path
-	u.RawPath = ""
+	raw := c.base.EscapedPath() + escapedPath
+	if path, err := url.PathUnescape(raw); err == nil {
+		u.Path, u.RawPath = path, raw
+	} else {
+		u.Path, u.RawPath = c.base.Path+escapedPath, ""
+	}
 	u.RawQuery = query.Encode()
 	return &u
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,4 +232,147 @@ func FuzzDecodeEvents(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestPagingStopsOnCursorCycle(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		// Cursors go a, b, c, a, b, c...; after 60 requests the cycle ends
+		// so that a failing test stops.
+		next := map[string]string{"": "a", "a": "b", "b": "c", "c": "a"}[r.URL.Query().Get("cursor")]
+		if n >= 60 {
+			next = ""
+		}
+		fmt.Fprintf(w, `{"cursor":%q,"events":[],"messages":[]}`, next)
+	}))
+	defer srv.Close()
+	c, err := qstash.New(srv.URL, "token")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	err = c.EachEvent(context.Background(), qstash.EventFilter{}, 0, func(qstash.Event) bool { return true })
+	if !errors.Is(err, qstash.ErrCursorRepeated) {
+		t.Errorf("EachEvent error = %v, want ErrCursorRepeated", err)
+	}
+	if n := requests.Swap(0); n > 4 {
+		t.Errorf("EachEvent sent %d requests over a three-cursor cycle, want at most 4", n)
+	}
+
+	err = c.EachDLQ(context.Background(), qstash.DLQFilter{}, func(qstash.DLQMessage) bool { return true })
+	if !errors.Is(err, qstash.ErrCursorRepeated) {
+		t.Errorf("EachDLQ error = %v, want ErrCursorRepeated", err)
+	}
+	if n := requests.Load(); n > 4 {
+		t.Errorf("EachDLQ sent %d requests over a three-cursor cycle, want at most 4", n)
+	}
+}
+
+func TestWrongKindFieldsDecodeAsZero(t *testing.T) {
+	var e qstash.Event
+	raw := `{"time":1793534400000,"messageId":42,"state":"FAILED","error":{"reason":"x"},"responseStatus":500,"url":["u"]}`
+	if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		t.Fatalf("event with wrong-kind fields: %v", err)
+	}
+	if e.State != qstash.StateFailed || e.ResponseStatus != 500 || e.MessageID != "" || e.Error != "" {
+		t.Errorf("event = %+v", e)
+	}
+
+	var sc qstash.Schedule
+	if err := json.Unmarshal([]byte(`{"scheduleId":"a","cron":"0 * * * *","lastScheduleStates":["x"],"callback":1}`), &sc); err != nil {
+		t.Fatalf("schedule with wrong-kind fields: %v", err)
+	}
+	if sc.ID != "a" || sc.Cron != "0 * * * *" {
+		t.Errorf("schedule = %+v", sc)
+	}
+
+	var d qstash.DLQMessage
+	if err := json.Unmarshal([]byte(`{"dlqId":"d","scheduleId":"s","responseBody":{"html":true},"responseStatus":404}`), &d); err != nil {
+		t.Fatalf("DLQ entry with wrong-kind fields: %v", err)
+	}
+	if d.DLQID != "d" || d.ScheduleID != "s" || d.ResponseStatus != 404 {
+		t.Errorf("DLQ entry = %+v", d)
+	}
+
+	if err := json.Unmarshal([]byte(`{"scheduleId":`), &sc); err == nil {
+		t.Errorf("truncated schedule decoded without error")
+	}
+}
+
+func TestWritesIgnoreMalformedQStashURL(t *testing.T) {
+	for _, env := range []string{"::not a url", "http://127.0.0.1:1?region=eu", "http://127.0.0.1:1/#v1"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv("QSTASH_URL", env)
+			s, c, _ := newPair(t)
+			ctx := context.Background()
+			id, _ := s.AddSchedule(qstashemu.Schedule{Cron: "0 * * * *", Destination: "https://example.com/hook", Retries: 3})
+
+			if err := c.PauseSchedule(ctx, id); err != nil {
+				t.Fatalf("PauseSchedule: %v", err)
+			}
+			if sc, _ := s.Schedule(id); !sc.Paused {
+				t.Errorf("schedule not paused")
+			}
+			if err := c.ResumeSchedule(ctx, id); err != nil {
+				t.Fatalf("ResumeSchedule: %v", err)
+			}
+			msg, _ := s.Trigger(id, epoch, qstashemu.Fail(500, "x"))
+			if n, err := c.CancelMessages(ctx, []string{msg}); err != nil || n != 1 {
+				t.Errorf("CancelMessages = %d, %v; want 1", n, err)
+			}
+			if err := c.DeleteSchedule(ctx, id); err != nil {
+				t.Fatalf("DeleteSchedule: %v", err)
+			}
+			if _, ok := s.Schedule(id); ok {
+				t.Errorf("schedule not deleted")
+			}
+			if err := c.DeleteSchedule(ctx, id); !errors.Is(err, qstash.ErrNotFound) {
+				t.Errorf("DeleteSchedule(deleted) error = %v, want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func TestInvalidURLErrorHidesPassword(t *testing.T) {
+	_, err := qstash.New("ftp://admin:hunter2-secret@qstash.example.com", "token")
+	if !errors.Is(err, qstash.ErrInvalidURL) {
+		t.Fatalf("error = %v, want ErrInvalidURL", err)
+	}
+	if strings.Contains(err.Error(), "hunter2-secret") {
+		t.Errorf("error reveals the URL password: %v", err)
+	}
+}
+
+func TestWritesEscapeScheduleIDs(t *testing.T) {
+	s, c, _ := newPair(t)
+	ctx := context.Background()
+	for _, odd := range []string{"nightly#2", "nightly?env=prod", "team/nightly"} {
+		t.Run(odd, func(t *testing.T) {
+			other, _ := s.AddSchedule(qstashemu.Schedule{ID: "nightly", Cron: "0 * * * *", Destination: "https://example.com/a"})
+			id, err := s.AddSchedule(qstashemu.Schedule{ID: odd, Cron: "0 * * * *", Destination: "https://example.com/b"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.PauseSchedule(ctx, id); err != nil {
+				t.Errorf("PauseSchedule(%q): %v", id, err)
+			}
+			if sc, _ := s.Schedule(id); !sc.Paused {
+				t.Errorf("schedule %q not paused", id)
+			}
+			if got, err := c.GetSchedule(ctx, id); err != nil || got.ID != id || !got.Paused {
+				t.Errorf("GetSchedule(%q) = %q paused %v, %v", id, got.ID, got.Paused, err)
+			}
+			if err := c.DeleteSchedule(ctx, id); err != nil {
+				t.Errorf("DeleteSchedule(%q): %v", id, err)
+			}
+			if _, ok := s.Schedule(id); ok {
+				t.Errorf("schedule %q not deleted", id)
+			}
+			if sc, ok := s.Schedule(other); !ok || sc.Paused {
+				t.Errorf("schedule %q was changed by actions on %q (exists %v, paused %v)", other, id, ok, sc.Paused)
+			}
+		})
+	}
 }

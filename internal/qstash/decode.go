@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +18,17 @@ import (
 // encoding/json does, so "callerIp" and "callerIP" both decode. Unknown
 // fields are ignored. A value of the wrong kind decodes as the zero value;
 // only a body that is not JSON at all is an error.
+
+// decodeWire decodes data into w and ignores values of the wrong kind, which
+// encoding/json skips while it decodes the other fields.
+func decodeWire(data []byte, w any) error {
+	err := json.Unmarshal(data, w)
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return nil
+	}
+	return err
+}
 
 // flexInt is an integer sent as a JSON number or a numeric string.
 type flexInt int64

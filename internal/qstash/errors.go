@@ -25,6 +25,9 @@ var (
 	// ErrDecode matches a *DecodeError: a response that is not the JSON the
 	// endpoint documents, such as a truncated body.
 	ErrDecode = errors.New("qstash: invalid response body")
+	// ErrCursorRepeated matches a listing that stopped because the API sent
+	// a page cursor it had sent before, so the listing is incomplete.
+	ErrCursorRepeated = errors.New("qstash: page cursor repeated")
 	// ErrPanic wraps a panic recovered from the qstash-go client.
 	ErrPanic = errors.New("qstash: qstash-go client panicked")
 )
@@ -114,8 +117,14 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 func (e *DecodeError) Is(target error) bool { return target == ErrDecode }
 
 // Rate-limit headers QStash sends with 429: the burst (per second) limit and
-// the daily limit. Their Reset values are Unix times in seconds.
+// the daily limit. Their Reset values are Unix times in seconds. A value too
+// small to be one (before 2001) is read as seconds from now, and a value
+// above 10^12 as Unix milliseconds.
 var resetHeaders = []string{"Burst-RateLimit-Reset", "RateLimit-Reset"}
+
+// maxAnnouncedWait caps the wait read from a header, so that an absurd value
+// cannot overflow time.Duration.
+const maxAnnouncedWait = 48 * time.Hour
 
 // rateLimitWait returns how long to wait before retrying a 429, and whether
 // the headers announced it. Without headers it returns an exponential
@@ -123,7 +132,10 @@ var resetHeaders = []string{"Burst-RateLimit-Reset", "RateLimit-Reset"}
 func rateLimitWait(h http.Header, now time.Time, attempt int) (time.Duration, bool) {
 	if v := h.Get("Retry-After"); v != "" {
 		if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-			return time.Duration(secs * float64(time.Second)), true
+			return time.Duration(min(secs, maxAnnouncedWait.Seconds()) * float64(time.Second)), true
+		}
+		if at, err := http.ParseTime(v); err == nil {
+			return min(max(at.Sub(now), 0), maxAnnouncedWait), true
 		}
 	}
 	var latest time.Duration
@@ -134,18 +146,22 @@ func rateLimitWait(h http.Header, now time.Time, attempt int) (time.Duration, bo
 		if v == "" || err != nil || n <= 0 {
 			continue
 		}
-		var reset time.Time
-		if n > 1e12 { // milliseconds
-			reset = time.UnixMilli(n)
-		} else {
-			reset = time.Unix(n, 0)
-		}
 		// A daily limit with requests left does not block this request.
-		if name == "RateLimit-Reset" && h.Get("RateLimit-Remaining") != "0" {
+		// Without a Remaining header the reset is all there is to go by.
+		if remaining := h.Get("RateLimit-Remaining"); name == "RateLimit-Reset" && remaining != "" && remaining != "0" {
 			continue
 		}
+		var wait time.Duration
+		switch {
+		case n < 1e9: // seconds from now
+			wait = time.Duration(min(n, int64(maxAnnouncedWait/time.Second))) * time.Second
+		case n > 1e12: // Unix milliseconds
+			wait = time.UnixMilli(n).Sub(now)
+		default:
+			wait = time.Unix(n, 0).Sub(now)
+		}
 		known = true
-		latest = max(latest, reset.Sub(now))
+		latest = max(latest, min(wait, maxAnnouncedWait))
 	}
 	if known {
 		// Reset times have one-second resolution, so a reset in the current

@@ -13,7 +13,7 @@ func TestCallGoRecoversPanic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = c.callGo(context.Background(), func(*qstashgo.Client) error { panic("boom") })
+	err = c.callGo(context.Background(), false, func(*qstashgo.Client) error { panic("boom") }, nil)
 	if !errors.Is(err, ErrPanic) {
 		t.Fatalf("error = %v, want ErrPanic", err)
 	}

@@ -1,7 +1,6 @@
 package qstash
 
 import (
-	"encoding/json"
 	"net/http"
 	"time"
 )
@@ -63,7 +62,7 @@ type scheduleWire struct {
 // UnmarshalJSON decodes the v2 API form of a schedule.
 func (s *Schedule) UnmarshalJSON(data []byte) error {
 	var w scheduleWire
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := decodeWire(data, &w); err != nil {
 		return err
 	}
 	*s = Schedule{
@@ -133,7 +132,7 @@ type eventWire struct {
 // base64 in that API.
 func (e *Event) UnmarshalJSON(data []byte) error {
 	var w eventWire
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := decodeWire(data, &w); err != nil {
 		return err
 	}
 	*e = Event{
@@ -181,7 +180,7 @@ type dlqWire struct {
 // is text, or base64 in responseBodyBase64 when it is not UTF-8.
 func (d *DLQMessage) UnmarshalJSON(data []byte) error {
 	var w dlqWire
-	if err := json.Unmarshal(data, &w); err != nil {
+	if err := decodeWire(data, &w); err != nil {
 		return err
 	}
 	*d = DLQMessage{

@@ -52,8 +52,62 @@ type Event struct {
 	ResponseStatus  int
 	ResponseBody    []byte
 	ResponseHeaders http.Header
+}
 
-	seq int64
+// eventMessage holds the fields that every event of one message shares, so
+// that stored events do not repeat them.
+type eventMessage struct {
+	id, url, topic, endpoint, api, queue, scheduleID, method string
+	maxRetries                                               int
+	header                                                   http.Header
+	body                                                     []byte
+}
+
+// storedEvent is the compact form in which the server keeps an event.
+type storedEvent struct {
+	timeMs, nextMs int64 // Unix milliseconds; nextMs is 0 when unset
+	seq            int64
+	msg            *eventMessage
+	state          string
+	errText        string
+	status         int
+	respHeader     http.Header
+	respBody       string
+}
+
+func (e *storedEvent) toEvent() Event {
+	out := Event{
+		Time: time.UnixMilli(e.timeMs).UTC(), MessageID: e.msg.id, State: e.state, Error: e.errText,
+		URL: e.msg.url, TopicName: e.msg.topic, EndpointName: e.msg.endpoint, API: e.msg.api,
+		QueueName: e.msg.queue, ScheduleID: e.msg.scheduleID, Method: e.msg.method, MaxRetries: e.msg.maxRetries,
+		ResponseStatus: e.status, ResponseHeaders: e.respHeader,
+	}
+	if e.nextMs != 0 {
+		out.NextDeliveryTime = time.UnixMilli(e.nextMs).UTC()
+	}
+	if e.state == StateCreated {
+		out.Header, out.Body = e.msg.header, e.msg.body
+	}
+	if e.respBody != "" {
+		out.ResponseBody = []byte(e.respBody)
+	}
+	return out
+}
+
+func storedFromEvent(e Event) storedEvent {
+	se := storedEvent{
+		timeMs: e.Time.UnixMilli(), state: e.State, errText: e.Error, status: e.ResponseStatus,
+		respHeader: e.ResponseHeaders, respBody: string(e.ResponseBody),
+		msg: &eventMessage{
+			id: e.MessageID, url: e.URL, topic: e.TopicName, endpoint: e.EndpointName, api: e.API,
+			queue: e.QueueName, scheduleID: e.ScheduleID, method: e.Method, maxRetries: e.MaxRetries,
+			header: e.Header, body: e.Body,
+		},
+	}
+	if !e.NextDeliveryTime.IsZero() {
+		se.nextMs = e.NextDeliveryTime.UnixMilli()
+	}
+	return se
 }
 
 // eventJSON is the wire form of an event. Bodies are base64, as in the
@@ -79,32 +133,32 @@ type eventJSON struct {
 	ResponseHeaders  map[string][]string `json:"responseHeaders,omitempty"`
 }
 
-func (e *Event) toJSON() eventJSON {
+func (e *storedEvent) toJSON() eventJSON {
 	out := eventJSON{
-		Time:            e.Time.UnixMilli(),
-		MessageID:       e.MessageID,
-		State:           e.State,
-		Error:           e.Error,
-		URL:             e.URL,
-		TopicName:       e.TopicName,
-		EndpointName:    e.EndpointName,
-		API:             e.API,
-		QueueName:       e.QueueName,
-		ScheduleID:      e.ScheduleID,
-		Method:          e.Method,
-		Header:          e.Header,
-		MaxRetries:      e.MaxRetries,
-		ResponseStatus:  e.ResponseStatus,
-		ResponseHeaders: e.ResponseHeaders,
+		Time:             e.timeMs,
+		MessageID:        e.msg.id,
+		State:            e.state,
+		Error:            e.errText,
+		NextDeliveryTime: e.nextMs,
+		URL:              e.msg.url,
+		TopicName:        e.msg.topic,
+		EndpointName:     e.msg.endpoint,
+		API:              e.msg.api,
+		QueueName:        e.msg.queue,
+		ScheduleID:       e.msg.scheduleID,
+		Method:           e.msg.method,
+		MaxRetries:       e.msg.maxRetries,
+		ResponseStatus:   e.status,
+		ResponseHeaders:  e.respHeader,
 	}
-	if !e.NextDeliveryTime.IsZero() {
-		out.NextDeliveryTime = e.NextDeliveryTime.UnixMilli()
+	if e.state == StateCreated {
+		out.Header = e.msg.header
+		if len(e.msg.body) > 0 {
+			out.Body = base64.StdEncoding.EncodeToString(e.msg.body)
+		}
 	}
-	if len(e.Body) > 0 {
-		out.Body = base64.StdEncoding.EncodeToString(e.Body)
-	}
-	if len(e.ResponseBody) > 0 {
-		out.ResponseBody = base64.StdEncoding.EncodeToString(e.ResponseBody)
+	if e.respBody != "" {
+		out.ResponseBody = base64.StdEncoding.EncodeToString([]byte(e.respBody))
 	}
 	return out
 }
@@ -112,7 +166,7 @@ func (e *Event) toJSON() eventJSON {
 // eventStore keeps events in insertion order with an index per schedule.
 // Indexes are sorted newest first lazily, on the first read after a write.
 type eventStore struct {
-	all        []Event
+	all        []storedEvent
 	order      []int32 // indexes into all, newest first once sorted
 	sorted     bool
 	bySchedule map[string]*eventIndex
@@ -127,21 +181,17 @@ func newEventStore() eventStore {
 	return eventStore{bySchedule: make(map[string]*eventIndex)}
 }
 
-func (st *eventStore) add(e Event) {
-	// The API reports milliseconds; cursors rely on stored times having
-	// no finer part.
-	e.Time = e.Time.Truncate(time.Millisecond)
-	e.NextDeliveryTime = e.NextDeliveryTime.Truncate(time.Millisecond)
+func (st *eventStore) add(e storedEvent) {
 	e.seq = int64(len(st.all))
 	st.all = append(st.all, e)
 	i := int32(len(st.all) - 1)
 	st.order = append(st.order, i)
 	st.sorted = false
-	if e.ScheduleID != "" {
-		idx := st.bySchedule[e.ScheduleID]
+	if id := e.msg.scheduleID; id != "" {
+		idx := st.bySchedule[id]
 		if idx == nil {
 			idx = &eventIndex{}
-			st.bySchedule[e.ScheduleID] = idx
+			st.bySchedule[id] = idx
 		}
 		idx.order = append(idx.order, i)
 		idx.sorted = false
@@ -150,9 +200,9 @@ func (st *eventStore) add(e Event) {
 
 // newer reports whether event a sorts before event b: later time first, and
 // later insertion first among equal times.
-func newer(a, b *Event) int {
-	if !a.Time.Equal(b.Time) {
-		if a.Time.After(b.Time) {
+func newer(a, b *storedEvent) int {
+	if a.timeMs != b.timeMs {
+		if a.timeMs > b.timeMs {
 			return -1
 		}
 		return 1
@@ -195,7 +245,7 @@ func (st *eventStore) candidates(scheduleID string) []int32 {
 func (s *Server) AddEvent(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.events.add(e)
+	s.events.add(storedFromEvent(e))
 }
 
 // Events returns a copy of the stored events of a schedule, newest first, or
@@ -206,7 +256,7 @@ func (s *Server) Events(scheduleID string) []Event {
 	order := s.events.candidates(scheduleID)
 	out := make([]Event, len(order))
 	for i, idx := range order {
-		out[i] = s.events.all[idx]
+		out[i] = s.events.all[idx].toEvent()
 	}
 	return out
 }
@@ -216,16 +266,16 @@ type eventFilter struct {
 	from, to                                             time.Time
 }
 
-func (f *eventFilter) match(e *Event) bool {
+func (f *eventFilter) match(e *storedEvent) bool {
 	switch {
-	case f.messageID != "" && e.MessageID != f.messageID,
-		f.state != "" && !strings.EqualFold(e.State, f.state),
-		f.url != "" && e.URL != f.url,
-		f.topic != "" && e.TopicName != f.topic,
-		f.queue != "" && e.QueueName != f.queue,
-		f.api != "" && e.API != f.api,
-		!f.from.IsZero() && e.Time.Before(f.from),
-		!f.to.IsZero() && e.Time.After(f.to):
+	case f.messageID != "" && e.msg.id != f.messageID,
+		f.state != "" && !strings.EqualFold(e.state, f.state),
+		f.url != "" && e.msg.url != f.url,
+		f.topic != "" && e.msg.topic != f.topic,
+		f.queue != "" && e.msg.queue != f.queue,
+		f.api != "" && e.msg.api != f.api,
+		!f.from.IsZero() && e.timeMs < f.from.UnixMilli(),
+		!f.to.IsZero() && e.timeMs > f.to.UnixMilli():
 		return false
 	}
 	return true
@@ -259,18 +309,18 @@ func parseCount(q url.Values, def, maxCount int) (int, error) {
 
 // Event cursors are "<unix ms>-<sequence>" of the last event returned; the
 // next page starts after that event in newest-first order.
-func eventCursor(e *Event) string {
-	return strconv.FormatInt(e.Time.UnixMilli(), 10) + "-" + strconv.FormatInt(e.seq, 10)
+func eventCursor(e *storedEvent) string {
+	return strconv.FormatInt(e.timeMs, 10) + "-" + strconv.FormatInt(e.seq, 10)
 }
 
-func parseEventCursor(c string) (Event, error) {
+func parseEventCursor(c string) (storedEvent, error) {
 	msText, seqText, ok := strings.Cut(c, "-")
 	ms, err1 := strconv.ParseInt(msText, 10, 64)
 	seq, err2 := strconv.ParseInt(seqText, 10, 64)
 	if !ok || err1 != nil || err2 != nil {
-		return Event{}, fmt.Errorf("invalid cursor %q", c)
+		return storedEvent{}, fmt.Errorf("invalid cursor %q", c)
 	}
-	return Event{Time: time.UnixMilli(ms), seq: seq}, nil
+	return storedEvent{timeMs: ms, seq: seq}, nil
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
@@ -292,9 +342,9 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		count, err = parseCount(q, defaultEventCount, maxEventCount)
 	}
-	var after *Event
+	var after *storedEvent
 	if err == nil && q.Get("cursor") != "" {
-		var c Event
+		var c storedEvent
 		c, err = parseEventCursor(q.Get("cursor"))
 		after = &c
 	}
@@ -312,11 +362,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	}{cursor, page})
 }
 
-func (s *Server) eventPageLocked(f *eventFilter, after *Event, count int) ([]eventJSON, string) {
+func (s *Server) eventPageLocked(f *eventFilter, after *storedEvent, count int) ([]eventJSON, string) {
 	order := s.events.candidates(f.scheduleID)
 	start := 0
 	if after != nil {
-		start, _ = slices.BinarySearchFunc(order, after, func(i int32, target *Event) int {
+		start, _ = slices.BinarySearchFunc(order, after, func(i int32, target *storedEvent) int {
 			if newer(&s.events.all[i], target) <= 0 {
 				return -1
 			}
@@ -324,10 +374,10 @@ func (s *Server) eventPageLocked(f *eventFilter, after *Event, count int) ([]eve
 		})
 	}
 	page := make([]eventJSON, 0, min(count, 64))
-	var last *Event
+	var last *storedEvent
 	for _, i := range order[start:] {
 		e := &s.events.all[i]
-		if !f.from.IsZero() && e.Time.Before(f.from) {
+		if !f.from.IsZero() && e.timeMs < f.from.UnixMilli() {
 			break // newest first: every later event is older still
 		}
 		if !f.match(e) {

@@ -53,6 +53,7 @@ func Fail(status int, body string) Attempt { return Attempt{Status: status, Body
 func TransportError(msg string) Attempt { return Attempt{Error: msg} }
 
 type messageState struct {
+	meta                   *eventMessage // shared by the message's events
 	id, scheduleID, queue  string
 	url, method            string
 	header                 http.Header
@@ -123,8 +124,9 @@ func (s *Server) Deliver(messageID string, attempts ...Attempt) error {
 	return nil
 }
 
-// retryBackoff is QStash's documented default wait before retry n (1-based):
-// min(86400, e^(2.5n)) seconds.
+// retryBackoff is QStash's default wait before retry n (1-based):
+// min(86400, e^(2.5n)) seconds, as upstash.com/docs/qstash/features/retry
+// documents it.
 func retryBackoff(n int) time.Duration {
 	seconds := math.Min(86400, math.Exp(2.5*float64(n)))
 	return time.Duration(seconds * float64(time.Second))
@@ -163,29 +165,23 @@ func (s *Server) deliverLocked(m *messageState, attempts []Attempt) {
 }
 
 func (s *Server) addMessageEventLocked(m *messageState, at time.Time, state string, a Attempt, next time.Time) {
-	e := Event{
-		Time:             at,
-		MessageID:        m.id,
-		State:            state,
-		URL:              m.url,
-		QueueName:        m.queue,
-		ScheduleID:       m.scheduleID,
-		Method:           m.method,
-		MaxRetries:       m.maxRetries,
-		NextDeliveryTime: next,
+	if m.meta == nil {
+		m.meta = &eventMessage{
+			id: m.id, url: m.url, queue: m.queue, scheduleID: m.scheduleID, method: m.method,
+			maxRetries: m.maxRetries, header: m.header, body: m.body,
+		}
 	}
-	if state == StateCreated {
-		e.Header, e.Body = m.header, m.body
+	e := storedEvent{timeMs: at.UnixMilli(), msg: m.meta, state: state}
+	if !next.IsZero() {
+		e.nextMs = next.UnixMilli()
 	}
 	if state == StateError || state == StateFailed || state == StateDelivered {
-		e.ResponseStatus = a.Status
-		e.ResponseHeaders = a.Header
-		if a.Body != "" {
-			e.ResponseBody = []byte(a.Body)
-		}
-		e.Error = a.Error
-		if e.Error == "" && !a.succeeded() {
-			e.Error = fmt.Sprintf("%d %s", a.Status, http.StatusText(a.Status))
+		e.status = a.Status
+		e.respHeader = a.Header
+		e.respBody = a.Body
+		e.errText = a.Error
+		if e.errText == "" && !a.succeeded() {
+			e.errText = fmt.Sprintf("%d %s", a.Status, http.StatusText(a.Status))
 		}
 	}
 	s.events.add(e)

@@ -189,6 +189,9 @@ func (s *Server) handleSchedules(w http.ResponseWriter, r *http.Request, rest st
 
 	// An action on an existing schedule: {id}, {id}/pause, {id}/resume.
 	id, action, _ := strings.Cut(rest, "/")
+	if unescaped, err := url.PathUnescape(id); err == nil {
+		id = unescaped
+	}
 	s.mu.Lock()
 	_, exists := s.schedules[id]
 	s.mu.Unlock()
@@ -206,6 +209,11 @@ func (s *Server) handleSchedules(w http.ResponseWriter, r *http.Request, rest st
 		}
 	}
 
+	if (action == "pause" || action == "resume") && (r.Method == http.MethodPost || r.Method == http.MethodPatch) {
+		// Not a destination: URLs contain "//" and URL group names no "/".
+		writeError(w, http.StatusNotFound, fmt.Sprintf("schedule %q not found", id))
+		return
+	}
 	switch r.Method {
 	case http.MethodPost:
 		s.createSchedule(w, r, rest)

@@ -15,8 +15,9 @@
 //
 // The server listens on a loopback port and serves everything under a
 // non-root base path (see WithBasePath), so a client that builds absolute
-// URLs instead of joining them to its base URL fails loudly. Other files of
-// this package, and callers, add endpoints with HandleFunc.
+// URLs instead of joining them to its base URL fails loudly. Callers add
+// endpoints with HandleFunc; other files of this package register theirs
+// for every server through the extensions list.
 //
 // Limitations: the emulator keeps everything in memory and never evicts
 // anything, so it suits bounded test histories. It does not verify request
@@ -126,9 +127,17 @@ func Start(opts ...Option) *Server {
 	if s.basePath == "/" {
 		s.basePath = ""
 	}
+	for _, register := range extensions {
+		register(s)
+	}
 	s.httpSrv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
 }
+
+// extensions register endpoints that other files of this package add, such
+// as Upstash Workflow routes. A file appends its registration in an init
+// function; Start runs them all, in init order, before serving.
+var extensions []func(*Server)
 
 // StartT starts an emulator that stops when the test ends.
 func StartT(t testing.TB, opts ...Option) *Server {

@@ -128,6 +128,21 @@ func TestPauseResumeWithPost(t *testing.T) {
 	}
 }
 
+func TestPauseMissingScheduleNotFound(t *testing.T) {
+	s := qstashemu.StartT(t)
+	for _, method := range []string{http.MethodPost, http.MethodPatch} {
+		for _, action := range []string{"pause", "resume"} {
+			resp, body := do(t, s, method, "/v2/schedules/scd_missing/"+action, nil, "")
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("%s %s of a missing schedule: status %d %s, want 404", method, action, resp.StatusCode, body)
+			}
+		}
+	}
+	if ids := s.ScheduleIDs(); len(ids) != 0 {
+		t.Errorf("pausing a missing schedule created schedules %v", ids)
+	}
+}
+
 func TestQStashGoEventsPaging(t *testing.T) {
 	s := qstashemu.StartT(t, qstashemu.WithClock(clock.NewFake(epoch)))
 	c := newClient(t, s)
@@ -350,5 +365,13 @@ func TestHandleFuncExtension(t *testing.T) {
 	resp, body := do(t, s, http.MethodGet, "/v2/workflows/logs", nil, "")
 	if resp.StatusCode != 200 || string(body) != `{"runs":[]}` {
 		t.Errorf("extension: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestExtensionsRegisteredAtStart(t *testing.T) {
+	s := qstashemu.StartT(t)
+	resp, body := do(t, s, http.MethodGet, "/v2/emulator/ping", nil, "")
+	if resp.StatusCode != http.StatusOK || string(body) != "pong" {
+		t.Errorf("extension route: %d %s", resp.StatusCode, body)
 	}
 }

@@ -83,7 +83,7 @@ func (b *RunScript) Fail(attempts, status int, message string, header http.Heade
 }
 
 // FailureFunction declares a failure function at url whose own delivery
-// ends in state ("DELIVERED", or "FAILED" when it failed too) with
+// ends in state (CallbackSuccess, or CallbackFail when it failed too) with
 // responseBody. Call it before Fail.
 func (b *RunScript) FailureFunction(url, state, responseBody string) *RunScript {
 	b.failure = &WorkflowFailureFunction{

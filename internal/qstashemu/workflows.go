@@ -62,16 +62,26 @@ type WorkflowStep struct {
 	Errors              []WorkflowStepError `json:"errors,omitempty"`
 }
 
-// WorkflowStepError is one failed attempt of a step.
+// WorkflowStepError is one failed attempt of a step: the error message and
+// the response body, status and headers of the attempt.
 type WorkflowStepError struct {
 	Error   string              `json:"error"`
+	Body    string              `json:"body,omitempty"`
 	Status  int                 `json:"status"`
 	Headers map[string][]string `json:"headers"`
 	Time    int64               `json:"time"`
 }
 
+// States of the failure function's message, as the Workflow logs report
+// them.
+const (
+	CallbackInProgress = "CALLBACK_INPROGRESS"
+	CallbackSuccess    = "CALLBACK_SUCCESS"
+	CallbackFail       = "CALLBACK_FAIL"
+)
+
 // WorkflowFailureFunction is the failure function's message after a run
-// failed. State is a QStash message state such as "DELIVERED" or "FAILED".
+// failed. State is CallbackInProgress, CallbackSuccess or CallbackFail.
 type WorkflowFailureFunction struct {
 	MessageID    string              `json:"messageId"`
 	URL          string              `json:"url"`

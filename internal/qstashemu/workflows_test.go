@@ -119,7 +119,7 @@ func TestWorkflowScriptFailedRun(t *testing.T) {
 	id := w.Script("https://app.example.com/wf", workflowStart).ID("wfr_custom").
 		Input(`{"order":1}`).
 		Call("charge", "https://vendor.example/charge", 503, http.Header{"Retry-After": {"5"}}, "down").
-		FailureFunction("https://app.example.com/wf", "FAILED", "sentry unreachable").
+		FailureFunction("https://app.example.com/wf", CallbackFail, "sentry unreachable").
 		Fail(3, 500, "charge failed", nil).
 		Add()
 	if id != "wfr_custom" {
@@ -149,7 +149,7 @@ func TestWorkflowScriptFailedRun(t *testing.T) {
 		t.Errorf("attempts are %d ms apart, want 1000", errs[1].Time-errs[0].Time)
 	}
 	ff := run.FailureFunction
-	if ff == nil || ff.State != "FAILED" || ff.FailStatus != 500 || ff.FailResponse != "charge failed" {
+	if ff == nil || ff.State != CallbackFail || ff.FailStatus != 500 || ff.FailResponse != "charge failed" {
 		t.Errorf("failure function = %+v", ff)
 	}
 }

@@ -65,7 +65,12 @@ func newEnv(t *testing.T, alg ratelimit.Algorithm, accts accounts, policy Policy
 
 func newEnvOn(t *testing.T, prefix string, fake *clock.Fake, alg ratelimit.Algorithm, accts accounts, policy Policy, opts ...TunerOption) *env {
 	t.Helper()
-	e := &env{rdb: server.Client(t), clock: fake}
+	return newEnvWith(t, server.Client(t), prefix, fake, alg, accts, policy, opts...)
+}
+
+func newEnvWith(t *testing.T, rdb *redis.Client, prefix string, fake *clock.Fake, alg ratelimit.Algorithm, accts accounts, policy Policy, opts ...TunerOption) *env {
+	t.Helper()
+	e := &env{rdb: rdb, clock: fake}
 	var err error
 	e.rec, err = NewRecorder(e.rdb, WithPrefix(prefix), WithRecorderClock(fake))
 	if err != nil {
@@ -269,8 +274,9 @@ func TestCeilingCapsRaises(t *testing.T) {
 func TestInstancesShareHistory(t *testing.T) {
 	fake := clock.NewFake(epoch)
 	alg := ratelimit.SlidingWindow(1000, time.Minute)
-	a := newEnvOn(t, "shared", fake, alg, accounts{}, Policy{})
-	b := newEnvOn(t, "shared", fake, alg, accounts{}, Policy{})
+	prefix := fmt.Sprintf("shared%d", prefixSeq.Add(1))
+	a := newEnvOn(t, prefix, fake, alg, accounts{}, Policy{})
+	b := newEnvOn(t, prefix, fake, alg, accounts{}, Policy{})
 	for range 120 {
 		a.rec.Record("stranger", 10, 0)
 		b.rec.Record("stranger", 10, 0)
@@ -460,5 +466,27 @@ func TestRunFlushesAndEvaluates(t *testing.T) {
 	}
 	if got, want := e.hookStages(), []string{"raise/proposed", "raise/applied"}; !cmp.Equal(got, want) {
 		t.Errorf("hook saw %v, want %v", got, want)
+	}
+}
+
+func TestSparseKeyUsesMeanBaseline(t *testing.T) {
+	e := newEnv(t, ratelimit.SlidingWindow(1000, time.Minute), accounts{}, Policy{})
+	// Traffic in one minute of every four: a median of 0, a mean of 10.
+	for range 30 {
+		e.drive(t, "sparse", 40, 0, 1)
+		e.drive(t, "sparse", 0, 0, 3)
+	}
+	e.drive(t, "sparse", 200, 0, 5) // 20x the mean
+	changes := e.evaluate(t, "sparse")
+	if len(changes) != 1 || changes[0].Kind != KindTighten {
+		t.Errorf("changes = %+v, want one tightening", changes)
+	}
+}
+
+func TestTrustedZeroLimitStays(t *testing.T) {
+	e := newEnv(t, ratelimit.GCRA(0, time.Minute, 0), trusted, Policy{})
+	e.drive(t, "enterprise", 5, 5, 60)
+	if changes := e.evaluate(t, "enterprise"); len(changes) != 0 {
+		t.Errorf("a key blocked with limit 0 was changed: %+v", changes)
 	}
 }

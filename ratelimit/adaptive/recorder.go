@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -20,7 +21,6 @@ import (
 // satisfied by *redis.Client, *redis.ClusterClient and *redis.Ring.
 type Redis interface {
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
-	ZRangeByScore(ctx context.Context, key string, opt *redis.ZRangeBy) *redis.StringSliceCmd
 }
 
 // Defaults of the recorder.
@@ -46,12 +46,16 @@ type counts struct{ requests, denied int64 }
 // The history of key K is the sorted set "{prefix:K}:hist", in the hash
 // slot of the limiter's own keys. Each flush adds one member per key and
 // bucket, "bucketUnix:instance:seq:requests:denied", scored by the bucket's
-// start, drops members older than the retention and sets the key's TTL to
-// the retention, all in one pipeline: 3 billed commands per key flushed and
-// none per request.
+// start. It also drops members older than the retention and sets the key's
+// TTL to the retention. All of it goes in one pipeline, which bills 3
+// commands per key flushed and none per request.
 //
 // Memory: at most maxKeys keys between flushes (WithMaxKeys, 10,000 by
 // default); traffic of further keys is counted in Dropped and not recorded.
+// Each key holds one counter per bucket since the last successful flush,
+// and a failed flush keeps only the buckets within the retention, so a key
+// holds at most retention/bucket counters (5,760 by default) while Redis
+// is down.
 // A Recorder is safe for concurrent use.
 type Recorder struct {
 	rdb       Redis
@@ -189,7 +193,7 @@ func (r *Recorder) bucketStart(t time.Time) int64 {
 
 // Flush writes the traffic recorded since the last flush to Redis in one
 // pipeline and returns the keys it wrote, sorted. On failure the traffic is
-// kept for the next flush, within the key bound.
+// kept for the next flush, within the key bound and the retention.
 func (r *Recorder) Flush(ctx context.Context) ([]string, error) {
 	r.mu.Lock()
 	batch := r.pending
@@ -226,11 +230,18 @@ func (r *Recorder) Flush(ctx context.Context) ([]string, error) {
 	return keys, nil
 }
 
+// restore puts back the traffic of a failed flush, except buckets older
+// than the retention, which count in Dropped.
 func (r *Recorder) restore(batch map[string]map[int64]*counts) {
+	oldest := r.bucketStart(r.clock.Now().Add(-r.retention))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for key, byBucket := range batch {
 		for start, c := range byBucket {
+			if start < oldest {
+				r.dropped += c.requests
+				continue
+			}
 			cur, ok := r.pending[key]
 			if !ok {
 				if len(r.pending) >= r.maxKeys {
@@ -252,16 +263,68 @@ func (r *Recorder) restore(batch map[string]map[int64]*counts) {
 // History returns key's buckets from since to now, oldest first, summed
 // over every instance's flushes. Buckets without traffic are absent.
 func (r *Recorder) History(ctx context.Context, key string, since time.Time) ([]Bucket, error) {
-	members, err := r.rdb.ZRangeByScore(ctx, r.HistoryKey(key), &redis.ZRangeBy{
-		Min: strconv.FormatInt(r.bucketStart(since), 10),
-		Max: "+inf",
-	}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("adaptive: read history of key %q: %w", key, err)
+	buckets, _, err := r.read(ctx, key, since)
+	return buckets, err
+}
+
+// adjustment is a change that a Tuner delivered for a key, stored in the
+// key's history as "adj:unixMillis:kind:stage:to" so that every instance
+// reads it.
+type adjustment struct {
+	at    time.Time
+	kind  Kind
+	stage Stage
+	to    float64
+}
+
+// read returns key's buckets and adjustments from since to now, oldest
+// first, with one ZRANGEBYSCORE.
+func (r *Recorder) read(ctx context.Context, key string, since time.Time) ([]Bucket, []adjustment, error) {
+	h, err := r.readWithOverride(ctx, key, since, "")
+	return h.buckets, h.adjustments, err
+}
+
+// history is a key's history with its override limit.
+type history struct {
+	buckets     []Bucket
+	adjustments []adjustment
+	override    string // the override key's value, "" when it has none
+}
+
+// readWithOverride reads key's history from since and, when overrideKey is
+// not empty, the override limit stored there, in one pipeline: ZRANGEBYSCORE
+// and GET, 2 billed commands.
+func (r *Recorder) readWithOverride(ctx context.Context, key string, since time.Time, overrideKey string) (history, error) {
+	var rangeCmd *redis.StringSliceCmd
+	var getCmd *redis.StringCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		rangeCmd = p.ZRangeByScore(ctx, r.HistoryKey(key), &redis.ZRangeBy{
+			Min: strconv.FormatInt(r.bucketStart(since), 10),
+			Max: "+inf",
+		})
+		if overrideKey != "" {
+			getCmd = p.Get(ctx, overrideKey)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return history{}, fmt.Errorf("adaptive: read history of key %q: %w", key, err)
 	}
+	var h history
+	if getCmd != nil {
+		h.override = getCmd.Val()
+	}
+	members := rangeCmd.Val()
 	sums := make(map[int64]*Bucket)
+	var adjustments []adjustment
 	for _, m := range members {
 		parts := strings.Split(m, ":")
+		if len(parts) == 5 && parts[0] == "adj" {
+			if a, ok := parseAdjustment(parts); ok {
+				adjustments = append(adjustments, a)
+			}
+			continue
+		}
 		if len(parts) != 5 {
 			continue
 		}
@@ -283,7 +346,39 @@ func (r *Recorder) History(ctx context.Context, key string, since time.Time) ([]
 	for _, start := range slices.Sorted(maps.Keys(sums)) {
 		out = append(out, *sums[start])
 	}
-	return out, nil
+	slices.SortFunc(adjustments, func(a, b adjustment) int { return a.at.Compare(b.at) })
+	h.buckets, h.adjustments = out, adjustments
+	return h, nil
+}
+
+func parseAdjustment(parts []string) (adjustment, bool) {
+	millis, err1 := strconv.ParseInt(parts[1], 10, 64)
+	kind, err2 := strconv.ParseUint(parts[2], 10, 8)
+	stage, err3 := strconv.ParseUint(parts[3], 10, 8)
+	to, err4 := strconv.ParseFloat(parts[4], 64)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+		return adjustment{}, false
+	}
+	return adjustment{at: time.UnixMilli(millis).UTC(), kind: Kind(kind), stage: Stage(stage), to: to}, true
+}
+
+// recordAdjustment adds c to key's history with ZADD and PEXPIRE in one
+// pipeline (2 billed commands), so that the PEXPIRE bounds the history
+// even when it had expired before the change.
+func (r *Recorder) recordAdjustment(ctx context.Context, c Change) error {
+	hist := r.HistoryKey(c.Key)
+	member := "adj:" + strconv.FormatInt(c.At.UnixMilli(), 10) + ":" +
+		strconv.FormatUint(uint64(c.Kind), 10) + ":" + strconv.FormatUint(uint64(c.Stage), 10) + ":" +
+		strconv.FormatFloat(c.To, 'g', -1, 64)
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZAdd(ctx, hist, redis.Z{Score: float64(c.At.Unix()), Member: member})
+		p.PExpire(ctx, hist, r.retention)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("adaptive: record %s of key %q in its history: %w", c.Kind, c.Key, err)
+	}
+	return nil
 }
 
 type systemClock struct{}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"sync"
 	"time"
 
 	"github.com/upstash-ops/sdk/ratelimit"
@@ -13,9 +12,16 @@ import (
 
 // Limits is the part of *ratelimit.Limiter that the tuner calls.
 type Limits interface {
+	// Algorithm returns the algorithm with its default limit.
 	Algorithm() ratelimit.Algorithm
-	EffectiveLimit(ctx context.Context, key string) (float64, error)
+	// OverrideKey returns the Redis key of key's override limit, a
+	// decimal number, which the tuner reads in the pipeline that reads
+	// the history.
+	OverrideKey(key string) string
+	// SetOverride replaces key's limit until ttl passes.
 	SetOverride(ctx context.Context, key string, limit float64, ttl time.Duration) error
+	// ForgetDenial drops key from this process's deny cache.
+	ForgetDenial(key string)
 }
 
 var _ Limits = (*ratelimit.Limiter)(nil)
@@ -129,6 +135,10 @@ type Policy struct {
 	// RaiseFactor for RaiseTTL.
 	NearLimit, SpikeFactor, RaiseFactor float64
 	RaiseTTL                            time.Duration
+	// MaxRaise caps raises at this multiple of the algorithm's default
+	// limit, 4 by default, so that raises repeated while demand keeps
+	// filling the raised limit stop there. Ceiling applies too.
+	MaxRaise float64
 
 	// An untrusted key whose recent demand is AbuseFactor times its
 	// baseline gets its limit multiplied by TightenFactor for TightenTTL.
@@ -140,6 +150,18 @@ type Policy struct {
 	// times GrowthFactor.
 	GrowthRatio, GrowthFactor float64
 	GrowthDays                int
+	// RecommendEvery is the least time between two recommendations for
+	// one key, 24 hours by default.
+	RecommendEvery time.Duration
+
+	// Cooldown is the least time between two raises or cuts of one key,
+	// across every instance that shares the history: RecentBuckets
+	// recorder buckets by default, the time the recent window needs to
+	// show the effect of the last change.
+	Cooldown time.Duration
+
+	// DisableRaise, DisableTighten and DisableRecommend turn a rule off.
+	DisableRaise, DisableTighten, DisableRecommend bool
 }
 
 // DefaultPolicy returns the default settings.
@@ -153,12 +175,14 @@ func DefaultPolicy() Policy {
 		SpikeFactor:    2,
 		RaiseFactor:    2,
 		RaiseTTL:       time.Hour,
+		MaxRaise:       4,
 		AbuseFactor:    10,
 		TightenFactor:  0.5,
 		TightenTTL:     time.Hour,
 		GrowthRatio:    0.9,
 		GrowthFactor:   1.5,
 		GrowthDays:     3,
+		RecommendEvery: 24 * time.Hour,
 	}
 }
 
@@ -174,6 +198,7 @@ func (p Policy) withDefaults() Policy {
 	setFloat(&p.NearLimit, d.NearLimit)
 	setFloat(&p.SpikeFactor, d.SpikeFactor)
 	setFloat(&p.RaiseFactor, d.RaiseFactor)
+	setFloat(&p.MaxRaise, d.MaxRaise)
 	setFloat(&p.AbuseFactor, d.AbuseFactor)
 	setFloat(&p.TightenFactor, d.TightenFactor)
 	setFloat(&p.GrowthRatio, d.GrowthRatio)
@@ -194,29 +219,29 @@ func (p Policy) withDefaults() Policy {
 	if p.GrowthDays <= 0 {
 		p.GrowthDays = d.GrowthDays
 	}
+	if p.RecommendEvery <= 0 {
+		p.RecommendEvery = d.RecommendEvery
+	}
 
 	p.Ceiling = max(p.Ceiling, p.Floor)
 	return p
 }
 
 // Tuner applies the policy to each key's history and changes its limit
-// through the limiter's overrides. It is safe for concurrent use.
+// through the limiter's overrides. It keeps no per-key state in process:
+// the changes it delivered are stored in each key's history in Redis, where
+// the cooldown and the spacing of recommendations read them, so every
+// instance sees them. It is safe for concurrent use.
 type Tuner struct {
 	limits        Limits
 	recorder      *Recorder
 	lookup        AccountLookup
 	policy        Policy
 	onAdjust      func(context.Context, Change) error
+	notifier      Notifier
 	recommendOnly bool
 	logger        *slog.Logger
-
-	mu          sync.Mutex
-	recommended map[string]time.Time // key -> last recommendation; bounded by maxRecommended
 }
-
-// maxRecommended bounds the keys whose last recommendation is remembered;
-// when full the map is cleared, so a recommendation may repeat early.
-const maxRecommended = 10_000
 
 // TunerOption configures a Tuner.
 type TunerOption func(*Tuner)
@@ -229,6 +254,16 @@ func WithPolicy(p Policy) TunerOption { return func(t *Tuner) { t.policy = p.wit
 func WithOnAdjust(f func(context.Context, Change) error) TunerOption {
 	return func(t *Tuner) { t.onAdjust = f }
 }
+
+// Notifier sends a person a notification about a change.
+type Notifier interface {
+	Notify(ctx context.Context, c Change) error
+}
+
+// WithNotifier sets the notifier, which receives each change in its final
+// stage: applied, or recommended. A notifier error is logged and changes
+// nothing. There is no notifier by default.
+func WithNotifier(n Notifier) TunerOption { return func(t *Tuner) { t.notifier = n } }
 
 // WithRecommendOnly makes the tuner report every change as recommended and
 // apply none.
@@ -248,12 +283,11 @@ func NewTuner(limits Limits, recorder *Recorder, lookup AccountLookup, opts ...T
 		return nil, errors.New("adaptive: limiter and recorder are required")
 	}
 	t := &Tuner{
-		limits:      limits,
-		recorder:    recorder,
-		lookup:      lookup,
-		policy:      DefaultPolicy(),
-		logger:      slog.New(slog.DiscardHandler),
-		recommended: make(map[string]time.Time),
+		limits:   limits,
+		recorder: recorder,
+		lookup:   lookup,
+		policy:   DefaultPolicy(),
+		logger:   slog.New(slog.DiscardHandler),
 	}
 	for _, opt := range opts {
 		opt(t)

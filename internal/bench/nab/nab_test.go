@@ -143,3 +143,75 @@ func TestCorrelateDetectorScore(t *testing.T) {
 		t.Errorf("standard-profile score = %.2f, want at least 57.5 (Twitter ADVec scores 47.1)", got.Normalized)
 	}
 }
+
+// TestScoreHandComputed checks the scorer against a case worked out by hand
+// from NAB's rules, with sigma(p) = 2/(1+e^(5p)) - 1:
+//
+//	100 rows, probation floor(0.15*100) = 15 rows,
+//	window A = rows 50..59 (width 10), window B = rows 80..83 (width 4).
+//	row 10: in probation, ignored
+//	row 20: before the first window, -fp
+//	row 55: 5 rows from A's right end, p = -0.5: sigma(-0.5)/sigma(-1) = 0.859793
+//	row 58: later in A, p = -0.2: worth less than row 55, so not counted
+//	row 62: 3 rows after A, p = 3/9: fp * sigma(1/3) = -0.075049
+//	row 79: 20 rows after A, p = 20/9: fp * sigma(2.22) = -0.109997
+//	row 95: 12 rows after B, p = 12/3 > 3: -fp
+//	window B is missed: -fn
+func TestScoreHandComputed(t *testing.T) {
+	files := []File{syntheticFile(100, Window{Left: 50, Right: 59}, Window{Left: 80, Right: 83})}
+	scores := make([]float64, 100)
+	for _, i := range []int{10, 20, 55, 58, 62, 79, 95} {
+		scores[i] = 1
+	}
+	const tp55, fp62, fp79 = 0.8597925669097837, -0.07504879692619866, -0.1099967120746637
+	tests := []struct {
+		p       Profile
+		wantRaw float64
+	}{
+		{Standard, -0.11 + tp55 + fp62 + fp79 - 0.11 - 1},
+		{RewardLowFP, -0.22 + tp55 + 2*fp62 + 2*fp79 - 0.22 - 1},
+		{RewardLowFN, -0.11 + tp55 + fp62 + fp79 - 0.11 - 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.p.Name, func(t *testing.T) {
+			got := Score(files, [][]float64{scores}, tt.p)
+			if math.Abs(got.Raw-tt.wantRaw) > 1e-12 {
+				t.Errorf("raw = %.12f, want %.12f", got.Raw, tt.wantRaw)
+			}
+			if got.Threshold != 1 {
+				t.Errorf("threshold = %v, want 1", got.Threshold)
+			}
+			if got.Detected != 1 || got.FalseRows != 4 {
+				t.Errorf("detected %d windows with %d false rows, want 1 and 4", got.Detected, got.FalseRows)
+			}
+			null, perfect := -2*tt.p.FN, 2*tt.p.TP
+			wantNorm := 100 * (tt.wantRaw - null) / (perfect - null)
+			if math.Abs(got.Normalized-wantNorm) > 1e-9 {
+				t.Errorf("normalised = %.9f, want %.9f", got.Normalized, wantNorm)
+			}
+			if at := ScoreAt(&files[0], scores, tt.p, 1); math.Abs(at.Raw-tt.wantRaw) > 1e-12 {
+				t.Errorf("ScoreAt raw = %.12f, want %.12f", at.Raw, tt.wantRaw)
+			}
+		})
+	}
+	if want := 100 * (-0.5452529420910787 + 2) / 4; math.Abs(Score(files, [][]float64{scores}, Standard).Normalized-want) > 1e-9 {
+		t.Errorf("standard normalised score differs from the hand value %.6f", want)
+	}
+}
+
+// TestScoreThresholdTies checks that rows sharing a score are all detected
+// at that threshold (a detection is a score at or above it) and that a
+// lower threshold that adds only false positives is not chosen.
+func TestScoreThresholdTies(t *testing.T) {
+	files := []File{syntheticFile(100, Window{Left: 50, Right: 59})}
+	scores := make([]float64, 100)
+	scores[50], scores[40] = 0.7, 0.7 // the window's first row and a false positive, tied
+	scores[30] = 0.5                  // a lone false positive below
+	got := Score(files, [][]float64{scores}, Standard)
+	if got.Threshold != 0.7 {
+		t.Errorf("threshold = %v, want 0.7", got.Threshold)
+	}
+	if want := 1 - 0.11; math.Abs(got.Raw-want) > 1e-12 {
+		t.Errorf("raw = %v, want %v (one window at its first row, one false row)", got.Raw, want)
+	}
+}

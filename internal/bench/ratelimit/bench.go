@@ -100,10 +100,10 @@ type Scenario struct {
 	Keys int
 }
 
-// Scenarios are the shapes the table reports: every decision allowed,
-// spread over 10,000 keys (many first hits of a key or window) or over 100
-// keys (steady state), and one abusive key that floods a limit of 100 per
-// minute, so nearly every decision is a denial.
+// Scenarios are the shapes the table reports. In the first two every
+// decision is allowed, spread over 10,000 keys (many first hits of a key or
+// window) or over 100 keys (steady state). In the third, one abusive key
+// floods a limit of 100 per minute, so nearly every decision is a denial.
 var Scenarios = []Scenario{
 	{Name: "allowed, 10k keys", PerMinute: 1_000_000, Keys: 10_000},
 	{Name: "allowed, 100 keys", PerMinute: 1_000_000_000, Keys: 100},
