@@ -126,9 +126,17 @@ func (v *VectorCollector) Info(ctx context.Context) (VectorInfo, error) {
 	return info, err
 }
 
+// maxProbeDimension bounds the probe's query vector. The dimension comes
+// from the server, and a query this large is already over 10 MB of JSON.
+const maxProbeDimension = 1 << 20
+
 // Probe runs one query of topK 1 with a unit vector of the given dimension
-// and returns how long the round trip took on the collector's clock.
+// and returns how long the round trip took on the collector's clock. A
+// dimension below 1 or above 1,048,576 is an error and sends no query.
 func (v *VectorCollector) Probe(ctx context.Context, dimension int) (time.Duration, error) {
+	if dimension < 1 || dimension > maxProbeDimension {
+		return 0, fmt.Errorf("correlate: vector probe: invalid dimension %d: want 1 to %d", dimension, maxProbeDimension)
+	}
 	vec := make([]float64, dimension)
 	for i := range vec {
 		vec[i] = 1 / math.Sqrt(float64(dimension))

@@ -109,3 +109,23 @@ func FuzzDecodeVectorResponse(f *testing.F) {
 		}
 	})
 }
+
+// The dimension comes from the server. A broken or hostile answer must not
+// make the probe allocate a vector of a trillion floats.
+func TestVectorCollectorRejectsHugeDimension(t *testing.T) {
+	emu := vectoremu.Start(t, vectorToken, 1<<40)
+	v, err := NewVectorCollector(emu.URL, vectorToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples, err := v.Collect(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "dimension") {
+		t.Errorf("Collect() error = %v, want an invalid dimension", err)
+	}
+	if len(samples) == 0 {
+		t.Error("Collect() dropped the info samples along with the probe")
+	}
+	if emu.Queries() != 0 {
+		t.Errorf("probe ran %d queries, want none", emu.Queries())
+	}
+}

@@ -95,11 +95,16 @@ func originOf(failed, target string) string {
 	return target
 }
 
-// canWatch reports whether a new target can wait for origin within the
-// bounds of the dependency watch and the set of paused targets. m.mu is
-// held.
+// canWatch reports whether a new target can wait for origin: within the
+// bounds of the dependency watch and the set of paused targets, and with
+// a checker that can probe origin. m.mu is held.
 func (m *Monitor) canWatch(origin string) bool {
 	if len(m.paused) >= maxPausedTargets {
+		return false
+	}
+	if _, isHTTP := m.cfg.checker.(*HTTPChecker); isHTTP &&
+		!strings.HasPrefix(origin, "http://") && !strings.HasPrefix(origin, "https://") {
+		// The HTTP checker cannot probe a job name, so a pause would never end.
 		return false
 	}
 	_, known := m.deps[origin]

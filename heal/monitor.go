@@ -221,7 +221,8 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 // keeps the last 512 records. The dependency watch holds 256 dependencies
 // and the set of paused targets 1024 entries. A dependency failure that
 // would exceed either is alerted on but not paused, since no probe would
-// resume it. A configuration pause beyond 1024 targets still happens but
+// resume it. So is one whose dependency has no http or https URL while
+// the checker is an HTTPChecker. A configuration pause beyond 1024 targets still happens but
 // is missing from Paused.
 type Monitor struct {
 	cfg config
@@ -390,6 +391,8 @@ func (m *Monitor) Audit() []AuditRecord {
 
 // Paused returns the targets the Monitor has paused and not resumed, each
 // with the dependency origin it waits for ("" for a configuration pause).
+// In a dry run it returns the targets it would have paused, which it also
+// probes for and would resume.
 func (m *Monitor) Paused() map[string]string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -481,7 +484,7 @@ func (m *Monitor) act(ctx context.Context, d Decision, entry *windowEntry, newRu
 			case !m.canWatch(origin):
 				// A pause nobody probes for would never end, so the owner
 				// gets the alert and decides.
-				m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "heal: dependency watch is full, not pausing",
+				m.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "heal: cannot probe the dependency, not pausing",
 					slog.String("target", redactURL(ev.Target)), slog.String("dependency", origin),
 					slog.Int("max_dependencies", maxDependencies), slog.Int("max_paused", maxPausedTargets))
 			default:

@@ -816,3 +816,40 @@ func TestMonitorConcurrentUse(t *testing.T) {
 		t.Error("no audit records after concurrent outages, want the pause and alert")
 	}
 }
+
+func TestMonitorDoesNotPauseWhatHTTPCannotProbe(t *testing.T) {
+	rec := &recorder{}
+	m, err := NewMonitor(WithPolicy(Policy{Mode: Autonomous}), WithClock(clock.NewFake(epoch)),
+		WithPauser(rec), WithAlerter(rec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No URL: the dependency is known only by the job's name.
+	_, err = m.Observe(context.Background(), Event{
+		Target: "job:sync-crm", RunID: "run-1", Failure: Failure{Err: syscall.ECONNREFUSED},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := m.Paused(); len(p) != 0 {
+		t.Errorf("Paused = %v: the HTTP checker cannot probe a job name, so the pause would never end", p)
+	}
+	if !hasCall(rec.Calls(), "alert job:sync-crm") {
+		t.Errorf("calls = %v, want an alert", rec.Calls())
+	}
+}
+
+func TestMonitorDryRunPausedIsSimulated(t *testing.T) {
+	m, rec, _ := newTestMonitor(t, DryRun)
+	if _, err := m.Observe(context.Background(), Event{
+		Target: workflowURL, RunID: "run-1", Failure: Failure{Status: http.StatusUnauthorized},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Paused()[workflowURL]; !ok {
+		t.Errorf("Paused = %v, want the target a dry run would have paused", m.Paused())
+	}
+	if calls := rec.Calls(); len(calls) != 0 {
+		t.Errorf("calls = %v, want no Pauser or Alerter call in a dry run", calls)
+	}
+}

@@ -344,3 +344,33 @@ func TestMonitorPollProbesWhenFetchFails(t *testing.T) {
 		t.Errorf("calls = %v, want the resume after two healthy probes", rec.Calls())
 	}
 }
+
+// Bot protection in front of the app's endpoint answers QStash with a
+// challenge page behind a 503. The Workflow logs carry the page as the
+// step error's text, and the repetition must not turn it into a logical
+// failure.
+func TestScenarioChallengePageEveryRun(t *testing.T) {
+	s := newScenario(t)
+	const wf = "https://app.example.com/api/workflows/import"
+	const page = `<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>`
+	for i := range 3 {
+		s.workflows.Script(wf, s.at(time.Duration(i)*10*time.Minute)).
+			Input(`{"batch":1}`).Fail(3, http.StatusServiceUnavailable, page, nil).Add()
+	}
+
+	rep := s.poll()
+	if len(rep.Decisions) != 3 {
+		t.Fatalf("decisions = %d, want one per run", len(rep.Decisions))
+	}
+	for _, d := range rep.Decisions {
+		if d.Verdict.Class != Configuration || d.Verdict.Signal != "bot-challenge" {
+			t.Errorf("run %s: verdict = %v, want configuration bot-challenge", d.Event.RunID, d.Verdict)
+		}
+	}
+	if len(s.rec.reviews) != 0 {
+		t.Errorf("reviews = %+v, want none: a challenge page is configuration", s.rec.reviews)
+	}
+	if got := s.monitor.Paused()[wf]; got != "" || len(s.monitor.Paused()) != 1 {
+		t.Errorf("Paused = %v, want the workflow paused for configuration", s.monitor.Paused())
+	}
+}

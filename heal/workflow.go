@@ -164,8 +164,8 @@ func DecodeLogsPage(r io.Reader) (LogsPage, error) {
 //     error becomes the call event's Message instead of an event of its
 //     own;
 //   - for a failed run with none of the above, the failure function's
-//     failStatus and failResponse, or, without those, an event that says
-//     the run failed;
+//     failStatus and failResponse, or, without those, an event that reports
+//     that the run failed;
 //   - a failure function that itself failed, as step "failure-function".
 func RunEvents(run WorkflowRun) []Event {
 	input := runInput(run)

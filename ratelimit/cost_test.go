@@ -53,7 +53,7 @@ func TestBilledCommandsPerDecision(t *testing.T) {
 
 	for name, alg := range algorithms(2) {
 		for _, serverTime := range []bool{false, true} {
-			opts := []Option{WithClock(clock.NewFake(epoch))}
+			opts := []Option{WithClock(clock.NewFake(epoch)), WithTimeout(time.Second)}
 			extra := int64(0)
 			if serverTime {
 				opts = append(opts, WithServerTime())
@@ -94,6 +94,14 @@ func TestBilledCommandsPerDecision(t *testing.T) {
 				cost("allowed", true, later+extra)
 				cost("denied by Redis", false, 2+extra)
 				cost("denied by the deny cache", false, 0)
+
+				before := billedCommands(t, rdb)
+				if _, err := l.Remaining(ctx, "k"); err != nil {
+					t.Fatal(err)
+				}
+				if got := billedCommands(t, rdb) - before; got != 2+extra {
+					t.Errorf("peek with Remaining: %d billed commands, want %d", got, 2+extra)
+				}
 			})
 		}
 	}
@@ -108,7 +116,7 @@ func TestFixedWindowBilledAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
 	fake := clock.NewFake(epoch)
 	newLimiter := func() *Limiter {
-		l, err := New(rdb, FixedWindow(10, time.Minute), WithClock(fake))
+		l, err := New(rdb, FixedWindow(10, time.Minute), WithClock(fake), WithTimeout(time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -134,7 +134,8 @@
 // # Middleware
 //
 // Middleware keys requests by client IP (forwarding headers only from
-// WithTrustedProxies, walked from the right), by an API key header or a
+// WithTrustedProxies, walked from the right; an IPv6 client by its /64,
+// see WithIPv6PrefixLength), by an API key header or a
 // bearer token (hashed with SHA-256 before they become keys), or by a
 // KeyFunc, and sets the RateLimit-Policy and RateLimit fields of
 // draft-ietf-httpapi-ratelimit-headers-11 on every response, with
@@ -155,7 +156,7 @@
 //   - A deny-cache denial reports the wait for cost 1, a lower bound for a
 //     larger cost.
 //   - A TTL is computed from the clock of the app server that wrote the
-//     state, so with skewed clocks a GCRA key can expire up to the skew
-//     early and start fresh; this is within the rate*skew bound described
-//     under Clocks, but it can recur after each idle period.
+//     state, so with skewed clocks a TokenBucket or GCRA key can expire up
+//     to the skew early and start fresh; this is within the rate*skew bound
+//     described under Clocks, but it can recur after each idle period.
 package ratelimit

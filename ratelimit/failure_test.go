@@ -244,3 +244,65 @@ func TestSpansCarryNoSecrets(t *testing.T) {
 		}
 	}
 }
+
+// closingRedis listens on a loopback port and closes every connection as
+// soon as it accepts it.
+func closingRedis(t *testing.T, contextTimeout bool) *redis.Client {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	rdb := redis.NewClient(&redis.Options{
+		Addr:                  ln.Addr().String(),
+		Password:              testPassword,
+		DisableIdentity:       true,
+		ContextTimeoutEnabled: contextTimeout,
+	})
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+// TestClosingRedisWithinTimeout decides against a Redis that closes every
+// connection at once, with go-redis's default retries and dial backoff,
+// which alone would hold a call for hundreds of milliseconds.
+func TestClosingRedisWithinTimeout(t *testing.T) {
+	for _, policy := range []FailurePolicy{FailOpen, FailClosed, FailLocal} {
+		for _, inline := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/inline=%v", policy, inline), func(t *testing.T) {
+				t.Parallel()
+				l, err := New(closingRedis(t, inline), SlidingWindow(5, time.Minute), WithFailurePolicy(policy))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range 3 {
+					start := time.Now()
+					res, err := l.Allow(context.Background(), "k")
+					elapsed := time.Since(start)
+					if err != nil {
+						t.Fatalf("Allow %d: %v", i+1, err)
+					}
+					if elapsed > maxDecisionTime {
+						t.Errorf("Allow %d took %v against a closing Redis, want at most %v", i+1, elapsed, maxDecisionTime)
+					}
+					if res.Source == SourceRedis || res.Err == nil {
+						t.Errorf("Allow %d = %+v, want a decision of the failure policy", i+1, res)
+					}
+					if res.Err != nil && strings.Contains(res.Err.Error(), testPassword) {
+						t.Errorf("Result.Err contains the Redis password: %v", res.Err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -37,7 +37,9 @@ const tracerName = "github.com/upstash-ops/sdk/ratelimit"
 // Limiter decides requests per key against a limit kept in Redis. Each
 // decision is one round trip: one Lua script that reads the key's state and
 // override limit with one MGET and, when the request is allowed, writes the
-// new state with one SET carrying a TTL.
+// new state with one SET carrying a TTL. FixedWindow instead decides most
+// requests with one BITFIELD; the package documentation lists the billed
+// commands of each case.
 //
 // A Limiter is safe for concurrent use. Its memory is bounded by the deny
 // cache (WithDenyCache, 10,000 keys by default), the per-key fallback
@@ -251,7 +253,12 @@ func (l *Limiter) Wait(ctx context.Context, key string) (Result, error) {
 // wrapping ctx.Err(). Between tries it sleeps for the denial's RetryAfter on
 // the limiter's clock. A cost above what the limit can ever admit keeps
 // waiting, one period per try, because an override may raise the limit.
+// A cost of zero or less returns the peek of Remaining at once, because it
+// spends nothing and so never has to wait.
 func (l *Limiter) WaitN(ctx context.Context, key string, n int) (Result, error) {
+	if n <= 0 {
+		return l.Remaining(ctx, key)
+	}
 	for {
 		res, err := l.AllowN(ctx, key, n)
 		if err != nil || res.Allowed {

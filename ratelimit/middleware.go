@@ -66,6 +66,7 @@ type middlewareConfig struct {
 	denied        http.Handler
 	legacy        bool
 	policy        string
+	ipv6Bits      int
 }
 
 // MiddlewareOption configures Middleware.
@@ -87,6 +88,19 @@ func WithKey(f KeyFunc) MiddlewareOption {
 // pick its own key by sending X-Forwarded-For.
 func WithTrustedProxies(prefixes ...netip.Prefix) MiddlewareOption {
 	return middlewareOptionFunc(func(c *middlewareConfig) { c.trusted = append(c.trusted, prefixes...) })
+}
+
+// WithIPv6PrefixLength sets how many leading bits of an IPv6 client
+// address form its key. The default is 64, because one client, a home
+// network or a cloud instance, usually holds a whole /64 and can send from
+// any address in it. 128 keys each address on its own; values outside
+// [0, 128] keep the default. IPv4 clients are keyed by address.
+func WithIPv6PrefixLength(bits int) MiddlewareOption {
+	return middlewareOptionFunc(func(c *middlewareConfig) {
+		if bits >= 0 && bits <= 128 {
+			c.ipv6Bits = bits
+		}
+	})
 }
 
 // WithForwardedHeader names the header that the trusted proxies write:
@@ -146,7 +160,7 @@ func ResultFromContext(ctx context.Context) (Result, bool) {
 // rounded up and at least 1. When Redis fails, the limiter's failure policy
 // decides; the middleware never responds with 500 for a Redis failure.
 func Middleware(l *Limiter, opts ...MiddlewareOption) func(http.Handler) http.Handler {
-	cfg := middlewareConfig{forwardHeader: "X-Forwarded-For", policy: "default"}
+	cfg := middlewareConfig{forwardHeader: "X-Forwarded-For", policy: "default", ipv6Bits: 64}
 	for _, opt := range opts {
 		opt.applyMiddleware(&cfg)
 	}
@@ -181,7 +195,8 @@ func Middleware(l *Limiter, opts ...MiddlewareOption) func(http.Handler) http.Ha
 }
 
 // requestKey returns the key for r: the key function's, else "ip:" and the
-// client IP, else "ip:unknown".
+// client IP (for IPv6, its prefix of ipv6Bits bits, such as
+// "2001:db8:1:2::/64"), else "ip:unknown".
 func (c *middlewareConfig) requestKey(r *http.Request) string {
 	if c.key != nil {
 		if key, err := c.key(r); err == nil {
@@ -191,6 +206,10 @@ func (c *middlewareConfig) requestKey(r *http.Request) string {
 	addr, ok := clientIP(r, c.trusted, c.forwardHeader)
 	if !ok {
 		return "ip:unknown"
+	}
+	if addr.Is6() && c.ipv6Bits < 128 {
+		prefix, _ := addr.Prefix(c.ipv6Bits)
+		return "ip:" + prefix.String()
 	}
 	return "ip:" + addr.String()
 }

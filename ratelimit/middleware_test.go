@@ -337,3 +337,38 @@ func TestMiddlewareHeaderIntegersInRange(t *testing.T) {
 		}
 	}
 }
+
+// TestMiddlewareIPv6KeyedByPrefix sends from two addresses of one /64, as a
+// client that holds the prefix can, and from another /64.
+func TestMiddlewareIPv6KeyedByPrefix(t *testing.T) {
+	f := newFixture(t, FixedWindow(1, time.Minute), WithPrefix(uniquePrefix("mw-ipv6")))
+	h := Middleware(f.l)(okHandler())
+	send := func(remote string) int {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.RemoteAddr = remote
+		return serve(h, req).Code
+	}
+	if code := send("[2001:db8:1:2::1]:5000"); code != http.StatusOK {
+		t.Fatalf("first request: status %d", code)
+	}
+	if code := send("[2001:db8:1:2:ffff::9]:5001"); code != http.StatusTooManyRequests {
+		t.Errorf("second address of the same /64: status %d, want 429", code)
+	}
+	if code := send("[2001:db8:1:3::1]:5000"); code != http.StatusOK {
+		t.Errorf("address of another /64: status %d, want 200", code)
+	}
+	if code := send("198.51.100.7:5000"); code != http.StatusOK {
+		t.Errorf("IPv4 client: status %d, want 200", code)
+	}
+
+	perAddress := Middleware(f.l, WithIPv6PrefixLength(128))(okHandler())
+	req := httptest.NewRequest("GET", "/", nil)
+	req.RemoteAddr = "[2001:db8:9::5]:1"
+	if code := serve(perAddress, req).Code; code != http.StatusOK {
+		t.Errorf("per-address keys: status %d, want 200", code)
+	}
+	req.RemoteAddr = "[2001:db8:9::6]:1"
+	if code := serve(perAddress, req).Code; code != http.StatusOK {
+		t.Errorf("per-address keys, second address: status %d, want 200", code)
+	}
+}

@@ -186,8 +186,10 @@ if n == 0 or start then
   end
 else
   -- BITFIELD found no current window, and may have created the key: start
-  -- a window, or delete the key when even this request is denied.
-  applyOverride(redis.call('GET', KEYS[2]))
+  -- a window, or delete the key when even this request is denied. MGET,
+  -- unlike GET, reads a value of the wrong type as nil instead of failing
+  -- the script and leaving the created key without a TTL.
+  applyOverride(redis.call('MGET', KEYS[2])[1])
   cap = capOf()
   if n <= cap then
     allowed = 1

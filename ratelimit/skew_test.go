@@ -15,11 +15,11 @@ func skewedPair(t *testing.T, alg Algorithm, opts ...Option) (ahead, behind *Lim
 	aheadClock = clock.NewFake(epoch.Add(5 * time.Second))
 	behindClock = clock.NewFake(epoch.Add(-5 * time.Second))
 	var err error
-	ahead, err = New(server.Client(t), alg, append([]Option{WithClock(aheadClock), WithoutDenyCache()}, opts...)...)
+	ahead, err = New(server.Client(t), alg, append([]Option{WithClock(aheadClock), WithoutDenyCache(), WithTimeout(time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	behind, err = New(server.Client(t), alg, append([]Option{WithClock(behindClock), WithoutDenyCache()}, opts...)...)
+	behind, err = New(server.Client(t), alg, append([]Option{WithClock(behindClock), WithoutDenyCache(), WithTimeout(time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

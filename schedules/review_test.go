@@ -230,3 +230,23 @@ func TestApplyFallsBackWhenFirstActionOff(t *testing.T) {
 		t.Errorf("Apply with delete off = %v, want the pause of the stale-code finding done", res)
 	}
 }
+
+func TestDegradedAtHalfSaysHalf(t *testing.T) {
+	e := newEnv(t)
+	id := e.create(now.Add(-40*24*time.Hour), "https://api.example.com/jobs/half", "0 * * * *", 0, "")
+	i := 0
+	e.fire(id, now.Add(-10*time.Hour), now.Add(-time.Hour), time.Hour, func(time.Time) []qstashemu.Attempt {
+		i++
+		if i%2 == 0 {
+			return []qstashemu.Attempt{qstashemu.OK()}
+		}
+		return []qstashemu.Attempt{qstashemu.Fail(500, "boom")}
+	})
+	f := only(t, e.audit(schedules.WithoutRules(schedules.KindDeadLetters)), id)
+	if f.Kind != schedules.KindDegraded || f.Failures != 5 || f.Checked != 10 {
+		t.Fatalf("finding = %s %d/%d, want degraded 5/10", f.Kind, f.Failures, f.Checked)
+	}
+	if strings.Contains(f.Summary, "most recent triggers failed") {
+		t.Errorf("summary claims most triggers failed for 5 of 10: %s", f.Summary)
+	}
+}

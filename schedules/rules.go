@@ -162,7 +162,7 @@ func (a *Auditor) failureRules(base Finding, completed []*trigger) *Finding {
 				break
 			}
 		}
-		f.Summary = summarize(f, "is degraded: most recent triggers failed, but some still succeed")
+		f.Summary = summarize(f, "is degraded: recent triggers keep failing, but some still succeed")
 		return &f
 	}
 	return nil

@@ -100,7 +100,7 @@ func (s *approvalStore) create(ctx context.Context, p PendingApproval) (bool, er
 }
 
 // take removes and returns the pending action id, so that only one caller
-// can decide it. With match set, it takes the action only when match
+// can decide it. An action past its expiry is not taken. With match set, it takes the action only when match
 // returns true for it, and otherwise leaves it pending and returns
 // ErrApprovalNotFound.
 func (s *approvalStore) take(ctx context.Context, id string, match func(PendingApproval) bool) (PendingApproval, error) {
@@ -114,7 +114,10 @@ func (s *approvalStore) take(ctx context.Context, id string, match func(PendingA
 		if err := json.Unmarshal(b, &p); err != nil {
 			return fmt.Errorf("upstashops: decode pending action %s: %w", id, err)
 		}
-		if match != nil && !match(p) {
+		// Redis expires the key on its own clock; the Operator's clock
+		// decides, so that skew never lets an expired action run. The
+		// listing removes it and records the expiry.
+		if !s.clk.Now().Before(p.ExpiresAt) || (match != nil && !match(p)) {
 			return redis.Nil
 		}
 		_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {

@@ -345,3 +345,42 @@ func TestSignedLinkNotReplayedOnNextRequest(t *testing.T) {
 		t.Errorf("pending after the replay = %d, want the second request still pending", len(pending))
 	}
 }
+
+func TestHandlerEscapesFindingText(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	job := &findingsJob{name: ScheduleJob}
+	op := newTestOperator(t, WithRedis(rdb), prefix, WithJob(job), WithDashboardToken(testToken),
+		WithPolicy(ObserveOnly.With(ActionDeleteSchedule, RequireApproval)), WithExecutor(ActionDeleteSchedule, &countingExecutor{}))
+	const payload = `<img src=x onerror=alert(1)>`
+	f := zombie(`scd_"` + payload)
+	f.Summary, f.Recommendation = "summary "+payload, "fix "+payload
+	f.Evidence = []Evidence{{payload, payload}}
+	f.Actions[1].Description = "delete " + payload
+	job.set(f)
+	runJob(t, op, ScheduleJob)
+	mux := http.NewServeMux()
+	mux.Handle("/debug/upstashops/", op.Handler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	fx := &dashboardFixture{op: op, srv: srv, base: srv.URL + "/debug/upstashops/"}
+
+	resp, page := fx.do(t, http.MethodGet, "", nil, bearer())
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if strings.Contains(page, "<img") {
+		t.Error("the dashboard renders finding text as HTML")
+	}
+	if !strings.Contains(page, "&lt;img src=x onerror=alert(1)&gt;") {
+		t.Error("the dashboard lacks the escaped finding text")
+	}
+	pending, err := op.Approvals(ctxT(t))
+	if err != nil || len(pending) == 0 {
+		t.Fatalf("Approvals = %v, %v", pending, err)
+	}
+	link, _ := url.Parse(pending[0].ApproveURL)
+	_, linkPage := fx.do(t, http.MethodGet, strings.TrimPrefix(link.Path, "/")+"?"+link.RawQuery, nil, nil)
+	if strings.Contains(linkPage, "<img") || !strings.Contains(linkPage, "&lt;img") {
+		t.Errorf("approval page does not escape the action text: %s", linkPage)
+	}
+}

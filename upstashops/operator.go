@@ -400,10 +400,10 @@ func (op *Operator) execute(ctx context.Context, js *jobState, l *lease) (Result
 	case <-ctx.Done():
 		out.err = fmt.Errorf("upstashops: job %q: %w", name, ctx.Err())
 	}
-	if out.err == nil {
-		if cause := context.Cause(runCtx); errors.Is(cause, ErrLeaseLost) {
-			out.err = fmt.Errorf("upstashops: job %q: %w", name, ErrLeaseLost)
-		}
+	// A job cancelled because the lease was lost usually returns ctx.Err(),
+	// which says only "canceled": report the cause instead.
+	if cause := context.Cause(runCtx); errors.Is(cause, ErrLeaseLost) && !errors.Is(out.err, ErrJobTimeout) {
+		out.err = fmt.Errorf("upstashops: job %q: %w", name, ErrLeaseLost)
 	}
 	return out.res, out.err
 }

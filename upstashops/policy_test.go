@@ -262,6 +262,11 @@ func TestApprovalRejectAndExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(2 * time.Hour)
+	// Redis still holds the key, as with clock skew between the
+	// application and Redis: the Operator's clock decides.
+	if err := op.Decide(ctxT(t), pending[1].Action.ID, Approve, "carol"); !errors.Is(err, ErrApprovalNotFound) {
+		t.Errorf("Decide after expiry: err = %v, want ErrApprovalNotFound", err)
+	}
 	pending, err := op.Approvals(ctxT(t))
 	if err != nil || len(pending) != 0 {
 		t.Fatalf("after expiry pending = %v, %v", pending, err)
@@ -432,5 +437,40 @@ func TestActionOnceAcrossInstances(t *testing.T) {
 	runJob(t, a, "s")
 	if got := exec.ran(); len(got) != 2 {
 		t.Errorf("after the finding came back executed %v, want a second pause", got)
+	}
+}
+
+func TestDecideConcurrentlyRunsOnce(t *testing.T) {
+	rdb, prefix := testRedis(t)
+	exec := &countingExecutor{}
+	job := &findingsJob{name: "s"}
+	op := newTestOperator(t, WithRedis(rdb), prefix, WithJob(job),
+		WithPolicy(ObserveOnly.With(ActionDeleteSchedule, RequireApproval)), WithExecutor(ActionDeleteSchedule, exec))
+	job.set(zombie("x"))
+	runJob(t, op, "s")
+	pending, _ := op.Approvals(ctxT(t))
+	if len(pending) != 1 {
+		t.Fatalf("pending = %d, want 1", len(pending))
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() { errs <- op.Decide(ctxT(t), pending[0].Action.ID, Approve, "racer") }()
+	}
+	var ok, notFound int
+	for range 8 {
+		switch err := <-errs; {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrApprovalNotFound):
+			notFound++
+		default:
+			t.Errorf("Decide: %v", err)
+		}
+	}
+	if ok != 1 || notFound != 7 {
+		t.Errorf("decisions: %d succeeded, %d not found; want 1 and 7", ok, notFound)
+	}
+	if got := exec.ran(); len(got) != 1 {
+		t.Errorf("executions = %v, want one", got)
 	}
 }

@@ -123,8 +123,14 @@ func (r *RateLimitReview) AllowN(ctx context.Context, key string, n int) (rateli
 	return res, err
 }
 
-// Observe counts one decision for key.
+// Observe counts one decision for key. Decisions of the limiter's failure
+// policy (Source FailOpen, FailClosed or Local) are not counted: made while
+// Redis was unreachable, they would show every key as saturated or idle and
+// propose limit changes because of an outage.
 func (r *RateLimitReview) Observe(key string, res ratelimit.Result) {
+	if res.Source != ratelimit.SourceRedis && res.Source != ratelimit.SourceDenyCache {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	w, ok := r.keys[key]

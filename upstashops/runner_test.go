@@ -246,30 +246,40 @@ func TestLeaseRenewedWhileRunning(t *testing.T) {
 	}
 }
 
+// TestLeaseLostCancelsRun covers a job that returns no error once
+// cancelled and the usual one that returns ctx.Err(): both report
+// ErrLeaseLost.
 func TestLeaseLostCancelsRun(t *testing.T) {
-	rdb, prefix := testRedis(t)
-	clk := fakeClock()
-	started := make(chan struct{})
-	job := NewJob("long", func(ctx context.Context) (Result, error) { close(started); <-ctx.Done(); return Result{}, nil })
-	op := newTestOperator(t, WithRedis(rdb), prefix, WithClock(clk), WithLeaseTTL(30*time.Second), WithJob(job, Timeout(time.Hour)))
+	for name, jobErr := range map[string]func(context.Context) error{
+		"nil":       func(context.Context) error { return nil },
+		"ctx error": func(ctx context.Context) error { return ctx.Err() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			rdb, prefix := testRedis(t)
+			clk := fakeClock()
+			started := make(chan struct{})
+			job := NewJob("long", func(ctx context.Context) (Result, error) { close(started); <-ctx.Done(); return Result{}, jobErr(ctx) })
+			op := newTestOperator(t, WithRedis(rdb), prefix, WithClock(clk), WithLeaseTTL(30*time.Second), WithJob(job, Timeout(time.Hour)))
 
-	ctx := ctxT(t)
-	done := make(chan error, 1)
-	go func() { _, err := op.RunOnce(ctx, "long"); done <- err }()
-	<-started
-	// Another instance took over after the lease expired.
-	if err := rdb.Set(ctx, op.keys.lease("long"), "someone-else", time.Minute).Err(); err != nil {
-		t.Fatal(err)
-	}
-	if err := clk.BlockUntil(ctx, 2); err != nil {
-		t.Fatal(err)
-	}
-	clk.Advance(10 * time.Second)
-	if err := <-done; !errors.Is(err, ErrLeaseLost) {
-		t.Fatalf("err = %v, want ErrLeaseLost", err)
-	}
-	if v, _ := rdb.Get(ctx, op.keys.lease("long")).Result(); v != "someone-else" {
-		t.Errorf("the run released a lease it no longer held: value %q", v)
+			ctx := ctxT(t)
+			done := make(chan error, 1)
+			go func() { _, err := op.RunOnce(ctx, "long"); done <- err }()
+			<-started
+			// Another instance took over after the lease expired.
+			if err := rdb.Set(ctx, op.keys.lease("long"), "someone-else", time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := clk.BlockUntil(ctx, 2); err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(10 * time.Second)
+			if err := <-done; !errors.Is(err, ErrLeaseLost) {
+				t.Fatalf("err = %v, want ErrLeaseLost", err)
+			}
+			if v, _ := rdb.Get(ctx, op.keys.lease("long")).Result(); v != "someone-else" {
+				t.Errorf("the run released a lease it no longer held: value %q", v)
+			}
+		})
 	}
 }
 

@@ -35,15 +35,18 @@ func (j *workflowJob) Name() JobName          { return WorkflowJob }
 func (j *workflowJob) setClock(c clock.Clock) { j.clk = c }
 
 func (j *workflowJob) Run(ctx context.Context) (Result, error) {
+	// Poll returns the decisions of what it could read together with a
+	// fetch error, and has already acted on them, so they are recorded
+	// before the error is returned; the next run reports them.
 	rep, err := j.m.Poll(ctx, j.src)
-	if err != nil {
-		return Result{}, fmt.Errorf("poll workflow failures: %w", err)
-	}
 	now := j.clk.Now()
 	for _, d := range rep.Decisions {
 		if f, ok := workflowFinding(d); ok {
 			j.open.add(f, now)
 		}
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("poll workflow failures: %w", err)
 	}
 	return Result{Findings: j.open.open(now)}, nil
 }

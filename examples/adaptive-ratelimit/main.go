@@ -51,9 +51,9 @@ func main() {
 // start is when the simulated day begins.
 var start = time.Date(2026, 5, 4, 9, 0, 0, 0, time.UTC)
 
-// evaluateEvery is how often, in simulated minutes, the demo flushes the
-// history and evaluates the keys it flushed, as Tuner.Run does.
-const evaluateEvery = 5
+// evaluateEvery is how often Tuner.Run flushes the history and evaluates
+// the keys it flushed.
+const evaluateEvery = 5 * time.Minute
 
 // accounts is the application's account table. The flood key is absent
 // from it, so the tuner treats it as unknown and untrusted.
@@ -123,6 +123,14 @@ func run(ctx context.Context, out io.Writer) error {
 		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })))
 	defer srv.Close()
 
+	runCtx, stopRun := context.WithCancel(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- tuner.Run(runCtx, evaluateEvery) }()
+	defer func() {
+		stopRun()
+		<-runDone
+	}()
+
 	fmt.Fprintf(out, "Replaying %d simulated minutes of traffic on %s, limit 50/min per key.\n\n", minutes, where)
 	totals := map[string]*[2]int{}
 	for m := range minutes {
@@ -137,18 +145,16 @@ func run(ctx context.Context, out io.Writer) error {
 			totals[key][0] += allowed
 			totals[key][1] += denied
 		}
+		// Advance only while Run waits for its next round, so that each
+		// round runs at the same simulated time on every run.
+		if err := fake.BlockUntil(ctx, 1); err != nil {
+			return err
+		}
 		fake.Advance(time.Minute)
 		advanceRedis(time.Minute)
-
-		if (m+1)%evaluateEvery == 0 {
-			keys, err := recorder.Flush(ctx)
-			if err != nil {
-				return err
-			}
-			if _, err := tuner.EvaluateKeys(ctx, keys); err != nil {
-				return err
-			}
-		}
+	}
+	if err := fake.BlockUntil(ctx, 1); err != nil {
+		return err
 	}
 
 	fmt.Fprintln(out)

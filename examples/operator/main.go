@@ -10,6 +10,10 @@
 //	go run ./examples/operator            # serve on 127.0.0.1:8080 until interrupted
 //	go run ./examples/operator -once      # run every job once, print the findings, exit
 //
+// With -once the cost job sees a window of milliseconds, too short to
+// project to a month, so its findings carry no savings; a served instance
+// reports them from its first run an hour or more after start.
+//
 // Environment: REDIS_URL, QSTASH_URL and QSTASH_TOKEN (both or neither),
 // SLACK_WEBHOOK_URL (alerts go to the log without it), DASHBOARD_TOKEN
 // (a random one is printed without it).
@@ -68,7 +72,10 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	qstashURL, qstashToken, closeQStash := openQStash(getenv("QSTASH_URL"), getenv("QSTASH_TOKEN"))
 	defer closeQStash()
 
-	limiter, err := ratelimit.New(rdb, ratelimit.SlidingWindow(20, time.Minute))
+	// The review sees every decision of the limiter, so requests decided by
+	// ratelimit.Middleware elsewhere in the app would count too.
+	review := upstashops.NewRateLimitReview()
+	limiter, err := ratelimit.New(rdb, ratelimit.SlidingWindow(20, time.Minute), ratelimit.WithOnDecision(review.Observe))
 	if err != nil {
 		return fmt.Errorf("create rate limiter: %w", err)
 	}
@@ -87,7 +94,7 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 		upstashops.WithRedis(rdb),
 		upstashops.WithQStash(qstashToken),
 		upstashops.WithQStashURL(qstashURL),
-		upstashops.WithRateLimiter(limiter),
+		upstashops.WithRateLimitReview(review, limiter),
 		upstashops.WithNotifier(notifier, upstashops.MinSeverity(upstashops.Warning)),
 		upstashops.WithPolicy(upstashops.ObserveOnly.
 			With(upstashops.ActionRateLimitChange, upstashops.RequireApproval).

@@ -12,10 +12,10 @@ import (
 )
 
 // TestLayerCostShare runs 10 keys at 100 requests a minute each for 10
-// minutes through a sliding window limiter on a real redis-server, with a
-// flush and an evaluation of every key each minute, and compares the
-// billed commands of the adaptive layer with the limiter's own. Run it
-// with -v to print the numbers.
+// minutes through a sliding window limiter on a real redis-server. Every
+// minute it flushes and evaluates every key. It compares the billed
+// commands of the adaptive layer with the limiter's own, and prints them
+// with -v.
 func TestLayerCostShare(t *testing.T) {
 	const keys, perMinute, minutes = 10, 100, 10
 	srv := redistest.Start(t)

@@ -16,7 +16,7 @@
 //
 //   - a trusted key whose recent demand is near its limit (80%) during a
 //     spike (twice its baseline) gets a temporary raise (x2, up to four
-//     times its default limit), written as an override with a TTL (one
+//     times its default limit). The raise is an override with a TTL (one
 //     hour), so it reverts by itself;
 //   - an untrusted or unknown key at 10 times its baseline gets its limit
 //     cut multiplicatively (x0.5) for an hour, flagged for review. Demand

@@ -18,10 +18,10 @@ import (
 // change in recommend-only mode, go to the hook once as recommended. It
 // returns the changes in their final stage; a rejected change is left out.
 //
-// When the key's history shows a raise that is still in force, applied by
-// this instance or another, Evaluate also drops the key from this process's
-// deny cache, so a denial cached before the raise lasts at most until the
-// next evaluation.
+// When the key's history has a raise still in force, applied by this
+// instance or another, Evaluate also drops the key from this process's
+// deny cache. A denial cached before the raise therefore lasts at most
+// until the next evaluation.
 func (t *Tuner) Evaluate(ctx context.Context, key string) ([]Change, error) {
 	proposed, u, err := t.propose(ctx, key)
 	if err != nil {
@@ -67,7 +67,7 @@ func (t *Tuner) EvaluateKeys(ctx context.Context, keys []string) ([]Change, erro
 // Run flushes the recorder and evaluates the keys it flushed every
 // interval on the recorder's clock, until ctx ends. Failures are logged
 // and the loop goes on. Run it with an interval no longer than the
-// policy's Cooldown, so that each cooldown sees a new evaluation.
+// policy's Cooldown, so that every cooldown ends with an evaluation.
 func (t *Tuner) Run(ctx context.Context, interval time.Duration) error {
 	if interval <= 0 {
 		return fmt.Errorf("adaptive: invalid run interval %s: it must be positive", interval)
@@ -111,7 +111,7 @@ func (t *Tuner) deliver(ctx context.Context, c *Change) (bool, error) {
 }
 
 // finish stores a delivered change in the key's history and notifies.
-// A failure of either is logged: the change itself stands.
+// A failure of either is logged, and the change is kept.
 func (t *Tuner) finish(ctx context.Context, c Change) {
 	if err := t.recorder.recordAdjustment(ctx, c); err != nil {
 		t.logger.Warn("adaptive: change not stored; other instances may repeat it", "key", c.Key, "kind", c.Kind.String(), "error", err)

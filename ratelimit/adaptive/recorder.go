@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -314,24 +315,41 @@ func (r *Recorder) readWithOverride(ctx context.Context, key string, since time.
 	if getCmd != nil {
 		h.override = getCmd.Val()
 	}
-	members := rangeCmd.Val()
+	h.buckets, h.adjustments = parseMembers(rangeCmd.Val())
+	return h, nil
+}
+
+// maxCount bounds the counts of one history member, so that sums of
+// members written by anything other than a Recorder cannot overflow.
+const maxCount = 1 << 40
+
+// maxUnix is the last second of year 9999. Times in members lie in
+// [0, maxUnix], within what time.Time orders correctly.
+const maxUnix = 253402300799
+
+// parseMembers sums the bucket members of a history per bucket and
+// collects its adjustments, each sorted by time. Members of another shape,
+// and counts that are negative, above maxCount or with more denied than
+// requests, or times outside [0, maxUnix], are skipped.
+func parseMembers(members []string) ([]Bucket, []adjustment) {
 	sums := make(map[int64]*Bucket)
 	var adjustments []adjustment
 	for _, m := range members {
 		parts := strings.Split(m, ":")
-		if len(parts) == 5 && parts[0] == "adj" {
+		if len(parts) != 5 {
+			continue
+		}
+		if parts[0] == "adj" {
 			if a, ok := parseAdjustment(parts); ok {
 				adjustments = append(adjustments, a)
 			}
 			continue
 		}
-		if len(parts) != 5 {
-			continue
-		}
 		start, err1 := strconv.ParseInt(parts[0], 10, 64)
 		requests, err2 := strconv.ParseInt(parts[3], 10, 64)
 		denied, err3 := strconv.ParseInt(parts[4], 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil {
+		if err1 != nil || err2 != nil || err3 != nil || start < 0 || start > maxUnix ||
+			requests < 0 || requests > maxCount || denied < 0 || denied > requests {
 			continue
 		}
 		b, ok := sums[start]
@@ -347,8 +365,7 @@ func (r *Recorder) readWithOverride(ctx context.Context, key string, since time.
 		out = append(out, *sums[start])
 	}
 	slices.SortFunc(adjustments, func(a, b adjustment) int { return a.at.Compare(b.at) })
-	h.buckets, h.adjustments = out, adjustments
-	return h, nil
+	return out, adjustments
 }
 
 func parseAdjustment(parts []string) (adjustment, bool) {
@@ -356,7 +373,8 @@ func parseAdjustment(parts []string) (adjustment, bool) {
 	kind, err2 := strconv.ParseUint(parts[2], 10, 8)
 	stage, err3 := strconv.ParseUint(parts[3], 10, 8)
 	to, err4 := strconv.ParseFloat(parts[4], 64)
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || math.IsNaN(to) ||
+		millis < 0 || millis > maxUnix*1000 {
 		return adjustment{}, false
 	}
 	return adjustment{at: time.UnixMilli(millis).UTC(), kind: Kind(kind), stage: Stage(stage), to: to}, true

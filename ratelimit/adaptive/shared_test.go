@@ -229,9 +229,9 @@ func TestFailedFlushDropsExpiredBuckets(t *testing.T) {
 }
 
 // TestDeniedFloodKeepsCutting sends a flood through the limiter, whose
-// deny cache answers most of it without Redis, and checks that the
-// recorder still counts every denial, so the cuts go on to the floor while
-// no request of the key is allowed.
+// deny cache decides most of it without Redis. The recorder must still
+// count every denial, so the cuts go on to the floor while no request of
+// the key is allowed.
 func TestDeniedFloodKeepsCutting(t *testing.T) {
 	// A day's window that the test never leaves: once the flood spends
 	// the 100 in the first round, every later request is denied.
@@ -335,5 +335,43 @@ func TestEvaluateKeysGoesOnAfterFailure(t *testing.T) {
 	}
 	if len(changes) != 1 || changes[0].Key != "b" {
 		t.Errorf("changes = %+v, want the cut of b after a failed", changes)
+	}
+}
+
+func TestNewTunerRejectsShortRetention(t *testing.T) {
+	rdb := server.Client(t)
+	rec, err := NewRecorder(rdb, WithRetention(48*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	limiter, err := ratelimit.New(rdb, ratelimit.GCRA(10, time.Minute, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewTuner(limiter, rec, nil); err == nil || !strings.Contains(err.Error(), "retention 48h0m0s") {
+		t.Errorf("NewTuner with 2 days of retention = %v, want an error naming the retention", err)
+	}
+	if _, err := NewTuner(limiter, rec, nil, WithPolicy(Policy{DisableRecommend: true})); err != nil {
+		t.Errorf("NewTuner without the growth rule = %v, want no error", err)
+	}
+}
+
+func TestFailedLookupIsUntrusted(t *testing.T) {
+	lookup := AccountLookupFunc(func(context.Context, string) (Account, error) {
+		return Account{}, errors.New("account store timed out")
+	})
+	e := newEnv(t, ratelimit.GCRA(500, time.Minute, 500), nil, Policy{})
+	tuner, err := NewTuner(e.limiter, e.rec, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.drive(t, "enterprise", 100, 0, 60)
+	e.drive(t, "enterprise", 450, 0, 5)
+	changes, err := tuner.Evaluate(context.Background(), "enterprise")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 0 {
+		t.Errorf("changes = %+v, want no raise for a key whose lookup failed", changes)
 	}
 }

@@ -3,6 +3,7 @@ package adaptive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"time"
@@ -228,10 +229,10 @@ func (p Policy) withDefaults() Policy {
 }
 
 // Tuner applies the policy to each key's history and changes its limit
-// through the limiter's overrides. It keeps no per-key state in process:
-// the changes it delivered are stored in each key's history in Redis, where
-// the cooldown and the spacing of recommendations read them, so every
-// instance sees them. It is safe for concurrent use.
+// through the limiter's overrides. It keeps no per-key state in process.
+// Each change it delivers is stored in the key's history in Redis, and the
+// cooldown and the spacing of recommendations read it from there, so they
+// hold across every instance. It is safe for concurrent use.
 type Tuner struct {
 	limits        Limits
 	recorder      *Recorder
@@ -277,7 +278,8 @@ func WithLogger(l *slog.Logger) TunerOption { return func(t *Tuner) { t.logger =
 var ErrRejected = errors.New("adaptive: change rejected")
 
 // NewTuner returns a Tuner over limits, reading history from recorder and
-// accounts from lookup (nil: every key is unknown).
+// accounts from lookup (nil: every key is unknown). It returns an error
+// when the recorder's retention is shorter than the growth rule reads.
 func NewTuner(limits Limits, recorder *Recorder, lookup AccountLookup, opts ...TunerOption) (*Tuner, error) {
 	if limits == nil || recorder == nil {
 		return nil, errors.New("adaptive: limiter and recorder are required")
@@ -291,6 +293,10 @@ func NewTuner(limits Limits, recorder *Recorder, lookup AccountLookup, opts ...T
 	}
 	for _, opt := range opts {
 		opt(t)
+	}
+	if growth := time.Duration(t.policy.GrowthDays) * 24 * time.Hour; !t.policy.DisableRecommend && recorder.retention < growth {
+		return nil, fmt.Errorf("adaptive: recorder retention %s is shorter than the %d days the growth rule reads: raise it with WithRetention or set Policy.DisableRecommend",
+			recorder.retention, t.policy.GrowthDays)
 	}
 	return t, nil
 }
