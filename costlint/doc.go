@@ -73,12 +73,12 @@
 //
 //   - Bursts for the N+1 rule are runs of commands from one caller of a
 //     call site with gaps up to WithBurstGap (50 ms). Without a Scope, the
-//     caller is distinguished by the frame address of the calling function
-//     (on amd64), which changes when a goroutine's stack grows; a run can
-//     then split in two, which errs towards lower savings. Mark each
-//     request with WithScope to count bursts exactly. On other
-//     architectures concurrent requests through one call site merge into
-//     longer runs, which overstates the savings.
+//     caller is the goroutine on linux/amd64, and the frame address of the
+//     calling function on other amd64 systems, where a stack that grows
+//     moves the frame and can split a run (the savings then err low). On
+//     other architectures concurrent requests through one call site merge
+//     into longer runs, which overstates the savings. Mark each request
+//     with WithScope to count bursts exactly everywhere.
 //   - On amd64 the call site is found by walking frame pointers; on other
 //     architectures runtime.Callers is used, which is slower.
 //   - The hook records one mutex-guarded update per command, so many

@@ -36,6 +36,9 @@ func (h *hook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			l.applyFloor(floors, cmd)
 		}
 		pc, frame := l.sites.capture(1)
+		if g := getg(); g != 0 {
+			frame = g // the goroutine survives stack moves; its frame does not
+		}
 		ev := event{name: cmd.Name(), mode: Single, pc: pc, frame: frame, scope: scopeOf(ctx)}
 		ev.info = lookupCommand(ev.name)
 		// Only burst tracking without a scope and absolute TTLs need the

@@ -53,7 +53,7 @@ type event struct {
 	args     []any
 	mode     Mode
 	pc       uintptr
-	frame    uintptr // frame pointer of the call site's function, or 0
+	frame    uintptr // goroutine or frame address of the caller, or 0
 	scope    uint64
 	at       time.Time
 	err      error
@@ -100,15 +100,14 @@ type siteStats struct {
 
 // maxRuns is the number of callers per site whose runs are tracked at
 // once. A caller past it closes the run that was extended longest ago.
-// Each caller can take more than one slot, because a goroutine whose stack
-// grows gets a new frame address.
+// Where callers are frame addresses, one caller can take more than one
+// slot, because a goroutine whose stack grows gets a new frame address.
 const maxRuns = 32
 
 // run is an open run of commands from one caller of a call site. The
-// caller is the explicit Scope when the context has one, and otherwise
-// the frame pointer of the function at the call site, which differs
-// between goroutines and between calls of that function from different
-// stack depths.
+// caller is the explicit Scope when the context has one, and otherwise the
+// goroutine (on linux/amd64) or the frame address of the function at the
+// call site (on other amd64 systems).
 type run struct {
 	scope   uint64
 	frame   uintptr
