@@ -23,10 +23,13 @@ const (
 	suggestedBlock = 30 * time.Second
 	// bigValue is the mean reply size that makes a pattern's values big.
 	bigValue = 100 << 10
-	// hotShare and hotRate make a key hot: at least this share of keyed
-	// commands and this many commands a second.
-	hotShare = 0.10
-	hotRate  = 10.0
+	// hotShare, hotRate and hotMinCount make a key hot: at least this
+	// share of keyed commands, this many commands a second, and this many
+	// commands seen, so that a handful of commands in a short window (the
+	// Operator's own lease renewals, say) is not called hot.
+	hotShare    = 0.10
+	hotRate     = 10.0
+	hotMinCount = 100
 	// churnRate is the new connections a minute above which connection
 	// churn is reported, once at least churnMin connections were made.
 	churnRate = 1.0
@@ -402,7 +405,7 @@ func checkHotKeys(s *Snapshot) []Finding {
 	for _, h := range s.HotKeys {
 		share := float64(h.Count) / float64(s.KeyedCommands)
 		rate := float64(h.Count) / s.Window.Seconds()
-		if share < hotShare || rate < hotRate {
+		if share < hotShare || rate < hotRate || h.Count < hotMinCount {
 			continue
 		}
 		now := s.PerMonth(float64(h.Count))

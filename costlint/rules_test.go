@@ -230,6 +230,20 @@ func TestRuleHotKey(t *testing.T) {
 	}
 }
 
+func TestRuleHotKeyNeedsEvidence(t *testing.T) {
+	rdb, l, fake := newRealClient(t)
+	ctx := context.Background()
+	// Five reads in 50 ms are 100 a second and every keyed command, but
+	// too few to call a key hot.
+	for range 5 {
+		mustNoErr(t, rdb.Get(ctx, "upstashops:lease:cost").Err())
+		fake.Advance(10 * time.Millisecond)
+	}
+	if rep := l.Report(); hasRule(rep, "hot-key") {
+		t.Errorf("5 reads reported as a hot key; findings: %v", ruleNames(rep))
+	}
+}
+
 func TestRuleConnectionChurn(t *testing.T) {
 	srv := redistest.Start(t)
 	fake := clock.NewFake(epoch)
