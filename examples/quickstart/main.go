@@ -33,12 +33,14 @@ func main() {
 	format := flag.String("format", "text", "report format: text, markdown or json")
 	flag.Parse()
 
-	if err := run(context.Background(), os.Stdout, *duration, *rate, *format); err != nil {
+	if err := run(context.Background(), os.Stdout, os.Stderr, *duration, *rate, *format); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(ctx context.Context, out io.Writer, duration time.Duration, rate int, format string) error {
+// run writes the report to out and progress messages to status, so that
+// out carries only the report and -format json can be piped to a parser.
+func run(ctx context.Context, out, status io.Writer, duration time.Duration, rate int, format string) error {
 	if rate < 1 {
 		return fmt.Errorf("invalid -rate %d: want at least 1 request a second", rate)
 	}
@@ -57,7 +59,7 @@ func run(ctx context.Context, out io.Writer, duration time.Duration, rate int, f
 	// Instrument after seeding, so that one-off setup is not projected to
 	// a month of traffic.
 	linter := costlint.Instrument(rdb)
-	fmt.Fprintf(out, "Running the demo app on %s for %s at %d requests/s...\n\n", where, duration, rate)
+	fmt.Fprintf(status, "Running the demo app on %s for %s at %d requests/s...\n\n", where, duration, rate)
 
 	if err := simulate(ctx, rdb, duration, rate); err != nil {
 		return err
