@@ -2,6 +2,7 @@ package costlint
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +63,45 @@ func TestTTLFloorSetValueNamedEX(t *testing.T) {
 	_ = process(ctx, cmd)
 	if got := cmd.Args()[4]; got != int64(30) {
 		t.Errorf("SET EX argument = %v (%T), want 30 from the floor", got, got)
+	}
+}
+
+// A few commands in a few milliseconds project to thousands of dollars a
+// month, so the report must say how thin its evidence is.
+func TestReportFlagsShortWindow(t *testing.T) {
+	ctx := context.Background()
+	fake := clock.NewFake(epoch)
+	l := New(WithClock(fake))
+	process := l.Hook().ProcessHook(okNext)
+	for range 50 {
+		_ = process(ctx, redis.NewStringCmd(ctx, "get", "k"))
+	}
+	fake.Advance(5 * time.Millisecond)
+
+	rep := l.Report()
+	if rep.CostPerMonth < 1000 {
+		t.Fatalf("cost a month = %.2f, want the raw projection above $1,000 for this test to mean anything", rep.CostPerMonth)
+	}
+	if !rep.ShortWindow {
+		t.Errorf("ShortWindow = false for a 5ms window, want true")
+	}
+	var text, md strings.Builder
+	mustNoErr(t, rep.WriteText(&text))
+	mustNoErr(t, rep.WriteMarkdown(&md))
+	for name, out := range map[string]string{"text": text.String(), "Markdown": md.String()} {
+		if !strings.Contains(out, "rough estimate") {
+			t.Errorf("%s report of a 5ms window has no caution about the projection:\n%s", name, out)
+		}
+	}
+
+	fake.Advance(time.Minute)
+	long := l.Report()
+	if long.ShortWindow {
+		t.Errorf("ShortWindow = true for a window of %.0fs, want false", long.WindowSeconds)
+	}
+	text.Reset()
+	mustNoErr(t, long.WriteText(&text))
+	if strings.Contains(text.String(), "rough estimate") {
+		t.Errorf("text report of a one-minute window carries the short-window caution")
 	}
 }
