@@ -2,6 +2,8 @@ package costlint
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/upstash-ops/sdk/internal/clock"
+	"github.com/upstash-ops/sdk/internal/redisinfo"
+	"github.com/upstash-ops/sdk/internal/redistest"
 )
 
 // An EXPIRE with a TTL of zero or less, or an EXPIREAT in the past, deletes
@@ -104,4 +108,115 @@ func TestReportFlagsShortWindow(t *testing.T) {
 	if strings.Contains(text.String(), "rough estimate") {
 		t.Errorf("text report of a one-minute window carries the short-window caution")
 	}
+}
+
+// TestSecretsRealServer sends the password the ways a real application
+// does: in the client's Options, in AUTH and HELLO, and as an argument of
+// CONFIG SET, ACL SETUSER and MIGRATE. None of it may reach a report or a
+// debug log.
+func TestSecretsRealServer(t *testing.T) {
+	const password = "Pw-9f2c41d7e0b3a8"
+	// redistest's readiness PING cannot authenticate, so the password is
+	// set once the server answers.
+	srv := redistest.Start(t)
+	mustNoErr(t, srv.Client(t).ConfigSet(context.Background(), "requirepass", password).Err())
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	rdb := srv.Client(t, func(o *redis.Options) { o.Password = password })
+	l := Instrument(rdb, WithLogger(logger))
+	ctx := context.Background()
+
+	mustNoErr(t, rdb.Set(ctx, "user:1:name", "ann", 0).Err())
+	mustNoErr(t, rdb.Do(ctx, "auth", password).Err())
+	mustNoErr(t, rdb.Do(ctx, "hello", 3, "auth", "default", password).Err())
+	mustNoErr(t, rdb.ConfigSet(ctx, "requirepass", password).Err())
+	mustNoErr(t, rdb.Do(ctx, "acl", "setuser", "app", "on", ">"+password, "~*", "+@all").Err())
+	_ = rdb.Do(ctx, "migrate", "127.0.0.1", "1", "", "0", "10", "auth", password, "keys", "user:1:name").Err()
+	_ = rdb.Do(ctx, "auth", "wrong-"+password).Err()
+
+	for name, write := range map[string]func(*Report, *strings.Builder) error{
+		"text":     func(r *Report, b *strings.Builder) error { return r.WriteText(b) },
+		"Markdown": func(r *Report, b *strings.Builder) error { return r.WriteMarkdown(b) },
+		"JSON":     func(r *Report, b *strings.Builder) error { return r.WriteJSON(b) },
+	} {
+		var out strings.Builder
+		mustNoErr(t, write(l.Report(), &out))
+		if strings.Contains(out.String(), password) {
+			t.Errorf("%s report contains the password:\n%s", name, out.String())
+		}
+	}
+	if snap := fmt.Sprintf("%+v", *l.Snapshot()); strings.Contains(snap, password) {
+		t.Errorf("snapshot contains the password: %s", snap)
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Errorf("log contains the password:\n%s", logs.String())
+	}
+}
+
+// TestCallsMatchServerCommandStats drives singles, pipelines and
+// transactions through a Client and a Ring and compares every command's
+// recorded calls with the calls redis-server itself counted.
+func TestCallsMatchServerCommandStats(t *testing.T) {
+	ctx := context.Background()
+	workload := func(t *testing.T, rdb redis.UniversalClient) {
+		t.Helper()
+		for i := range 5 {
+			mustNoErr(t, rdb.Set(ctx, fmt.Sprintf("user:%d", i), i, 0).Err())
+		}
+		_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i := range 7 {
+				p.Get(ctx, fmt.Sprintf("user:%d", i%5))
+			}
+			p.Incr(ctx, "hits")
+			return nil
+		})
+		mustNoErr(t, err)
+		for range 3 {
+			_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Incr(ctx, "hits")
+				p.MGet(ctx, "user:1", "user:2")
+				return nil
+			})
+			mustNoErr(t, err)
+		}
+		_, _ = rdb.Pipelined(ctx, func(redis.Pipeliner) error { return nil }) // empty: nothing sent
+	}
+	check := func(t *testing.T, srv *redistest.Server, s *Snapshot) {
+		t.Helper()
+		text, err := srv.Client(t).Info(ctx, "commandstats").Result()
+		mustNoErr(t, err)
+		info, err := redisinfo.Parse(text)
+		mustNoErr(t, err)
+		server := map[string]uint64{}
+		for _, c := range info.CommandStats() {
+			server[c.Name] = uint64(c.Calls)
+		}
+		for _, name := range []string{"set", "get", "incr", "mget", "multi", "exec"} {
+			if got, want := commandTotal(s, name).Calls, server[name]; got != want {
+				t.Errorf("%s calls recorded = %d, server counted %d", name, got, want)
+			}
+		}
+		// 5 SET + 7 GET + 4 INCR + 3 MGET + 3 MULTI + 3 EXEC, plus the
+		// connection handshake's CLIENT command, which a Client records
+		// and a Ring's per-shard hook does not.
+		if billed := s.BilledCommands - commandTotal(s, "client").Billed; billed != 25 {
+			t.Errorf("billed without the handshake = %d, want 25; commands: %+v", billed, s.Commands)
+		}
+	}
+
+	t.Run("client", func(t *testing.T) {
+		srv := redistest.Start(t)
+		rdb := srv.Client(t)
+		l := Instrument(rdb, WithClock(clock.NewFake(epoch)))
+		workload(t, rdb)
+		check(t, srv, l.Snapshot())
+	})
+	t.Run("ring", func(t *testing.T) {
+		srv := redistest.Start(t)
+		rdb := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": srv.Addr()}, DisableIdentity: true})
+		t.Cleanup(func() { _ = rdb.Close() })
+		l := Instrument(rdb, WithClock(clock.NewFake(epoch)))
+		workload(t, rdb)
+		check(t, srv, l.Snapshot())
+	})
 }
