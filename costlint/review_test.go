@@ -220,3 +220,56 @@ func TestCallsMatchServerCommandStats(t *testing.T) {
 		check(t, srv, l.Snapshot())
 	})
 }
+
+// TestHookOddCommands sends malformed and empty commands through the hook,
+// singly and in a pipeline, with a TTL floor on, and then builds every
+// report format. None of it may panic.
+func TestHookOddCommands(t *testing.T) {
+	ctx := context.Background()
+	l := New(WithClock(clock.NewFake(epoch)), WithTTLFloor(TTLFloor{Pattern: "", Min: time.Minute}))
+	hook := l.Hook()
+	process := hook.ProcessHook(okNext)
+	pipeline := hook.ProcessPipelineHook(func(context.Context, []redis.Cmder) error { return nil })
+
+	odd := func() []redis.Cmder {
+		return []redis.Cmder{
+			redis.NewCmd(ctx),
+			redis.NewCmd(ctx, nil),
+			redis.NewCmd(ctx, "get", nil),
+			redis.NewCmd(ctx, "set"),
+			redis.NewCmd(ctx, "set", "", "", "ex"),
+			redis.NewCmd(ctx, "set", "", "v", "ex", nil),
+			redis.NewCmd(ctx, "set", "k", "v", "exat", "not-a-number"),
+			redis.NewCmd(ctx, "expire", "", "-9223372036854775808"),
+			redis.NewCmd(ctx, "pexpireat", "", int64(9223372036854775807)),
+			redis.NewCmd(ctx, "getex", ""),
+			redis.NewCmd(ctx, "eval"),
+			redis.NewCmd(ctx, "eval", "return 1", "x"),
+			redis.NewCmd(ctx, "evalsha", "", -1),
+			redis.NewCmd(ctx, "mset", "k"),
+			redis.NewCmd(ctx, "xread", "block"),
+			redis.NewCmd(ctx, "brpop", "q", "nan"),
+			redis.NewCmd(ctx, "scan", "0", "count", "-5"),
+			redis.NewCmd(ctx, "zadd", "z", "1"),
+			redis.NewCmd(ctx, "hello"),
+			redis.NewCmd(ctx, "auth"),
+			redis.NewCmd(ctx, "", "k"),
+			redis.NewCmd(ctx, []byte{0xff, 0}, []byte{}),
+			redis.NewCmd(ctx, "MULTI"),
+		}
+	}
+	for _, cmd := range odd() {
+		_ = process(ctx, cmd)
+	}
+	_ = pipeline(ctx, odd())
+	_ = pipeline(ctx, nil)
+
+	rep := l.Report()
+	var out strings.Builder
+	mustNoErr(t, rep.WriteText(&out))
+	mustNoErr(t, rep.WriteMarkdown(&out))
+	mustNoErr(t, rep.WriteJSON(&out))
+	if len(rep.RuleErrors) > 0 {
+		t.Errorf("rules panicked on odd commands: %v", rep.RuleErrors)
+	}
+}
