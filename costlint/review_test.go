@@ -273,3 +273,61 @@ func TestHookOddCommands(t *testing.T) {
 		t.Errorf("rules panicked on odd commands: %v", rep.RuleErrors)
 	}
 }
+
+// TestClusterClientRealServer runs a one-node cluster that owns every
+// slot and checks that a ClusterClient's singles, pipelines and
+// transactions are recorded once each, as the node itself counts them.
+func TestClusterClientRealServer(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t, redistest.WithConfig("cluster-enabled", "yes"))
+	mustNoErr(t, srv.Client(t).Do(ctx, "cluster", "addslotsrange", 0, 16383).Err())
+
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}, DisableIdentity: true})
+	t.Cleanup(func() { _ = rdb.Close() })
+	// The cluster answers writes only once its state is ok.
+	for i := 0; ; i++ {
+		if err := rdb.Set(ctx, "warmup", 1, 0).Err(); err == nil {
+			break
+		} else if i == 200 {
+			t.Fatalf("cluster did not accept writes: %v", err)
+		}
+		_ = clock.Sleep(ctx, clock.Real, 10*time.Millisecond)
+	}
+	mustNoErr(t, srv.Client(t).ConfigResetStat(ctx).Err())
+	l := Instrument(rdb, WithClock(clock.NewFake(epoch)))
+
+	for i := range 5 {
+		mustNoErr(t, rdb.Get(ctx, fmt.Sprintf("{u}:%d", i)).Err())
+	}
+	_, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range 4 {
+			p.Incr(ctx, fmt.Sprintf("{u}:%d", i))
+		}
+		return nil
+	})
+	mustNoErr(t, err)
+	_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Incr(ctx, "{u}:c")
+		p.Expire(ctx, "{u}:c", time.Minute)
+		return nil
+	})
+	mustNoErr(t, err)
+
+	s := l.Snapshot()
+	text, err := srv.Client(t).Info(ctx, "commandstats").Result()
+	mustNoErr(t, err)
+	info, err := redisinfo.Parse(text)
+	mustNoErr(t, err)
+	server := map[string]uint64{}
+	for _, c := range info.CommandStats() {
+		server[c.Name] = uint64(c.Calls)
+	}
+	if server["get"] != 5 || server["incr"] != 5 {
+		t.Errorf("server counted GET %d, INCR %d; want 5 and 5", server["get"], server["incr"])
+	}
+	for _, name := range []string{"get", "incr", "expire", "multi", "exec"} {
+		if got, want := commandTotal(s, name).Calls, server[name]; got != want {
+			t.Errorf("%s calls recorded = %d, server counted %d", name, got, want)
+		}
+	}
+}
