@@ -331,3 +331,44 @@ func TestClusterClientRealServer(t *testing.T) {
 		}
 	}
 }
+
+// An EXPIRE with a negative TTL deletes the key. It is not a TTL the app
+// chose, so it must not drag the pattern's TTL statistics down.
+func TestTTLStatsIgnoreDeletes(t *testing.T) {
+	rdb, l, fake := newRealClient(t)
+	ctx := context.Background()
+	for i := range 20 {
+		key := fmt.Sprintf("cache:%d", i)
+		mustNoErr(t, rdb.Set(ctx, key, "v", 2*time.Second).Err())
+		mustNoErr(t, rdb.Do(ctx, "expire", key, -1).Err())
+		fake.Advance(time.Second)
+	}
+	for _, p := range l.Snapshot().Patterns {
+		if p.Pattern != "cache:{id}" {
+			continue
+		}
+		if p.TTLMin != 2*time.Second || p.TTLMean != 2*time.Second {
+			t.Errorf("TTL min %v, mean %v; want 2s and 2s from the SET EX calls", p.TTLMin, p.TTLMean)
+		}
+		return
+	}
+	t.Fatal("no cache:{id} pattern in the snapshot")
+}
+
+// Findings overlap: the GETs an MGET removes are the same GETs a hot-key
+// cache removes. The report's total must never claim more than the bill.
+func TestSavingsNeverExceedCost(t *testing.T) {
+	rdb, l, fake := newRealClient(t)
+	ctx := context.Background()
+	for i := range 200 {
+		key := fmt.Sprintf("cache:%d", i%5)
+		_ = rdb.Get(ctx, key).Err()
+		mustNoErr(t, rdb.Set(ctx, key, "v", 2*time.Second).Err())
+		mustNoErr(t, rdb.Do(ctx, "expire", key, -1).Err())
+		fake.Advance(50 * time.Millisecond)
+	}
+	rep := l.Report()
+	if rep.MonthlySavings > rep.CostPerMonth {
+		t.Errorf("savings %.2f a month exceed the whole bill of %.2f", rep.MonthlySavings, rep.CostPerMonth)
+	}
+}
