@@ -112,7 +112,7 @@ func ttlArg(name string, args []any, now time.Time) (time.Duration, bool) {
 	case "pexpireat":
 		return until(args, 2, now, time.Millisecond)
 	case "set", "getex":
-		for i := 2; i+1 < len(args); i++ {
+		for i := firstOption(name); i+1 < len(args); i++ {
 			switch strings.ToLower(argString(args[i])) {
 			case "ex":
 				return seconds(args, i+1)
@@ -141,7 +141,7 @@ func ttlArgIndex(name string, args []any) (i int, unit time.Duration, absolute, 
 	case "pexpireat":
 		return 2, time.Millisecond, true, len(args) > 2
 	case "set", "getex":
-		for i := 2; i+1 < len(args); i++ {
+		for i := firstOption(name); i+1 < len(args); i++ {
 			switch strings.ToLower(argString(args[i])) {
 			case "ex":
 				return i + 1, time.Second, false, true
@@ -155,6 +155,15 @@ func ttlArgIndex(name string, args []any) (i int, unit time.Duration, absolute, 
 		}
 	}
 	return 0, 0, false, false
+}
+
+// firstOption returns the index of the first option of SET (after the
+// value) or GETEX (after the key).
+func firstOption(name string) int {
+	if name == "set" {
+		return 3
+	}
+	return 2
 }
 
 func seconds(args []any, i int) (time.Duration, bool) {

@@ -470,7 +470,8 @@ func (r *recorder) updatePattern(p *patternStats, cmd *cmdEntry, ev *event, key 
 	}
 
 	if info.ttl {
-		if ttl, ok := ttlArg(cmd.name, ev.args, ev.at); ok {
+		// A TTL of zero or less deletes the key, so it is no TTL to learn from.
+		if ttl, ok := ttlArg(cmd.name, ev.args, ev.at); ok && ttl > 0 {
 			if info.write {
 				p.ttlWrites++
 			}

@@ -38,14 +38,23 @@ type Report struct {
 	// CommandsPerSecond is the mean billed commands a second in the
 	// window, to compare with a fixed plan's cap.
 	CommandsPerSecond float64 `json:"commands_per_second"`
+	// ShortWindow is set when commands were projected from a window
+	// shorter than 10 seconds, so the monthly figures are rough estimates.
+	ShortWindow bool `json:"short_window,omitempty"`
 
 	Findings []Finding `json:"findings"`
-	// MonthlySavings is the sum of the findings' savings.
+	// MonthlySavings is the sum of the findings' savings, capped at
+	// CostPerMonth on pay-as-you-go because findings can overlap.
 	MonthlySavings float64  `json:"monthly_savings_usd"`
 	Overflow       Overflow `json:"overflow"`
 	// RuleErrors names rules that panicked; their findings are missing.
 	RuleErrors []string `json:"rule_errors,omitempty"`
 }
+
+// shortWindow is the window below which a report warns that its monthly
+// projection is rough. NOTE: 10 seconds is a judgement, not a measured
+// bound: below it one burst more or less moves the projection a lot.
+const shortWindow = 10 * time.Second
 
 // Report runs every rule on a Snapshot taken now and prices the findings.
 func (l *Linter) Report() *Report {
@@ -80,6 +89,7 @@ func (l *Linter) buildReport(s *Snapshot) *Report {
 		BandwidthPerMonthGB: bandwidth / 1e9,
 		Overflow:            s.Overflow,
 		Findings:            []Finding{},
+		ShortWindow:         s.Window < shortWindow && s.BilledCommands > 0,
 	}
 	if s.Window > 0 {
 		rep.CommandsPerSecond = float64(s.BilledCommands) / s.Window.Seconds()
@@ -105,6 +115,11 @@ func (l *Linter) buildReport(s *Snapshot) *Report {
 			rep.MonthlySavings += found[i].MonthlySavings
 		}
 		rep.Findings = append(rep.Findings, found...)
+	}
+	// Findings overlap, because the GETs that one MGET replaces can also be
+	// the reads of a hot key, so their sum can pass the bill it comes from.
+	if !p.Fixed() {
+		rep.MonthlySavings = min(rep.MonthlySavings, rep.CostPerMonth)
 	}
 	sortFindings(rep.Findings)
 	return rep
@@ -140,6 +155,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		time.Duration(r.WindowSeconds*float64(time.Second)).Round(time.Millisecond), count(float64(r.CommandsObserved)), r.CommandsPerSecond)
 	fmt.Fprintf(&b, "Projected month: %s commands, %.3f GB, %s\n", count(r.CommandsPerMonth), r.BandwidthPerMonthGB, money(r.CostPerMonth))
 	fmt.Fprintf(&b, "Findings: %d, savings %s a month\n", len(r.Findings), money(r.MonthlySavings))
+	if r.ShortWindow {
+		fmt.Fprintf(&b, "Caution: %s\n", shortWindowNote(r))
+	}
 	for i, f := range r.Findings {
 		fmt.Fprintf(&b, "\n%d. [%s] %s\n", i+1, strings.ToUpper(f.Severity.String()), f.Title)
 		fmt.Fprintf(&b, "   rule: %s\n", f.Rule)
@@ -167,6 +185,18 @@ func (r *Report) WriteText(w io.Writer) error {
 	return err
 }
 
+// shortWindowNote explains how far a short window was scaled up.
+func shortWindowNote(r *Report) string {
+	window := time.Duration(r.WindowSeconds * float64(time.Second))
+	factor := 0.0
+	if window > 0 {
+		factor = float64(Month) / float64(window)
+	}
+	return fmt.Sprintf("the month is projected from only %s of traffic (scaled up %s times), "+
+		"so the monthly commands, dollars and savings are rough estimates. Observe for minutes, "+
+		"or a full traffic cycle, before acting on them.", window.Round(time.Millisecond), count(factor))
+}
+
 func writeOverflowText(b *strings.Builder, r *Report) {
 	o := r.Overflow
 	if o.CallSites > 0 || o.Patterns > 0 || o.UnknownScripts > 0 {
@@ -188,6 +218,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	fmt.Fprintf(&b, "| Billed commands | %s (%.1f/s) |\n", count(float64(r.CommandsObserved)), r.CommandsPerSecond)
 	fmt.Fprintf(&b, "| Projected month | %s commands, %.3f GB, %s |\n", count(r.CommandsPerMonth), r.BandwidthPerMonthGB, money(r.CostPerMonth))
 	fmt.Fprintf(&b, "| Savings found | %s a month in %d findings |\n", money(r.MonthlySavings), len(r.Findings))
+	if r.ShortWindow {
+		fmt.Fprintf(&b, "\n> **Caution:** %s\n", shortWindowNote(r))
+	}
 
 	if len(r.Findings) > 0 {
 		fmt.Fprintf(&b, "\n| Severity | Finding | Commands a month (now → after) | Saves a month |\n|---|---|---:|---:|\n")

@@ -24,7 +24,9 @@ type TTLFloor struct {
 // key's pattern.
 //
 // Absolute expiries (EXAT, PXAT, EXPIREAT, PEXPIREAT) closer than the
-// floor to the clock's now are moved to now plus the floor.
+// floor to the clock's now are moved to now plus the floor. TTLs of zero
+// or less and expiries already past are left alone, because they delete
+// the key.
 func (l *Linter) applyFloor(floors map[string]time.Duration, cmd redis.Cmder) {
 	args := cmd.Args()
 	if len(args) < 3 {
@@ -43,8 +45,10 @@ func (l *Linter) applyFloor(floors map[string]time.Duration, cmd redis.Cmder) {
 	if !ok {
 		return
 	}
+	// A TTL of zero or less deletes the key (EXPIRE) or is rejected (SET
+	// EX), so raising it would change what the command does.
 	if !absolute {
-		if time.Duration(n)*unit >= floor {
+		if n <= 0 || time.Duration(n)*unit >= floor {
 			return
 		}
 		args[i] = int64((floor + unit - 1) / unit)
@@ -54,7 +58,8 @@ func (l *Linter) applyFloor(floors map[string]time.Duration, cmd redis.Cmder) {
 
 	now := l.clock.Now()
 	at := time.Unix(0, n*int64(unit))
-	if at.Sub(now) >= floor {
+	// An expiry already past deletes the key, which is what the caller wants.
+	if !at.After(now) || at.Sub(now) >= floor {
 		return
 	}
 	// Round up so that the new expiry is never short of the floor.

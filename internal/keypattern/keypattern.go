@@ -10,6 +10,7 @@
 //	{hash}   32, 40, 64 or 128 hex digits (MD5, SHA-1, SHA-256, SHA-512)
 //	{hex}    8 or more hex digits that include a decimal digit
 //	{token}  16 or more letters and digits that mix both, such as a ULID
+//	{email}  an e-mail address, from the start of a segment to its domain's end
 //	{bin}    any byte outside printable ASCII
 //
 // A segment that is none of these is split again at '-' and '_', and a word
@@ -40,6 +41,16 @@ func Append(dst []byte, key string) []byte {
 	wordRaw := 0
 
 	for i := 0; i <= len(key); i++ {
+		// An e-mail address varies per user and is personal data, so a
+		// segment that starts with one becomes a single placeholder.
+		if i == segRaw && (i == 0 || key[i-1] != '.') {
+			if j := emailEnd(key, i); j > i {
+				dst = append(dst, "{email}"...)
+				i = j - 1
+				segRaw, wordRaw = j, j
+				continue
+			}
+		}
 		var c byte
 		end := i == len(key)
 		if !end {
@@ -180,6 +191,9 @@ func appendWord(dst []byte, raw string, c *counts) []byte {
 	if p := c.placeholder(raw); p != "" {
 		return append(dst, p...)
 	}
+	if isTimeWord(raw) {
+		return append(dst, "{id}"...)
+	}
 	digits := 0
 	for digits < len(raw) && isDigit(raw[len(raw)-1-digits]) {
 		digits++
@@ -205,6 +219,76 @@ func isUUID(s string) bool {
 		}
 	}
 	return len(s) == 36
+}
+
+// isTimeWord reports whether raw is a piece of an ISO 8601 timestamp that
+// the separators leave between digits, such as "05T12" or "00Z": digits
+// with one T or Z after the first digit.
+func isTimeWord(raw string) bool {
+	if len(raw) < 3 || !isDigit(raw[0]) {
+		return false
+	}
+	letters := 0
+	for i := 1; i < len(raw); i++ {
+		switch c := raw[i]; {
+		case isDigit(c):
+		case c == 'T' || c == 'Z' || c == 't' || c == 'z':
+			letters++
+		default:
+			return false
+		}
+	}
+	return letters == 1
+}
+
+// emailEnd returns the index just past the e-mail address that key has at
+// start, or start when there is none. The domain must contain a dot and a
+// letter, so that keys such as "lock@1" stay literal.
+func emailEnd(key string, start int) int {
+	i := start
+	for i < len(key) && isLocalPartByte(key[i]) {
+		i++
+	}
+	// The local part and the domain start with a letter or digit, as in
+	// real addresses, which keeps "{bin}.@.x" from reading as one.
+	if i == start || i+1 >= len(key) || key[i] != '@' || !isAlnum(key[start]) || !isAlnum(key[i+1]) {
+		return start
+	}
+	domain := i + 1
+	dot, letter := false, false
+	for i = domain; i < len(key); i++ {
+		c := key[i]
+		if c == '.' {
+			dot = true
+			continue
+		}
+		if c == '-' || isDigit(c) {
+			continue
+		}
+		if c|0x20 >= 'a' && c|0x20 <= 'z' {
+			letter = true
+			continue
+		}
+		break
+	}
+	if i == domain || !dot || !letter || key[i-1] == '.' {
+		return start
+	}
+	return i
+}
+
+func isAlnum(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func isLocalPartByte(c byte) bool {
+	switch {
+	case isDigit(c), c|0x20 >= 'a' && c|0x20 <= 'z':
+		return true
+	}
+	switch c {
+	case '.', '_', '%', '+', '-':
+		return true
+	}
+	return false
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }

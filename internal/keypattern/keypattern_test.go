@@ -28,7 +28,7 @@ func TestNormalize(t *testing.T) {
 		{"separators only", "::", "::"},
 		{"binary", "k:\x00\xff:x", "k:{bin}:x"},
 		{"unicode", "ключ:12", "{bin}:{id}"},
-		{"email", "login:alice@example.com", "login:alice@example.com"},
+		{"email", "login:alice@example.com", "login:{email}"},
 		{"timestamp", "ratelimit:1733300000", "ratelimit:{id}"},
 	}
 	for _, tt := range tests {
