@@ -48,20 +48,23 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "operator:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
+// run writes the report (with -once) or the serving address to stdout and
+// the log to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("operator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the API and the dashboard")
 	once := fs.Bool("once", false, "run every job once, print the findings and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	embedded := getenv("REDIS_URL") == ""
 	rdb, closeRedis, err := openRedis(getenv("REDIS_URL"))
@@ -79,10 +82,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	if err != nil {
 		return fmt.Errorf("create rate limiter: %w", err)
 	}
+	// A generated token is printed only once the dashboard is served, so
+	// -once never shows it.
 	token := getenv("DASHBOARD_TOKEN")
-	if token == "" {
+	generated := token == ""
+	if generated {
 		token = randomToken()
-		fmt.Fprintf(stdout, "dashboard token: %s\n", token)
 	}
 	app := &app{rdb: rdb}
 	notifier := upstashops.Slog(logger)
@@ -125,7 +130,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	if *once {
 		return runOnce(ctx, op, stdout)
 	}
-	return serve(ctx, *addr, app, op, stdout)
+	var printed string
+	if generated {
+		printed = token
+	}
+	return serve(ctx, *addr, app, op, stdout, printed)
 }
 
 // runOnce runs each job, waits for the notifications, and prints the
@@ -153,7 +162,10 @@ func runOnce(ctx context.Context, op *upstashops.Operator, stdout io.Writer) err
 	return nil
 }
 
-func serve(ctx context.Context, addr string, a *app, op *upstashops.Operator, stdout io.Writer) error {
+// serve runs the jobs and serves the API and the dashboard until ctx ends.
+// A non-empty token is the generated dashboard token, printed next to the
+// login URL because the user has no other way to learn it.
+func serve(ctx context.Context, addr string, a *app, op *upstashops.Operator, stdout io.Writer, token string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/items/{id}", a.getItem)
 	mux.Handle("/debug/upstashops/", op.Handler())
@@ -170,6 +182,9 @@ func serve(ctx context.Context, addr string, a *app, op *upstashops.Operator, st
 	}()
 	go op.Run(ctx)
 	fmt.Fprintf(stdout, "serving on http://%s (dashboard at /debug/upstashops/)\n", ln.Addr())
+	if token != "" {
+		fmt.Fprintf(stdout, "dashboard login: http://%s/debug/upstashops/login (token %s, set DASHBOARD_TOKEN to choose it)\n", ln.Addr(), token)
+	}
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

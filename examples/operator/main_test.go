@@ -10,12 +10,21 @@ import (
 func TestRunOnceOnEmbeddedDefaults(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var out strings.Builder
+	var out, logs strings.Builder
 	noEnv := func(string) string { return "" }
-	if err := run(ctx, []string{"-once"}, &out, noEnv); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
+	if err := run(ctx, []string{"-once"}, &out, &logs, noEnv); err != nil {
+		t.Fatalf("run: %v\n%s\n%s", err, out.String(), logs.String())
 	}
 	text := out.String()
+	if strings.Contains(text, "token") {
+		t.Errorf("-once output shows a dashboard token, want none without a dashboard:\n%s", text)
+	}
+	if strings.Contains(text, "level=") {
+		t.Errorf("-once output contains log lines, want them on stderr:\n%s", text)
+	}
+	if !strings.Contains(logs.String(), "level=") {
+		t.Errorf("stderr has no log lines, want the alert log there:\n%s", logs.String())
+	}
 	for _, want := range []string{"KEYS", "configuration failure", "ratelimit.saturated", "pending approval: raise the limit of client-42", "schedule.endpoint_gone", "pending approval: delete schedule"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
