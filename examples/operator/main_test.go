@@ -22,6 +22,9 @@ func TestRunOnceOnEmbeddedDefaults(t *testing.T) {
 	if strings.Contains(text, "level=") {
 		t.Errorf("-once output contains log lines, want them on stderr:\n%s", text)
 	}
+	if strings.Contains(text, "at step") {
+		t.Errorf("-once output names a step, want none for the demo's unnamed step:\n%s", text)
+	}
 	if !strings.Contains(logs.String(), "level=") {
 		t.Errorf("stderr has no log lines, want the alert log there:\n%s", logs.String())
 	}
