@@ -3,7 +3,7 @@
 // to Slack or the log, and the dashboard at /debug/upstashops/.
 //
 // It runs with nothing installed: without REDIS_URL it starts an in-process
-// Redis (miniredis), and without QSTASH_URL it starts the in-process QStash
+// Redis (miniredis), and without QSTASH_URL and QSTASH_TOKEN it starts the QStash
 // emulator with a workflow that keeps failing with 401 and a schedule whose
 // endpoint is gone. Neither default contacts any host.
 //
@@ -14,9 +14,25 @@
 // project to a month, so its findings carry no savings; a served instance
 // reports them from its first run an hour or more after start.
 //
-// Environment: REDIS_URL, QSTASH_URL and QSTASH_TOKEN (both or neither),
-// SLACK_WEBHOOK_URL (alerts go to the log without it), DASHBOARD_TOKEN
-// (a random one is printed without it).
+// The report goes to stdout and the log to stderr.
+//
+// # Environment
+//
+// The command reads these variables, so a shell that exports them changes
+// what it talks to:
+//
+//	REDIS_URL          Redis to use instead of the in-process one.
+//	QSTASH_URL         QStash API base URL, used only together with QSTASH_TOKEN.
+//	QSTASH_TOKEN       QStash token. With QSTASH_URL also set, the checks
+//	                   read the schedules and Workflow logs of that real
+//	                   account, and approved actions (such as deleting a
+//	                   schedule) change it. With only one of the two set,
+//	                   the emulator is used.
+//	SLACK_WEBHOOK_URL  Slack incoming webhook for alerts. Without it,
+//	                   alerts go to the log on stderr.
+//	DASHBOARD_TOKEN    Dashboard login token. Without it, a random token
+//	                   is printed with the login URL when the dashboard
+//	                   is served (never with -once).
 package main
 
 import (
@@ -45,6 +61,25 @@ import (
 	"github.com/upstash-ops/sdk/upstashops"
 )
 
+const usage = `Usage: operator [-addr host:port] [-once]
+
+Runs a demo service with the upstashops Operator. Without REDIS_URL it uses
+an in-process Redis, and without QSTASH_URL and QSTASH_TOKEN an in-process
+QStash emulator. With none of the variables below set, it contacts no other
+host. The report goes to stdout and the log to stderr.
+
+Environment:
+  REDIS_URL          Redis to use instead of the in-process one
+  QSTASH_URL         QStash API base URL (used only with QSTASH_TOKEN)
+  QSTASH_TOKEN       QStash token: with QSTASH_URL also set, the checks read
+                     that real account, and approved actions change it
+  SLACK_WEBHOOK_URL  Slack incoming webhook for alerts (default: log on stderr)
+  DASHBOARD_TOKEN    dashboard login token (default: a random one, printed
+                     with the login URL when the dashboard is served)
+
+Flags:
+`
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -59,9 +94,16 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("operator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the API and the dashboard")
 	once := fs.Bool("once", false, "run every job once, print the findings and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -help printed the usage
+		}
 		return err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

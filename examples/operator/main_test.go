@@ -34,3 +34,15 @@ func TestRunOnceOnEmbeddedDefaults(t *testing.T) {
 		}
 	}
 }
+
+func TestHelpListsEnvironment(t *testing.T) {
+	var out, help strings.Builder
+	if err := run(context.Background(), []string{"-help"}, &out, &help, func(string) string { return "" }); err != nil {
+		t.Fatalf("run -help: %v", err)
+	}
+	for _, name := range []string{"REDIS_URL", "QSTASH_URL", "QSTASH_TOKEN", "SLACK_WEBHOOK_URL", "DASHBOARD_TOKEN", "real account"} {
+		if !strings.Contains(help.String(), name) {
+			t.Errorf("-help output lacks %q:\n%s", name, help.String())
+		}
+	}
+}
