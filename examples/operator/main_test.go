@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -44,5 +46,52 @@ func TestHelpListsEnvironment(t *testing.T) {
 		if !strings.Contains(help.String(), name) {
 			t.Errorf("-help output lacks %q:\n%s", name, help.String())
 		}
+	}
+}
+
+// serveOutput runs the served example on a free loopback port with env,
+// stops it once it prints its serving address, and returns its stdout.
+func serveOutput(t *testing.T, env map[string]string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stdoutR, stdoutW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := run(ctx, []string{"-addr", "127.0.0.1:0"}, stdoutW, io.Discard, func(k string) string { return env[k] })
+		stdoutW.CloseWithError(err)
+		done <- err
+	}()
+
+	first, err := bufio.NewReader(stdoutR).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read the serving address: %v", err)
+	}
+	cancel()
+	rest, _ := io.ReadAll(stdoutR)
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	return first + string(rest)
+}
+
+func TestServePrintsGeneratedToken(t *testing.T) {
+	out := serveOutput(t, nil)
+	if !strings.HasPrefix(out, "serving on http://127.0.0.1:") {
+		t.Errorf("output = %q, want the serving address first", out)
+	}
+	if !strings.Contains(out, "/debug/upstashops/login (token ") {
+		t.Errorf("output = %q, want the login URL with the generated token", out)
+	}
+}
+
+func TestServeHidesTokenFromEnvironment(t *testing.T) {
+	const token = "token-from-the-environment"
+	out := serveOutput(t, map[string]string{"DASHBOARD_TOKEN": token})
+	if strings.Contains(out, token) {
+		t.Errorf("output = %q shows DASHBOARD_TOKEN, want it kept out", out)
+	}
+	if strings.Contains(out, "login") {
+		t.Errorf("output = %q prints a login line, want none for a token the user chose", out)
 	}
 }
