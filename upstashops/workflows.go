@@ -70,7 +70,13 @@ func workflowFinding(d heal.Decision) (Finding, bool) {
 		Summary:        fmt.Sprintf("%s failure in %s", v.Class, workflowTarget(fp)),
 		Recommendation: v.Fix,
 	}
-	if fp.Step != "" {
+	if unnamedStep(fp.Step) {
+		// The subject, and so the ID, of an unnamed step uses an empty
+		// step, so it carries no escaped quotes. Named steps keep theirs.
+		unnamed := fp
+		unnamed.Step = ""
+		f.Subject = unnamed.String()
+	} else {
 		f.Summary += " at step " + fp.Step
 	}
 	f.ID = FindingID(f.Kind, f.Subject)
@@ -82,6 +88,13 @@ func workflowFinding(d heal.Decision) (Finding, bool) {
 		f.Actions = append(f.Actions, Action{Class: ActionPauseWorkflow, Target: fp.Target, Description: "pause " + workflowTarget(fp) + " until the " + v.Class.String() + " failure is fixed"})
 	}
 	return f, true
+}
+
+// unnamedStep reports whether step names no step: it is empty, or it is
+// the name heal gives an unnamed first step, `after ""` (the word after and
+// the quoted name of a previous step that does not exist).
+func unnamedStep(step string) bool {
+	return step == "" || step == `after ""`
 }
 
 func workflowTarget(fp heal.Fingerprint) string {

@@ -3,6 +3,7 @@ package upstashops
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/upstash-ops/sdk/heal"
@@ -49,5 +50,43 @@ func TestWorkflowJobKeepsPartialPoll(t *testing.T) {
 	}
 	if got, want := res.Findings[0].Kind, "workflow.configuration"; got != want {
 		t.Errorf("finding kind = %q, want %q", got, want)
+	}
+}
+
+func TestWorkflowFindingUnnamedStep(t *testing.T) {
+	for _, step := range []string{"", `after ""`} {
+		d := heal.Decision{
+			Verdict:     heal.Verdict{Class: heal.Configuration, Signal: "http-401"},
+			Fingerprint: heal.Fingerprint{Target: "http://127.0.0.1:8080/api/report", Step: step, Class: heal.Configuration, Status: 401},
+		}
+		f, ok := workflowFinding(d)
+		if !ok {
+			t.Fatalf("step %q: no finding for a configuration failure", step)
+		}
+		if want := "configuration failure in http://127.0.0.1:8080/api/report"; f.Summary != want {
+			t.Errorf("step %q: summary = %q, want %q", step, f.Summary, want)
+		}
+		if strings.Contains(f.Subject, `\"`) {
+			t.Errorf("step %q: subject = %q, want no escaped quotes", step, f.Subject)
+		}
+		if !strings.Contains(f.Subject, `step=""`) {
+			t.Errorf("step %q: subject = %q, want an empty step", step, f.Subject)
+		}
+	}
+}
+
+func TestWorkflowFindingNamedStepKeepsID(t *testing.T) {
+	for _, step := range []string{"charge", `after "fetch rows"`} {
+		fp := heal.Fingerprint{Target: "http://127.0.0.1:8080/api/report", Step: step, Class: heal.Configuration, Status: 401}
+		f, ok := workflowFinding(heal.Decision{Verdict: heal.Verdict{Class: heal.Configuration}, Fingerprint: fp})
+		if !ok {
+			t.Fatalf("step %q: no finding for a configuration failure", step)
+		}
+		if want := FindingID("workflow.configuration", fp.String()); f.ID != want {
+			t.Errorf("step %q: ID = %q, want %q from the fingerprint", step, f.ID, want)
+		}
+		if !strings.HasSuffix(f.Summary, " at step "+step) {
+			t.Errorf("step %q: summary = %q, want it to end with the step", step, f.Summary)
+		}
 	}
 }

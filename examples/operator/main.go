@@ -3,7 +3,7 @@
 // to Slack or the log, and the dashboard at /debug/upstashops/.
 //
 // It runs with nothing installed: without REDIS_URL it starts an in-process
-// Redis (miniredis), and without QSTASH_URL it starts the in-process QStash
+// Redis (miniredis), and without QSTASH_URL and QSTASH_TOKEN it starts the QStash
 // emulator with a workflow that keeps failing with 401 and a schedule whose
 // endpoint is gone. Neither default contacts any host.
 //
@@ -14,9 +14,25 @@
 // project to a month, so its findings carry no savings; a served instance
 // reports them from its first run an hour or more after start.
 //
-// Environment: REDIS_URL, QSTASH_URL and QSTASH_TOKEN (both or neither),
-// SLACK_WEBHOOK_URL (alerts go to the log without it), DASHBOARD_TOKEN
-// (a random one is printed without it).
+// The report goes to stdout and the log to stderr.
+//
+// # Environment
+//
+// The command reads these variables, so a shell that exports them changes
+// what it talks to:
+//
+//	REDIS_URL          Redis to use instead of the in-process one.
+//	QSTASH_URL         QStash API base URL, used only together with QSTASH_TOKEN.
+//	QSTASH_TOKEN       QStash token. With QSTASH_URL also set, the checks
+//	                   read the schedules and Workflow logs of that real
+//	                   account, and approved actions (such as deleting a
+//	                   schedule) change it. With only one of the two set,
+//	                   the emulator is used.
+//	SLACK_WEBHOOK_URL  Slack incoming webhook for alerts. Without it,
+//	                   alerts go to the log on stderr.
+//	DASHBOARD_TOKEN    Dashboard login token. Without it, a random token
+//	                   is printed with the login URL when the dashboard
+//	                   is served (never with -once).
 package main
 
 import (
@@ -45,23 +61,52 @@ import (
 	"github.com/upstash-ops/sdk/upstashops"
 )
 
+const usage = `Usage: operator [-addr host:port] [-once]
+
+Runs a demo service with the upstashops Operator. Without REDIS_URL it uses
+an in-process Redis, and without QSTASH_URL and QSTASH_TOKEN an in-process
+QStash emulator. With none of the variables below set, it contacts no other
+host. The report goes to stdout and the log to stderr.
+
+Environment:
+  REDIS_URL          Redis to use instead of the in-process one
+  QSTASH_URL         QStash API base URL (used only with QSTASH_TOKEN)
+  QSTASH_TOKEN       QStash token: with QSTASH_URL also set, the checks read
+                     that real account, and approved actions change it
+  SLACK_WEBHOOK_URL  Slack incoming webhook for alerts (default: log on stderr)
+  DASHBOARD_TOKEN    dashboard login token (default: a random one, printed
+                     with the login URL when the dashboard is served)
+
+Flags:
+`
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Getenv); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "operator:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer, getenv func(string) string) error {
+// run writes the report (with -once) or the serving address to stdout and
+// the log to stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("operator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address of the API and the dashboard")
 	once := fs.Bool("once", false, "run every job once, print the findings and exit")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // -help printed the usage
+		}
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	embedded := getenv("REDIS_URL") == ""
 	rdb, closeRedis, err := openRedis(getenv("REDIS_URL"))
@@ -79,10 +124,12 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	if err != nil {
 		return fmt.Errorf("create rate limiter: %w", err)
 	}
+	// A generated token is printed only once the dashboard is served, so
+	// -once never shows it.
 	token := getenv("DASHBOARD_TOKEN")
-	if token == "" {
+	generated := token == ""
+	if generated {
 		token = randomToken()
-		fmt.Fprintf(stdout, "dashboard token: %s\n", token)
 	}
 	app := &app{rdb: rdb}
 	notifier := upstashops.Slog(logger)
@@ -125,7 +172,11 @@ func run(ctx context.Context, args []string, stdout io.Writer, getenv func(strin
 	if *once {
 		return runOnce(ctx, op, stdout)
 	}
-	return serve(ctx, *addr, app, op, stdout)
+	var printed string
+	if generated {
+		printed = token
+	}
+	return serve(ctx, *addr, app, op, stdout, printed)
 }
 
 // runOnce runs each job, waits for the notifications, and prints the
@@ -153,7 +204,10 @@ func runOnce(ctx context.Context, op *upstashops.Operator, stdout io.Writer) err
 	return nil
 }
 
-func serve(ctx context.Context, addr string, a *app, op *upstashops.Operator, stdout io.Writer) error {
+// serve runs the jobs and serves the API and the dashboard until ctx ends.
+// A non-empty token is the generated dashboard token, printed next to the
+// login URL because the user has no other way to learn it.
+func serve(ctx context.Context, addr string, a *app, op *upstashops.Operator, stdout io.Writer, token string) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/items/{id}", a.getItem)
 	mux.Handle("/debug/upstashops/", op.Handler())
@@ -170,6 +224,9 @@ func serve(ctx context.Context, addr string, a *app, op *upstashops.Operator, st
 	}()
 	go op.Run(ctx)
 	fmt.Fprintf(stdout, "serving on http://%s (dashboard at /debug/upstashops/)\n", ln.Addr())
+	if token != "" {
+		fmt.Fprintf(stdout, "dashboard login: http://%s/debug/upstashops/login (token %s, set DASHBOARD_TOKEN to choose it)\n", ln.Addr(), token)
+	}
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
