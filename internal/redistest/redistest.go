@@ -183,10 +183,12 @@ func pingOnce(addr string) error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("unexpected reply %q", line)
+	// A server started with requirepass answers NOAUTH (Redis) or
+	// "-AUTH ..." (older versions) before AUTH, which still means it is up.
+	if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") || strings.HasPrefix(line, "-AUTH") {
+		return nil
 	}
-	return nil
+	return fmt.Errorf("unexpected reply %q", line)
 }
 
 func freePort() (int, error) {

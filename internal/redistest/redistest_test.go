@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestStartAnswersCommands(t *testing.T) {
@@ -67,5 +69,13 @@ func TestMissingBinaryIsClearError(t *testing.T) {
 	_, err := StartProcess()
 	if !errors.Is(err, ErrNotInstalled) {
 		t.Errorf("StartProcess with missing binary: err = %v, want ErrNotInstalled", err)
+	}
+}
+
+func TestStartWithPassword(t *testing.T) {
+	s := Start(t, WithConfig("requirepass", "s3cret-pass"))
+	rdb := s.Client(t, func(o *redis.Options) { o.Password = "s3cret-pass" })
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("PING with password: %v", err)
 	}
 }
