@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Clock tells the time and waits for durations to pass.
+// Clock returns the current time and waits for durations to pass.
 type Clock interface {
 	Now() time.Time
 	// After sends the clock's time on the returned channel once d has

@@ -149,7 +149,7 @@ func start(path string, cfg config) (*Server, error) {
 	return s, nil
 }
 
-// waitReady polls the port with PING until the server answers, exits, or
+// waitReady polls the port with PING until the server replies, exits, or
 // startTimeout passes.
 func (s *Server) waitReady() error {
 	deadline := time.Now().Add(startTimeout)
@@ -183,7 +183,7 @@ func pingOnce(addr string) error {
 	if err != nil {
 		return err
 	}
-	// A server started with requirepass answers NOAUTH (Redis) or
+	// A server started with requirepass replies NOAUTH (Redis) or
 	// "-AUTH ..." (older versions) before AUTH, which still means it is up.
 	if strings.HasPrefix(line, "+PONG") || strings.HasPrefix(line, "-NOAUTH") || strings.HasPrefix(line, "-AUTH") {
 		return nil
