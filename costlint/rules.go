@@ -25,8 +25,8 @@ const (
 	bigValue = 100 << 10
 	// hotShare, hotRate and hotMinCount make a key hot: at least this
 	// share of keyed commands, this many commands a second, and this many
-	// commands seen, so that a handful of commands in a short window (the
-	// Operator's own lease renewals, say) is not called hot.
+	// commands seen. The count keeps a handful of commands in a short
+	// window, such as the Operator's own lease renewals, from being hot.
 	hotShare    = 0.10
 	hotRate     = 10.0
 	hotMinCount = 100

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,17 +20,7 @@ import (
 // start their own server.
 var server *redistest.Server
 
-func TestMain(m *testing.M) {
-	s, err := redistest.StartProcess()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	_ = s.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { redistest.RunMain(m, &server) }
 
 // epoch is a fake start time on a whole minute, so window arithmetic in the
 // tests is easy to follow.

@@ -3,7 +3,6 @@ package upstashops
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,17 +17,7 @@ import (
 // test uses its own key prefix, so tests may run in parallel.
 var redisServer *redistest.Server
 
-func TestMain(m *testing.M) {
-	s, err := redistest.StartProcess()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	redisServer = s
-	code := m.Run()
-	s.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { redistest.RunMain(m, &redisServer) }
 
 var epoch = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 

@@ -163,7 +163,7 @@ func (s *Server) waitReady() error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("redistest: redis-server on %s did not answer PING within %s: %s", s.addr, startTimeout, s.stderr.String())
+			return fmt.Errorf("redistest: redis-server on %s did not reply to PING within %s: %s", s.addr, startTimeout, s.stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -198,6 +198,22 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// RunMain starts one redis-server for a package's tests, stores it in
+// *server, runs the tests, stops the server and exits with the tests' status.
+// Call it from TestMain. It exits with status 1 when the server does not
+// start, printing the reason.
+func RunMain(m *testing.M, server **Server) {
+	s, err := StartProcess()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	*server = s
+	code := m.Run()
+	_ = s.Close()
+	os.Exit(code)
 }
 
 // Addr returns the server's host:port on 127.0.0.1.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,17 +21,7 @@ import (
 
 var server *redistest.Server
 
-func TestMain(m *testing.M) {
-	s, err := redistest.StartProcess()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	server = s
-	code := m.Run()
-	_ = s.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { redistest.RunMain(m, &server) }
 
 var epoch = time.Date(2026, 5, 4, 0, 0, 0, 0, time.UTC)
 
