@@ -69,10 +69,11 @@ func TestBilledCommandsPerDecision(t *testing.T) {
 				if _, err := l.Allow(ctx, "warm-up"); err != nil {
 					t.Fatal(err)
 				}
+				key := "k-" + name
 				cost := func(step string, wantAllowed bool, want int64) {
 					t.Helper()
 					before := billedCommands(t, rdb)
-					res, err := l.Allow(ctx, "k")
+					res, err := l.Allow(ctx, key)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -85,18 +86,20 @@ func TestBilledCommandsPerDecision(t *testing.T) {
 					}
 				}
 				// The fixed window reads state and override and writes the
-				// window on its first hit, then decides with one BITFIELD.
-				later := int64(3)
+				// window on its first hit, then decides with one INCRBY,
+				// and one more that takes the cost back from a denial. Only
+				// its first hit and its peek read the server's TIME.
+				later, denied, laterExtra := int64(3), int64(2), extra
 				if alg.kind == kindFixedWindow {
-					later = 2
+					later, denied, laterExtra = 2, 3, 0
 				}
 				cost("first hit", true, 3+extra)
-				cost("allowed", true, later+extra)
-				cost("denied by Redis", false, 2+extra)
+				cost("allowed", true, later+laterExtra)
+				cost("denied by Redis", false, denied+laterExtra)
 				cost("denied by the deny cache", false, 0)
 
 				before := billedCommands(t, rdb)
-				if _, err := l.Remaining(ctx, "k"); err != nil {
+				if _, err := l.Remaining(ctx, key); err != nil {
 					t.Fatal(err)
 				}
 				if got := billedCommands(t, rdb) - before; got != 2+extra {

@@ -85,8 +85,8 @@ func TestDenyCacheSkipsRedis(t *testing.T) {
 	if got := rdb.calls.Load() - callsBefore; got != 0 {
 		t.Errorf("%d Redis calls while the key was in the deny cache, want 0", got)
 	}
-	if got := sumCounter(t, reader, "ratelimit.deny_cache.saved_commands"); got != 20 {
-		t.Errorf("ratelimit.deny_cache.saved_commands = %d, want 20 (10 hits x EVALSHA+MGET)", got)
+	if got := sumCounter(t, reader, "ratelimit.deny_cache.saved_commands"); got != 30 {
+		t.Errorf("ratelimit.deny_cache.saved_commands = %d, want 30 (10 hits x EVALSHA and two INCRBYs)", got)
 	}
 	if got := sumCounter(t, reader, "ratelimit.decisions"); got != 12 {
 		t.Errorf("ratelimit.decisions = %d, want 12", got)

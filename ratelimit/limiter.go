@@ -70,6 +70,7 @@ type Limiter struct {
 
 	// Built once in New, because every decision sends them.
 	limitArg, periodArg, burstArg string
+	fixedWindowArg                string // " period limit"
 	spanOpts                      []trace.SpanStartOption
 }
 
@@ -124,6 +125,8 @@ func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
 		limitArg:  formatFloat(alg.limit),
 		periodArg: strconv.FormatInt(alg.period.Microseconds(), 10),
 		burstArg:  formatFloat(alg.burst),
+
+		fixedWindowArg: " " + strconv.FormatInt(alg.period.Microseconds(), 10) + " " + formatFloat(alg.limit),
 		spanOpts: []trace.SpanStartOption{
 			trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(attribute.String("ratelimit.algorithm", alg.name())),
@@ -133,8 +136,6 @@ func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
 		l.deny = newDenyCache(cfg.denyCacheSize)
 	}
 	if alg.kind == kindFixedWindow {
-		// Under WithServerTime the local clock only guesses the window;
-		// a wrong guess costs a command, never a wrong decision.
 		l.windows = newWindowMemory(DefaultDenyCacheSize)
 	}
 	return l, nil
@@ -142,6 +143,14 @@ func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
 
 // Algorithm returns the limiter's algorithm with its default limit.
 func (l *Limiter) Algorithm() Algorithm { return l.alg }
+
+// keys returns the state and override keys of key, built with one
+// allocation.
+func (l *Limiter) keys(key string) (state, override string) {
+	both := "{" + l.cfg.prefix + ":" + key + "}:" + l.alg.suffix() + "{" + l.cfg.prefix + ":" + key + "}:limit"
+	split := len(both) - len(l.cfg.prefix) - len(key) - len("{:}:limit")
+	return both[:split], both[split:]
+}
 
 // StateKey returns the Redis key that holds key's state:
 // "{prefix:key}:fw" (or :sw, :tb, :gc by algorithm). The part in braces is
@@ -233,10 +242,7 @@ func (l *Limiter) Remaining(ctx context.Context, key string) (Result, error) {
 func (l *Limiter) Reset(ctx context.Context, key string) error {
 	_, err := l.call(ctx, resetLua, []string{l.StateKey(key)})
 	// After the call, so that a denial cached while it ran goes too.
-	l.ForgetDenial(key)
-	if l.windows != nil {
-		l.windows.forget(key)
-	}
+	l.forgetLocal(key)
 	if err != nil {
 		return fmt.Errorf("ratelimit: reset key %q: %w", key, err)
 	}
@@ -280,41 +286,150 @@ func (l *Limiter) ForgetDenial(key string) {
 	}
 }
 
+// forgetLocal drops what this process remembers of key: its deny cache
+// entry and its fixed window.
+func (l *Limiter) forgetLocal(key string) {
+	l.ForgetDenial(key)
+	if l.windows != nil {
+		l.windows.forget(key)
+	}
+}
+
 // decide runs the algorithm's script for cost n (0 for a peek). It returns
 // the decision and the wait in microseconds until a cost-1 request would be
 // allowed (0: now, -1: never at this limit), which sizes the deny cache
 // entry.
 func (l *Limiter) decide(ctx context.Context, key string, n int, now time.Time) (Result, int64, error) {
+	if l.alg.kind == kindFixedWindow {
+		return l.decideFixedWindow(ctx, key, n, now)
+	}
 	nowArg := ""
 	if !l.cfg.serverTime {
 		nowArg = strconv.FormatInt(now.UnixMicro(), 10)
 	}
-	mode, window := "", int64(0)
-	if l.windows != nil && n > 0 {
-		window = now.UnixMicro() / l.alg.period.Microseconds()
-		if !l.windows.begun(key, window) {
-			mode = "start"
-		}
-	}
-	keys := []string{l.StateKey(key), l.OverrideKey(key)}
-	v, err := l.call(ctx, l.script, keys,
+	stateKey, overrideKey := l.keys(key)
+	v, err := l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey,
 		nowArg,
 		min(n, MaxLimit+1), // no limit admits more; keeps the cost exact in Lua
 		l.limitArg,
 		l.periodArg,
 		l.burstArg,
-		mode,
-	)
+	})
 	if err != nil {
 		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w", key, err)
 	}
-	res, retry1, err := l.parseDecision(key, v)
-	if err == nil && mode == "start" && res.Reason != ReasonCostExceedsLimit {
-		// The window exists in Redis now, unless even this request was
-		// too large for it.
-		l.windows.remember(key, window)
+	return l.parseDecision(key, v)
+}
+
+// decideFixedWindow runs the fixed window script (see fixedWindowScript)
+// and derives the decision from the state it returns.
+func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now time.Time) (Result, int64, error) {
+	nowMicros := now.UnixMicro()
+	var buf [64]byte
+	b := buf[:0]
+	if !l.cfg.serverTime {
+		b = strconv.AppendInt(b, nowMicros, 10)
 	}
-	return res, retry1, err
+	pack := string(append(b, l.fixedWindowArg...))
+	cost := int64(min(n, fixedWindowMax+1)) // no window admits more
+	win, seen := l.windows.current(key, nowMicros)
+	var v any
+	var err error
+	var stateKey, overrideKey string
+	if seen && n > 0 {
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.headerArg, cost, win.capacityArg, pack})
+	} else {
+		stateKey, overrideKey = l.keys(key)
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey, 0, cost, 0, pack, "read"})
+	}
+	if err != nil {
+		// The state may have changed under the remembered window.
+		l.windows.forget(key)
+		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w", key, err)
+	}
+	state, hot := v.(int64)
+	if !hot {
+		arr, _ := v.([]any)
+		var ok bool
+		if win, ok = parseWindow(arr); !ok {
+			l.windows.forget(key)
+			return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: unexpected script reply %T %v", key, ErrBackend, v, v)
+		}
+		state = arr[0].(int64)
+		win.header = state / fixedWindowUnit
+	}
+	res, retry1, used := l.fixedWindowDecision(state, win, nowMicros, cost)
+	if !hot && (res.Allowed || used > 0) {
+		// The window exists in Redis: decide the next request with one
+		// INCRBY.
+		if stateKey == "" {
+			stateKey, overrideKey = l.keys(key)
+		}
+		l.windows.remember(key, stateKey, overrideKey, win)
+	}
+	return res, retry1, nil
+}
+
+// parseWindow reads the {state, cap, end} reply of the fixed window
+// script's slow path.
+func parseWindow(arr []any) (window, bool) {
+	if len(arr) != 3 {
+		return window{}, false
+	}
+	var f [3]int64
+	for i, e := range arr {
+		x, ok := e.(int64)
+		if !ok || x < 0 {
+			return window{}, false
+		}
+		f[i] = x
+	}
+	return window{capacity: f[1], end: f[2]}, true
+}
+
+// fixedWindowDecision derives the decision for a request of cost n (0 for
+// a peek) at now (microseconds) from the state the script returned, which
+// counts the request whether it was admitted or not, and the window it
+// belongs to. It also returns the units used in the window.
+func (l *Limiter) fixedWindowDecision(state int64, win window, now, n int64) (Result, int64, int64) {
+	used := state % fixedWindowUnit
+	allowed := n > 0 && used <= win.capacity
+	if n > 0 && !allowed {
+		used -= n
+	}
+	// Under WithServerTime the window's end is on the Redis server's
+	// clock, and this is measured on the local one.
+	reset := max(min(win.end-now, l.alg.period.Microseconds()), 1)
+	retry := func(k int64) int64 {
+		switch {
+		case k > win.capacity:
+			return -1
+		case used+k <= win.capacity:
+			return 0
+		default:
+			return reset
+		}
+	}
+	res := Result{
+		Allowed:   allowed,
+		Limit:     float64(win.capacity),
+		Remaining: max(0, win.capacity-used),
+		Period:    l.alg.period,
+		Source:    SourceRedis,
+	}
+	if used > 0 {
+		res.ResetAfter = time.Duration(reset) * time.Microsecond
+	}
+	if n > 0 && !allowed {
+		if retry(n) < 0 {
+			res.Reason = ReasonCostExceedsLimit
+			res.RetryAfter = l.alg.period
+		} else {
+			res.Reason = ReasonLimitExceeded
+			res.RetryAfter = time.Duration(reset) * time.Microsecond
+		}
+	}
+	return res, retry(1), used
 }
 
 func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
@@ -371,18 +486,26 @@ func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 // alone, whatever the client's own read timeout is. The worker is free
 // again when the client gives up.
 func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...any) (any, error) {
-	ctx, span := l.tracer.Start(ctx, "ratelimit.redis", l.spanOpts...)
-	defer span.End()
+	return l.callArgv(ctx, s, commandArgs(keys, args...))
+}
+
+// callArgv is call with the command's arguments laid out by commandArgs.
+func (l *Limiter) callArgv(ctx context.Context, s *script, argv []any) (any, error) {
+	span := noSpan
+	if trace.SpanFromContext(ctx).IsRecording() {
+		ctx, span = l.tracer.Start(ctx, "ratelimit.redis", l.spanOpts...)
+		defer span.End()
+	}
 
 	callCtx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
 	defer cancel()
 	if l.inline {
-		v, err := l.callInline(callCtx, s, keys, args)
+		v, err := l.callInline(callCtx, s, argv)
 		return v, l.wrapCallError(ctx, callCtx, span, err)
 	}
 	j := &job{
 		ctx:  callCtx,
-		run:  func(ctx context.Context) (any, error) { return s.run(ctx, l.rdb, keys, args...) },
+		run:  func(ctx context.Context) (any, error) { return s.run(ctx, l.rdb, argv) },
 		done: make(chan callResult, 1),
 	}
 	if !l.workers.submit(j) {
@@ -401,13 +524,13 @@ func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...an
 
 // callInline runs s on the caller's goroutine, counting it against the
 // bound on outstanding calls.
-func (l *Limiter) callInline(ctx context.Context, s *script, keys []string, args []any) (any, error) {
+func (l *Limiter) callInline(ctx context.Context, s *script, argv []any) (any, error) {
 	if l.inlineCalls.Add(1) > int64(l.cfg.maxInFlight) {
 		l.inlineCalls.Add(-1)
 		return nil, ErrOverloaded
 	}
 	defer l.inlineCalls.Add(-1)
-	return s.run(ctx, l.rdb, keys, args...)
+	return s.run(ctx, l.rdb, argv)
 }
 
 // wrapCallError classifies err: the caller's own context error as it is,
@@ -432,15 +555,23 @@ func (l *Limiter) wrapCallError(ctx, callCtx context.Context, span trace.Span, e
 	return err
 }
 
+// noSpan stands for the span of a Redis call made outside a recorded
+// trace, which the limiter does not start.
+var noSpan = trace.SpanFromContext(context.Background())
+
 type callResult struct {
 	v   any
 	err error
 }
 
-// billedPerCall is the billed commands a decision script costs before it
-// writes: the EVALSHA and the MGET, plus TIME under WithServerTime. It is
-// what one deny-cache hit saves.
+// billedPerCall is the billed commands of a denial in Redis, which is what
+// one deny-cache hit saves: the EVALSHA and the MGET, plus TIME under
+// WithServerTime, or for FixedWindow the EVALSHA and two INCRBYs.
 func (l *Limiter) billedPerCall() int64 {
+	if l.alg.kind == kindFixedWindow {
+		// A denial in a current window: EVALSHA and two INCRBYs.
+		return 3
+	}
 	if l.cfg.serverTime {
 		return 3
 	}

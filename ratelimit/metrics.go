@@ -20,9 +20,10 @@ type instruments struct {
 	saved     metric.Int64Counter
 	failures  metric.Int64Counter
 
-	// Attribute sets built once, so that recording allocates nothing.
-	decisionAttrs [2][5]metric.AddOption
-	policyAttrs   [3]metric.AddOption
+	// Attribute sets built once, each in a slice of its own, so that
+	// recording allocates nothing.
+	decisionAttrs [2][5][]metric.AddOption
+	policyAttrs   [3][]metric.AddOption
 }
 
 func newInstruments(mp metric.MeterProvider) (*instruments, error) {
@@ -46,14 +47,14 @@ func newInstruments(mp metric.MeterProvider) (*instruments, error) {
 	}
 	for a, allowed := range []bool{false, true} {
 		for s := range ins.decisionAttrs[a] {
-			ins.decisionAttrs[a][s] = metric.WithAttributeSet(attribute.NewSet(
+			ins.decisionAttrs[a][s] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
 				attribute.Bool("ratelimit.allowed", allowed),
-				attribute.String("ratelimit.source", Source(s).String())))
+				attribute.String("ratelimit.source", Source(s).String())))}
 		}
 	}
 	for p := range ins.policyAttrs {
-		ins.policyAttrs[p] = metric.WithAttributeSet(attribute.NewSet(
-			attribute.String("ratelimit.policy", FailurePolicy(p).String())))
+		ins.policyAttrs[p] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("ratelimit.policy", FailurePolicy(p).String())))}
 	}
 	return &ins, nil
 }
@@ -63,14 +64,14 @@ func (ins *instruments) decision(ctx context.Context, r Result) {
 	if r.Allowed {
 		a = 1
 	}
-	ins.decisions.Add(ctx, 1, ins.decisionAttrs[a][r.Source])
+	ins.decisions.Add(ctx, 1, ins.decisionAttrs[a][r.Source]...)
 }
 
 func (ins *instruments) denyCacheHit(ctx context.Context, saved int64) {
-	ins.decisions.Add(ctx, 1, ins.decisionAttrs[0][SourceDenyCache])
+	ins.decisions.Add(ctx, 1, ins.decisionAttrs[0][SourceDenyCache]...)
 	ins.saved.Add(ctx, saved)
 }
 
 func (ins *instruments) backendFailure(ctx context.Context, p FailurePolicy) {
-	ins.failures.Add(ctx, 1, ins.policyAttrs[p])
+	ins.failures.Add(ctx, 1, ins.policyAttrs[p]...)
 }

@@ -180,7 +180,9 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 }
 
 // WithTracerProvider sets the OpenTelemetry tracer provider for the span of
-// each Redis round trip. The default is the global provider.
+// each Redis round trip. The default is the global provider. The limiter
+// starts that span only as a child of a recording span in the call's
+// context, so a decision outside a sampled trace spends nothing on tracing.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) { c.tracer = tp })
 }

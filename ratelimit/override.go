@@ -17,7 +17,9 @@ import (
 // The next decision for key reads the override in the same script round
 // trip, and SetOverride clears key's entry in this process's deny cache, so
 // a raised limit takes effect at once here. Other processes keep a cached
-// denial until it expires, at most one RetryAfter.
+// denial until it expires, at most one RetryAfter. A FixedWindow limiter on
+// another process rereads the limit on its next decision for key, at the
+// cost of one more billed command.
 func (l *Limiter) SetOverride(ctx context.Context, key string, limit float64, ttl time.Duration) error {
 	limit = clampLimit(limit)
 	ttlMillis := int64(0)
@@ -25,8 +27,8 @@ func (l *Limiter) SetOverride(ctx context.Context, key string, limit float64, tt
 		ttlMillis = max(ttl.Milliseconds(), 1)
 	}
 	_, err := l.call(ctx, limitChangeLua, []string{l.OverrideKey(key), l.fixedWindowKey(key)},
-		"set", formatFloat(limit), ttlMillis, fixedWindowCap(limit))
-	l.ForgetDenial(key)
+		"set", formatFloat(limit), ttlMillis)
+	l.forgetLocal(key)
 	if err != nil {
 		return fmt.Errorf("ratelimit: set override %g for key %q: %w", limit, key, err)
 	}
@@ -37,8 +39,8 @@ func (l *Limiter) SetOverride(ctx context.Context, key string, limit float64, tt
 // again, and clears key's entry in this process's deny cache.
 func (l *Limiter) ClearOverride(ctx context.Context, key string) error {
 	_, err := l.call(ctx, limitChangeLua, []string{l.OverrideKey(key), l.fixedWindowKey(key)},
-		"clear", "", 0, fixedWindowCap(l.alg.limit))
-	l.ForgetDenial(key)
+		"clear", "", 0)
+	l.forgetLocal(key)
 	if err != nil {
 		return fmt.Errorf("ratelimit: clear override for key %q: %w", key, err)
 	}
@@ -86,10 +88,4 @@ func (l *Limiter) EffectiveLimit(ctx context.Context, key string) (float64, erro
 // own algorithm is.
 func (l *Limiter) fixedWindowKey(key string) string {
 	return "{" + l.cfg.prefix + ":" + key + "}:fw"
-}
-
-// fixedWindowCap is the whole units per window that limit admits in a
-// fixed window.
-func fixedWindowCap(limit float64) int64 {
-	return int64(min(math.Floor(clampLimit(limit)), fixedWindowMax-1))
 }

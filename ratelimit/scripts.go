@@ -59,156 +59,137 @@ local n = tonumber(ARGV[2])
 local period = tonumber(ARGV[4])
 `
 
-// limitArgsLua reads the limit and burst and defines the helpers of the
-// fixed window's slow path, applyOverride among them.
-const limitArgsLua = `
-local limit = tonumber(ARGV[3])
-local burst = tonumber(ARGV[5])
-local MAX = 1125899906842624
-local function fmt(x) return string.format('%.17g', x) end
-local function ms(us) return math.max(1, math.ceil(us / 1000)) end
-local function applyOverride(ov)
+// fixedWindowMax is the most whole units a fixed window admits, 2^32-1; a
+// larger limit acts as that (4.3 billion per window).
+const fixedWindowMax = 1<<32 - 1
+
+// fixedWindowUnit is 2^33: the fixed window state is header*fixedWindowUnit
+// + used.
+const fixedWindowUnit = 1 << 33
+
+// The fixed window state is one integer, header*2^33 + used, that INCRBY
+// adds a request's cost to. The header is 1 + 16*(window index mod 2^15) +
+// version: it names the window, and SetOverride and ClearOverride bump its
+// 4-bit version so that every process rereads the limit. The state stays
+// below 2^53, so the script's float64 arithmetic on it is exact; the
+// script formats it with %.0f, because Lua's own number-to-string
+// conversion keeps 14 digits.
+//
+// The script takes KEYS[1] = state key, KEYS[2] = override key and
+//
+//	ARGV[1] the header of the window this process saw last (see windowMemory)
+//	ARGV[2] cost of the request; 0 reads the state without writing (a peek)
+//	ARGV[3] the whole units that window admits
+//	ARGV[4] "now period limit": the caller's time in microseconds since the
+//	        Unix epoch (empty to read the Redis server's TIME, one more
+//	        billed command), the window length in microseconds and the
+//	        default limit
+//	ARGV[5] present when the script must read before it writes: a peek, or
+//	        a window this process has not seen
+//
+// When the state carries the expected header, the script returns the state
+// after one INCRBY, and takes the cost back with a second INCRBY when it
+// does not fit the cap: 2 billed commands per allowed decision, 3 per
+// denied one. The caller derives the decision from the returned integer.
+// Otherwise the script returns {state as if the request were counted, cap,
+// end of the window in microseconds}, after one of:
+//
+//   - ARGV[5] present: MGET of state and override, then INCRBY when the
+//     request fits a current window, or SET ... PX when it begins a new one:
+//     3 billed commands (2 for a denial or a peek);
+//   - the INCRBY found another version or a newer window (a faster clock
+//     began it): MGET of the override and, for a denial, the INCRBY that
+//     takes the cost back: 3 or 4;
+//   - the INCRBY found no current window and created the key: MGET of the
+//     override, then SET ... PX, or DEL when even this request is denied:
+//     4. This happens when the state vanished under a process that saw the
+//     window, as after a Reset on another process.
+//
+// A stored window up to 2^14 windows newer than the caller's is used as the
+// current one, so an app server whose clock lags cannot reopen a window that
+// a faster server has left; clocks that disagree by more than 2^14 windows
+// (16 s at the 1 ms minimum window, 4.5 hours at one second) can. The cap
+// of a window is the limit that a process read when it first saw the
+// window, so a limit change through SetOverride or ClearOverride reaches
+// every process on its next decision (through the version), and an override
+// that expires by its TTL reaches a process at its next window.
+const fixedWindowScript = `
+local UNIT = 8589934592
+local n = tonumber(ARGV[2])
+local v
+if not ARGV[5] then
+  v = redis.call('INCRBY', KEYS[1], n)
+  local h = math.floor(v / UNIT)
+  if h == tonumber(ARGV[1]) then
+    if v - h * UNIT > tonumber(ARGV[3]) then redis.call('INCRBY', KEYS[1], -n) end
+    return v
+  end
+end
+local a, b, c = string.match(ARGV[4], '^(%S*) (%S+) (%S+)$')
+local now, period, limit = tonumber(a), tonumber(b), tonumber(c)
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local idx = math.floor(now / period)
+local tag = idx % 32768
+local header = 1 + 16 * tag
+-- ahead returns how many windows the state with header h is ahead of the
+-- caller's (0: the same one), or nil when it is older or no header.
+local function ahead(h)
+  if h < 1 or h > 524288 then return nil end
+  local d = (math.floor((h - 1) / 16) - tag) % 32768
+  if d < 16384 then return d end
+  return nil
+end
+local function capOf(ov)
+  local lim = limit
   local o = tonumber(ov)
   if o then
-    if o ~= o or o < 0 then o = 0 elseif o > MAX then o = MAX end
-    if o == 0 then burst = 0 elseif limit > 0 then burst = math.min(burst * o / limit, MAX) else burst = o end
-    limit = o
+    if o ~= o or o < 0 then o = 0 end
+    lim = o
   end
-  if limit <= 0 then burst = 0 end
+  if lim <= 0 then return 0 end
+  return math.min(math.floor(lim), 4294967295)
 end
-`
-
-// uint48Lua encodes (be48) and decodes (u48) the unsigned 48-bit
-// big-endian fields of the fixed window state; MAXC is 2^48-1.
-const uint48Lua = `
-local MAXC = 281474976710655
-local function be48(x)
-  local b = {}
-  for i = 6, 1, -1 do
-    local r = x % 256
-    b[i] = r
-    x = (x - r) / 256
+local function reply(x, cap, d)
+  return {x, cap, (idx + d + 1) * period}
+end
+local function begin(cap)
+  local x = header * UNIT + n
+  local ttl = math.min((idx + 1) * period - now, period)
+  redis.call('SET', KEYS[1], string.format('%.0f', x), 'PX', math.max(1, math.ceil(ttl / 1000)))
+  return reply(x, cap, 0)
+end
+if v then
+  local h = math.floor((v - n) / UNIT)
+  local d = ahead(h)
+  local cap = capOf(redis.call('MGET', KEYS[2])[1])
+  if d then
+    if v - h * UNIT > cap then redis.call('INCRBY', KEYS[1], -n) end
+    return reply(v, cap, d)
   end
-  return string.char(b[1], b[2], b[3], b[4], b[5], b[6])
+  if n <= cap then return begin(cap) end
+  redis.call('DEL', KEYS[1])
+  return reply(header * UNIT + n, cap, 0)
 end
-local function u48(str, i)
-  local a, b, c, d, e, f = string.byte(str, i, i + 5)
-  return ((((a * 256 + b) * 256 + c) * 256 + d) * 256 + e) * 256 + f
-end
-`
-
-// fixedWindowMax is the largest value of a fixed window counter field,
-// 2^48-1. A fixed window admits at most fixedWindowMax-1 per window, so a
-// larger limit acts as that (2.8e14, unlimited in practice).
-const fixedWindowMax = 1<<48 - 1
-
-// The fixed window state is a binary string of three unsigned 48-bit
-// big-endian fields that BITFIELD reads and increments in place:
-//
-//	bits 0-47   window index + 1 (0: no state)
-//	bits 48-95  counter = used + (2^48-1 - cap)
-//	bits 96-143 cap, the whole units the window admits
-//
-// The counter starts cap units below the field's maximum, so one BITFIELD
-// with OVERFLOW FAIL admits a request exactly when used + n <= cap and
-// leaves the field unchanged otherwise. A decision in the current window is
-// therefore the EVALSHA plus one BITFIELD, allowed or denied, and the TTL
-// set when the window began stays. When the caller expects a new window
-// (ARGV[6] = "start", because this process has not seen the window begun),
-// the script reads state and override with one MGET and then either
-// decides with BITFIELD, when another process began the window, or writes
-// the new window with SET ... PX: 3 billed commands either way. When a
-// decision without "start" finds no current window, it reads the override
-// and writes the window, or deletes the key that BITFIELD created when
-// even that request is denied. That costs 4 billed commands and happens
-// when the state vanished under a process that saw the window begun, as
-// after a Reset on another process. A stored window newer than the
-// caller's is used as the current one, so an app server whose clock lags
-// cannot reopen a window that a faster server has left. A limit change through SetOverride or
-// ClearOverride rewrites the cap of the current window at once. An
-// override that expires by its TTL takes effect at the next window.
-const fixedWindowScript = timeArgsLua + `
-local MAXC0 = 281474976710655
-local idx = math.floor(now / period)
-local start = ARGV[6] == 'start'
-local function bitfield()
-  return redis.call('BITFIELD', KEYS[1], 'GET', 'u48', 0, 'GET', 'u48', 96, 'GET', 'u48', 48,
-    'OVERFLOW', 'FAIL', 'INCRBY', 'u48', 48, n)
-end
--- current returns the decision that BITFIELD reply r made in the current
--- window (or a newer one that a faster clock began).
-local function current(r)
-  local cap = r[2]
-  local reset = math.min(r[1] * period - now, period)
-  local used, allowed = r[3] - (MAXC0 - cap), 0
-  if r[4] then
-    allowed = 1
-    used = r[4] - (MAXC0 - cap)
-  end
-  local retryN, retry1, resetAfter = 0, 0, 0
-  if n > cap then retryN = -1 elseif used + n > cap then retryN = math.ceil(reset) end
-  if cap < 1 then retry1 = -1 elseif used + 1 > cap then retry1 = math.ceil(reset) end
-  if used > 0 then resetAfter = math.ceil(reset) end
-  return {allowed, math.max(0, cap - used), retryN, retry1, resetAfter, cap}
-end
-if n > 0 and not start then
-  local r = bitfield()
-  if r[1] - 1 >= idx then return current(r) end
-end
-` + limitArgsLua + uint48Lua + `
-local function capOf()
-  return math.min(math.floor(limit), MAXC - 1)
-end
-local cap, used, allowed = 0, 0, 0
-if n == 0 or start then
-  -- A peek, or a decision that the caller expects to begin a window: read
-  -- state and override together.
-  local v = redis.call('MGET', KEYS[1], KEYS[2])
-  local sidx = -1
-  if v[1] and string.len(v[1]) >= 18 then
-    sidx = u48(v[1], 1) - 1
-    if sidx >= idx then
-      if n > 0 then return current(bitfield()) end
-      idx = sidx
-      cap = u48(v[1], 13)
-      used = u48(v[1], 7) - (MAXC - cap)
+local s = redis.call('MGET', KEYS[1], KEYS[2])
+local cap = capOf(s[2])
+local x = tonumber(s[1])
+if x and x >= UNIT and x == math.floor(x) then
+  local h = math.floor(x / UNIT)
+  local d = ahead(h)
+  if d then
+    if n > 0 and x - h * UNIT + n <= cap then
+      x = redis.call('INCRBY', KEYS[1], n)
+    else
+      x = x + n
     end
-  end
-  if sidx < idx then
-    applyOverride(v[2])
-    cap = capOf()
-    if n > 0 and n <= cap then
-      allowed = 1
-      used = n
-      local reset = math.min((idx + 1) * period - now, period)
-      redis.call('SET', KEYS[1], be48(idx + 1) .. be48(MAXC - cap + n) .. be48(cap), 'PX', ms(reset))
-    end
-  end
-else
-  -- BITFIELD found no current window, and may have created the key: start
-  -- a window, or delete the key when even this request is denied. MGET,
-  -- unlike GET, reads a value of the wrong type as nil instead of failing
-  -- the script and leaving the created key without a TTL.
-  applyOverride(redis.call('MGET', KEYS[2])[1])
-  cap = capOf()
-  if n <= cap then
-    allowed = 1
-    used = n
-    local reset = math.min((idx + 1) * period - now, period)
-    redis.call('SET', KEYS[1], be48(idx + 1) .. be48(MAXC - cap + n) .. be48(cap), 'PX', ms(reset))
-  else
-    redis.call('DEL', KEYS[1])
+    return reply(x, cap, d)
   end
 end
-local reset = math.min((idx + 1) * period - now, period)
-local function retry(k)
-  if k > cap then return -1 end
-  if used + k <= cap then return 0 end
-  return math.ceil(reset)
-end
-local resetAfter = 0
-if used > 0 then resetAfter = math.ceil(reset) end
-return {allowed, math.max(0, cap - used), retry(math.max(n, 1)), retry(1), resetAfter, cap}
+if n > 0 and n <= cap then return begin(cap) end
+return reply(header * UNIT + n, cap, 0)
 `
 
 // The sliding window state is "index current previous": the counts of the
@@ -353,11 +334,11 @@ return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(capped(un
 const resetScript = `return redis.call('DEL', KEYS[1])`
 
 // limitChangeScript sets (ARGV[1] = "set") or deletes (ARGV[1] = "clear")
-// the override KEYS[1] and rewrites the cap of the fixed window state
-// KEYS[2] to ARGV[4], keeping the units it has used, so that the change
-// takes effect in the current window. ARGV[2] is the override value and
-// ARGV[3] its TTL in milliseconds (0: none). The other algorithms read the
-// override on every decision and need no rewrite.
+// the override KEYS[1] and bumps the version in the header of the fixed
+// window state KEYS[2], keeping its count and TTL, so that every process
+// rereads the limit on its next decision (see fixedWindowScript). ARGV[2]
+// is the override value and ARGV[3] its TTL in milliseconds (0: none). The
+// other algorithms read the override on every decision and need no bump.
 const limitChangeScript = `
 if ARGV[1] == 'set' then
   if tonumber(ARGV[3]) > 0 then
@@ -368,14 +349,14 @@ if ARGV[1] == 'set' then
 else
   redis.call('DEL', KEYS[1])
 end
-local st = redis.call('GET', KEYS[2])
-if not st or string.len(st) < 18 then return 0 end
-` + uint48Lua + `
-local cap = u48(st, 13)
-local used = u48(st, 7) - (MAXC - cap)
-local newCap = tonumber(ARGV[4])
-local counter = math.min(MAXC, MAXC - newCap + used)
-redis.call('SET', KEYS[2], string.sub(st, 1, 6) .. be48(counter) .. be48(newCap), 'KEEPTTL')
+local UNIT = 8589934592
+local x = tonumber(redis.call('MGET', KEYS[2])[1])
+if not x or x < UNIT or x ~= math.floor(x) then return 0 end
+local h = math.floor(x / UNIT)
+if h > 524288 then return 0 end
+local version = (h - 1) % 16
+h = h - version + (version + 1) % 16
+redis.call('SET', KEYS[2], string.format('%.0f', h * UNIT + x % UNIT), 'KEEPTTL')
 return 1
 `
 
@@ -405,14 +386,52 @@ var (
 type script struct {
 	src string
 	sha string
+	// The same, converted to interface values once, so that building a
+	// command allocates nothing for them.
+	srcArg, shaArg any
 }
 
 func newScript(src string) *script {
 	sum := sha1.Sum([]byte(src))
-	return &script{src: src, sha: hex.EncodeToString(sum[:])}
+	sha := hex.EncodeToString(sum[:])
+	return &script{src: src, sha: sha, srcArg: src, shaArg: sha}
 }
 
-func (s *script) run(ctx context.Context, c Scripter, keys []string, args ...any) (any, error) {
+// doer is the Do method of the go-redis clients, which sends a command
+// built by the caller without copying its arguments.
+type doer interface {
+	Do(ctx context.Context, args ...any) *redis.Cmd
+}
+
+// commandArgs returns the arguments of an EVALSHA of keys and args, with
+// the first two left for run to fill in: [command, script, number of keys,
+// keys..., args...].
+func commandArgs(keys []string, args ...any) []any {
+	argv := make([]any, 3, 3+len(keys)+len(args))
+	argv[2] = len(keys)
+	for _, k := range keys {
+		argv = append(argv, k)
+	}
+	return append(argv, args...)
+}
+
+// run runs s with argv built by commandArgs (or laid out the same way).
+func (s *script) run(ctx context.Context, c Scripter, argv []any) (any, error) {
+	if d, ok := c.(doer); ok {
+		argv[0], argv[1] = "evalsha", s.shaArg
+		v, err := d.Do(ctx, argv...).Result()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			argv[0], argv[1] = "eval", s.srcArg
+			v, err = d.Do(ctx, argv...).Result()
+		}
+		return v, err
+	}
+	n := argv[2].(int)
+	keys := make([]string, n)
+	for i := range keys {
+		keys[i] = argv[3+i].(string)
+	}
+	args := argv[3+n:]
 	v, err := c.EvalSha(ctx, s.sha, keys, args...).Result()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		v, err = c.Eval(ctx, s.src, keys, args...).Result()

@@ -2,33 +2,50 @@ package ratelimit
 
 import "sync"
 
-// windowMemory records, per key, the last fixed window that this process
-// saw begun in Redis. A decision in a window it has not seen asks the script
-// to read before it increments, which bills 3 commands where a blind
-// BITFIELD that finds no window would bill 4.
+// windowMemory records, per key, the fixed window that this process last
+// saw in Redis: the header that identifies it, the whole units it admits
+// and when it ends. A decision in a remembered window sends the header and
+// the cap, so that the script decides with one INCRBY; any other decision
+// asks the script to read the state and the override first (see
+// fixedWindowScript).
 //
-// It holds at most size keys. Adding a key to a full record drops one
-// arbitrary key (the first in Go's map order), so that key's next decision
+// It holds at most size keys, about 200 bytes each with their Redis key
+// names. Adding a key to a full record drops one
+// arbitrary key (the first in Go's map order), whose next decision then
 // bills 3 commands instead of 2. It is safe for concurrent use.
 type windowMemory struct {
 	mu   sync.Mutex
 	size int
-	m    map[string]int64
+	m    map[string]window
+}
+
+// window is a fixed window as the script reported it.
+type window struct {
+	header   int64 // the state's value divided by fixedWindowUnit
+	capacity int64 // whole units the window admits
+	end      int64 // end of the window, in microseconds since the Unix epoch
+
+	// The keys, header and capacity as script arguments, converted to
+	// interface values once per window instead of once per decision.
+	stateKeyArg, overrideKeyArg, headerArg, capacityArg any
 }
 
 func newWindowMemory(size int) *windowMemory {
-	return &windowMemory{size: size, m: make(map[string]int64)}
+	return &windowMemory{size: size, m: make(map[string]window)}
 }
 
-// begun reports whether this process has seen window idx of key begun.
-func (w *windowMemory) begun(key string, idx int64) bool {
+// current returns the remembered window of key if it has not ended at now
+// (microseconds).
+func (w *windowMemory) current(key string, now int64) (window, bool) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
-	last, ok := w.m[key]
-	return ok && last >= idx
+	win, ok := w.m[key]
+	w.mu.Unlock()
+	return win, ok && now < win.end
 }
 
-func (w *windowMemory) remember(key string, idx int64) {
+func (w *windowMemory) remember(key, stateKey, overrideKey string, win window) {
+	win.stateKeyArg, win.overrideKeyArg = stateKey, overrideKey
+	win.headerArg, win.capacityArg = win.header, win.capacity
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.m[key]; !ok && len(w.m) >= w.size {
@@ -37,7 +54,7 @@ func (w *windowMemory) remember(key string, idx int64) {
 			break
 		}
 	}
-	w.m[key] = idx
+	w.m[key] = win
 }
 
 func (w *windowMemory) forget(key string) {

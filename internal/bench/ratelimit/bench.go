@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	redisrate "github.com/go-redis/redis_rate/v10"
@@ -122,8 +123,14 @@ type Row struct {
 	// ServerTimePerDecision is the Redis CPU time per decision, from the
 	// usec totals of INFO commandstats.
 	ServerTimePerDecision time.Duration
-	UsesRedis             bool
-	FirstError            error
+	// ClientCPUPerDecision is this process's user and system CPU time per
+	// decision (getrusage), and ServerCPUPerDecision the redis-server
+	// process's (INFO cpu), which includes reading requests and writing
+	// replies. On a machine where client and server share the cores, their
+	// sum bounds the decisions per second.
+	ClientCPUPerDecision, ServerCPUPerDecision time.Duration
+	UsesRedis                                  bool
+	FirstError                                 error
 }
 
 // maxSamples bounds the latency samples kept per worker.
@@ -149,6 +156,11 @@ func Run(ctx context.Context, rdb *redis.Client, c Contender, sc Scenario, worke
 	if err != nil {
 		return Row{}, err
 	}
+	serverBefore, err := serverCPU(ctx, rdb)
+	if err != nil {
+		return Row{}, err
+	}
+	clientBefore := processCPU()
 
 	var decisions, allowed, errs atomic.Int64
 	var firstErr atomic.Value
@@ -179,6 +191,11 @@ func Run(ctx context.Context, rdb *redis.Client, c Contender, sc Scenario, worke
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	clientAfter := processCPU()
+	serverAfter, err := serverCPU(ctx, rdb)
+	if err != nil {
+		return Row{}, err
+	}
 
 	after, afterUsec, err := billed(ctx, rdb)
 	if err != nil {
@@ -199,11 +216,41 @@ func Run(ctx context.Context, rdb *redis.Client, c Contender, sc Scenario, worke
 	if row.Decisions > 0 {
 		row.BilledPerDecision = float64(after-before) / float64(row.Decisions)
 		row.ServerTimePerDecision = time.Duration(float64(afterUsec-beforeUsec) / float64(row.Decisions) * float64(time.Microsecond))
+		row.ClientCPUPerDecision = (clientAfter - clientBefore) / time.Duration(row.Decisions)
+		row.ServerCPUPerDecision = (serverAfter - serverBefore) / time.Duration(row.Decisions)
 	}
 	if row.Allowed > 0 {
 		row.BilledPerAllowed = float64(after-before) / float64(row.Allowed)
 	}
 	return row, nil
+}
+
+// processCPU returns the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// serverCPU returns the user and system CPU time of the redis-server
+// process, from INFO cpu.
+func serverCPU(ctx context.Context, rdb *redis.Client) (time.Duration, error) {
+	text, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0, fmt.Errorf("INFO cpu: %w", err)
+	}
+	info, err := redisinfo.Parse(text)
+	if err != nil {
+		return 0, fmt.Errorf("parse INFO cpu: %w", err)
+	}
+	user, ok1 := info.Float("cpu", "used_cpu_user")
+	sys, ok2 := info.Float("cpu", "used_cpu_sys")
+	if !ok1 || !ok2 {
+		return 0, fmt.Errorf("INFO cpu: no used_cpu_user or used_cpu_sys")
+	}
+	return time.Duration((user + sys) * float64(time.Second)), nil
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
