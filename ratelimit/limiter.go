@@ -325,22 +325,20 @@ func (l *Limiter) decide(ctx context.Context, key string, n int, now time.Time) 
 // and derives the decision from the state it returns.
 func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now time.Time) (Result, int64, error) {
 	nowMicros := now.UnixMicro()
-	var buf [64]byte
-	b := buf[:0]
-	if !l.cfg.serverTime {
-		b = strconv.AppendInt(b, nowMicros, 10)
-	}
-	pack := string(append(b, l.fixedWindowArg...))
 	cost := int64(min(n, fixedWindowMax+1)) // no window admits more
 	win, seen := l.windows.current(key, nowMicros)
 	var v any
 	var err error
-	var stateKey, overrideKey string
+	var stateKey, overrideKey, timeArg string
 	if seen && n > 0 {
-		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.headerArg, cost, win.capacityArg, pack})
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.windowArg, cost, win.timeArg})
 	} else {
 		stateKey, overrideKey = l.keys(key)
-		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey, 0, cost, 0, pack, "read"})
+		timeArg = l.fixedWindowArg
+		if !l.cfg.serverTime {
+			timeArg = strconv.FormatInt(nowMicros, 10) + timeArg
+		}
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey, 0, cost, timeArg, "read"})
 	}
 	if err != nil {
 		// The state may have changed under the remembered window.
@@ -364,8 +362,12 @@ func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now 
 		// INCRBY.
 		if stateKey == "" {
 			stateKey, overrideKey = l.keys(key)
+			timeArg = l.fixedWindowArg
+			if !l.cfg.serverTime {
+				timeArg = strconv.FormatInt(nowMicros, 10) + timeArg
+			}
 		}
-		l.windows.remember(key, stateKey, overrideKey, win)
+		l.windows.remember(key, stateKey, overrideKey, timeArg, win)
 	}
 	return res, retry1, nil
 }

@@ -25,9 +25,11 @@ type window struct {
 	capacity int64 // whole units the window admits
 	end      int64 // end of the window, in microseconds since the Unix epoch
 
-	// The keys, header and capacity as script arguments, converted to
-	// interface values once per window instead of once per decision.
-	stateKeyArg, overrideKeyArg, headerArg, capacityArg any
+	// The script's arguments for a decision in this window, converted to
+	// interface values once per window instead of once per decision: the
+	// keys, header*2^32 + capacity, and the "now period limit" argument
+	// with the time at which this process first saw the window.
+	stateKeyArg, overrideKeyArg, windowArg, timeArg any
 }
 
 func newWindowMemory(size int) *windowMemory {
@@ -43,9 +45,9 @@ func (w *windowMemory) current(key string, now int64) (window, bool) {
 	return win, ok && now < win.end
 }
 
-func (w *windowMemory) remember(key, stateKey, overrideKey string, win window) {
+func (w *windowMemory) remember(key, stateKey, overrideKey, timeArg string, win window) {
 	win.stateKeyArg, win.overrideKeyArg = stateKey, overrideKey
-	win.headerArg, win.capacityArg = win.header, win.capacity
+	win.windowArg, win.timeArg = win.header<<32|win.capacity, timeArg
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.m[key]; !ok && len(w.m) >= w.size {
