@@ -9,8 +9,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-func TestStartClusterSpreadsKeys(t *testing.T) {
+// TestStartCluster shares one cluster between its subtests, because a
+// start takes two to three seconds.
+func TestStartCluster(t *testing.T) {
 	c := StartCluster(t, 3)
+	t.Run("spreads_keys", func(t *testing.T) { testClusterSpreadsKeys(t, c) })
+	t.Run("nodes_agree", func(t *testing.T) { testClusterNodesAgree(t, c) })
+	// This subtest runs last because it stops the cluster, and the cleanup
+	// of StartCluster then calls Close a second time.
+	t.Run("close_stops_nodes", func(t *testing.T) { testClusterCloseStopsNodes(t, c) })
+}
+
+func testClusterSpreadsKeys(t *testing.T, c *Cluster) {
 	rdb := c.Client(t)
 	ctx := context.Background()
 
@@ -45,8 +55,7 @@ func TestStartClusterSpreadsKeys(t *testing.T) {
 	}
 }
 
-func TestStartClusterNodesAgree(t *testing.T) {
-	c := StartCluster(t, 3)
+func testClusterNodesAgree(t *testing.T, c *Cluster) {
 	ctx := context.Background()
 	if got := len(c.Nodes()); got != 3 {
 		t.Fatalf("Nodes() has %d nodes, want 3", got)
@@ -100,11 +109,7 @@ func TestStartClusterRejectsInvalidSize(t *testing.T) {
 	}
 }
 
-func TestClusterCloseStopsNodes(t *testing.T) {
-	c, err := StartClusterProcess(2)
-	if err != nil {
-		t.Fatal(err)
-	}
+func testClusterCloseStopsNodes(t *testing.T, c *Cluster) {
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
