@@ -31,7 +31,7 @@ var ErrClosed = errors.New("ratelimit: limiter is closed")
 // them, after its own read timeout.
 func (l *Limiter) Close() error {
 	if running := l.workers.close(l.cfg.timeout); running > 0 {
-		return fmt.Errorf("ratelimit: close: %d redis calls still running after %s, and their goroutines exit when the Redis client returns", running, l.cfg.timeout)
+		return fmt.Errorf("ratelimit: close timed out after %s: %d redis calls still running, whose goroutines exit when the Redis client returns", l.cfg.timeout, running)
 	}
 	return nil
 }
