@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -146,6 +147,122 @@ func TestDenyCacheEvictsExpiredFirst(t *testing.T) {
 	}
 	if _, ok := c.get("new", now.Add(2*time.Second), time.Minute); !ok {
 		t.Error("the new entry is missing")
+	}
+}
+
+func TestDenyCacheEvictsSoonestExpiry(t *testing.T) {
+	c := newDenyCache(3)
+	now := epoch
+	c.put("hour", now, time.Hour, Result{}, 0)
+	c.put("ten-minutes", now, 10*time.Minute, Result{}, 0)
+	c.put("half-hour", now, 30*time.Minute, Result{}, 0)
+	c.put("new", now, time.Minute, Result{}, 0)
+
+	if _, ok := c.get("ten-minutes", now, time.Minute); ok {
+		t.Error("the entry that expires first is still cached after an insert into a full cache")
+	}
+	for _, key := range []string{"hour", "half-hour", "new"} {
+		if _, ok := c.get(key, now, time.Minute); !ok {
+			t.Errorf("entry %q was evicted, want the one that expires first evicted instead", key)
+		}
+	}
+	if got := c.len(); got != 3 {
+		t.Errorf("len = %d, want 3", got)
+	}
+}
+
+func TestDenyCacheRefreshMovesExpiry(t *testing.T) {
+	c := newDenyCache(2)
+	now := epoch
+	c.put("refreshed", now, time.Second, Result{}, 0)
+	c.put("other", now, time.Hour, Result{}, 0)
+	c.put("refreshed", now, 2*time.Hour, Result{Limit: 7}, 0)
+	c.put("new", now, time.Minute, Result{}, 0)
+
+	res, ok := c.get("refreshed", now, time.Minute)
+	if !ok {
+		t.Fatal("the refreshed entry was evicted by its old expiry")
+	}
+	if res.RetryAfter != 2*time.Hour || res.Limit != 7 {
+		t.Errorf("refreshed entry = RetryAfter %v, limit %v; want 2h and 7", res.RetryAfter, res.Limit)
+	}
+	if _, ok := c.get("other", now, time.Minute); ok {
+		t.Error("the entry that now expires first is still cached")
+	}
+}
+
+// TestDenyCacheMatchesModel runs random puts, gets and removes on a small
+// cache and compares its keys with a plain map that evicts the entry that
+// expires first, and checks the heap after every step.
+func TestDenyCacheMatchesModel(t *testing.T) {
+	const size = 8
+	rng := rand.New(rand.NewPCG(1, 2))
+	c := newDenyCache(size)
+	model := make(map[string]time.Time) // key -> until
+	now := epoch
+	for step := range 5000 {
+		now = now.Add(time.Duration(rng.IntN(1000)) * time.Millisecond)
+		key := fmt.Sprintf("k%d", rng.IntN(3*size))
+		switch op := rng.IntN(10); {
+		case op < 5:
+			// The step number in nanoseconds keeps every expiry distinct,
+			// so that the entry to evict is never a tie.
+			wait := time.Duration(1+rng.IntN(5000))*time.Millisecond + time.Duration(step)
+			gen := c.generation()
+			c.put(key, now, wait, Result{}, gen)
+			if _, ok := model[key]; !ok && len(model) >= size {
+				var first string
+				for k, until := range model {
+					if first == "" || until.Before(model[first]) {
+						first = k
+					}
+				}
+				delete(model, first)
+			}
+			model[key] = now.Add(wait)
+		case op < 9:
+			_, got := c.get(key, now, time.Minute)
+			until, ok := model[key]
+			want := ok && now.Before(until)
+			if ok && !want {
+				delete(model, key)
+			}
+			if got != want {
+				t.Fatalf("step %d: get(%s) found %v, want %v", step, key, got, want)
+			}
+		default:
+			c.remove(key)
+			delete(model, key)
+		}
+		checkDenyCache(t, step, c, model)
+	}
+}
+
+// checkDenyCache fails t unless c contains exactly the keys of model with
+// their expiries, and its heap is ordered with up-to-date indexes.
+func checkDenyCache(t *testing.T, step int, c *denyCache, model map[string]time.Time) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) != len(model) || len(c.byUntil) != len(model) {
+		t.Fatalf("step %d: cache has %d entries and %d in the heap, model has %d", step, len(c.entries), len(c.byUntil), len(model))
+	}
+	for key, until := range model {
+		e, ok := c.entries[key]
+		if !ok {
+			t.Fatalf("step %d: key %s missing from the cache", step, key)
+		}
+		if !e.until.Equal(until) {
+			t.Fatalf("step %d: key %s until %v, model has %v", step, key, e.until, until)
+		}
+	}
+	for i, e := range c.byUntil {
+		if e.index != i {
+			t.Fatalf("step %d: heap entry %d (%s) has index %d", step, i, e.key, e.index)
+		}
+		if parent := (i - 1) / 2; i > 0 && e.until.Before(c.byUntil[parent].until) {
+			t.Fatalf("step %d: heap entry %d expires before its parent %d", step, i, parent)
+		}
 	}
 }
 
@@ -347,4 +464,32 @@ func (e gatedEval) Eval(ctx context.Context, src string, keys []string, args ...
 	cmd := e.g.Scripter.Eval(ctx, src, keys, args...)
 	e.g.gate(newScript(src).sha)
 	return cmd
+}
+
+// BenchmarkDenyCachePutFull inserts new keys into a full cache whose
+// entries have not expired, so that every put evicts one entry.
+func BenchmarkDenyCachePutFull(b *testing.B) {
+	for _, size := range []int{1_000, DefaultDenyCacheSize, 100_000} {
+		b.Run(fmt.Sprintf("size=%d", size), func(b *testing.B) {
+			// Four times as many keys as the cache holds, so that a key
+			// comes back only long after its entry was evicted.
+			keys := make([]string, 4*size)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("key-%d", i)
+			}
+			c := newDenyCache(size)
+			now := epoch
+			for i := range size {
+				c.put(keys[i], now, time.Hour, Result{}, 0)
+			}
+
+			b.ReportAllocs()
+			i := size
+			for b.Loop() {
+				now = now.Add(time.Microsecond)
+				c.put(keys[i%len(keys)], now, time.Hour, Result{}, 0)
+				i++
+			}
+		})
+	}
 }

@@ -5,6 +5,8 @@
 // listens only on 127.0.0.1. Start ties the process to a test and stops it in
 // t.Cleanup; StartProcess returns a server that the caller stops with Close,
 // which suits a TestMain that shares one server across a package.
+// StartCluster and StartClusterProcess start a Redis Cluster of such
+// servers, each serving a fixed range of the hash slots.
 package redistest
 
 import (
@@ -39,9 +41,10 @@ const (
 // Server is a running redis-server process. Its methods are safe for
 // concurrent use.
 type Server struct {
-	addr string
-	dir  string
-	cmd  *exec.Cmd
+	addr    string
+	busPort int // cluster bus port; 0 unless the server is a cluster node
+	dir     string
+	cmd     *exec.Cmd
 
 	closeOnce sync.Once
 	exited    chan struct{}
@@ -51,6 +54,9 @@ type Server struct {
 
 type config struct {
 	args []string
+	// cluster starts the server as a Redis Cluster node with its own bus
+	// port and cluster config file.
+	cluster bool
 }
 
 // Option changes how a server is started.
@@ -107,10 +113,15 @@ func StartProcess(opts ...Option) (*Server, error) {
 }
 
 func start(path string, cfg config) (*Server, error) {
-	port, err := freePort()
+	portCount := 1
+	if cfg.cluster {
+		portCount = 2
+	}
+	ports, err := freePorts(portCount)
 	if err != nil {
 		return nil, err
 	}
+	port, busPort := ports[0], 0
 	dir, err := os.MkdirTemp("", "redistest-")
 	if err != nil {
 		return nil, fmt.Errorf("redistest: create data directory: %w", err)
@@ -124,13 +135,24 @@ func start(path string, cfg config) (*Server, error) {
 		"--daemonize", "no",
 		"--loglevel", "warning",
 	}
+	if cfg.cluster {
+		// An explicit bus port, because the default (port+10000) can be
+		// taken or above 65535. The config file name is relative to dir.
+		busPort = ports[1]
+		args = append(args,
+			"--cluster-enabled", "yes",
+			"--cluster-port", strconv.Itoa(busPort),
+			"--cluster-config-file", "nodes.conf",
+		)
+	}
 	args = append(args, cfg.args...)
 	s := &Server{
-		addr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		dir:    dir,
-		cmd:    exec.Command(path, args...),
-		exited: make(chan struct{}),
-		stderr: &tailBuffer{max: 4096},
+		addr:    net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		busPort: busPort,
+		dir:     dir,
+		cmd:     exec.Command(path, args...),
+		exited:  make(chan struct{}),
+		stderr:  &tailBuffer{max: 4096},
 	}
 	s.cmd.Stdout = s.stderr
 	s.cmd.Stderr = s.stderr
@@ -191,13 +213,20 @@ func pingOnce(addr string) error {
 	return fmt.Errorf("unexpected reply %q", line)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("redistest: find a free loopback port: %w", err)
+// freePorts returns n distinct free loopback ports. It holds every port
+// open until all are chosen, so that the operating system cannot hand out
+// one port twice.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("redistest: find a free loopback port: %w", err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports, nil
 }
 
 // RunMain starts one redis-server for a package's tests, stores it in
