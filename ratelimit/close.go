@@ -7,7 +7,7 @@ import (
 
 // ErrClosed reports that a Redis call was not made because the Limiter was
 // closed. The failure policy decides the request, as for any failed call,
-// and Result.Err wraps both ErrClosed and ErrBackend.
+// and Result.Err is ErrClosed.
 var ErrClosed = errors.New("ratelimit: limiter is closed")
 
 // Close stops the goroutines that the limiter runs Redis calls on. Idle
@@ -16,12 +16,9 @@ var ErrClosed = errors.New("ratelimit: limiter is closed")
 // Redis client, which belongs to the caller. It is safe to call more than
 // once and concurrently with decisions.
 //
-// What a Limiter does after Close depends on how it calls Redis. With a
-// go-redis client whose ContextTimeoutEnabled is set, calls run on the
-// caller's goroutine, so nothing changes and decisions still go to Redis.
-// With any other client, every Redis call fails with ErrClosed: AllowN
-// returns the failure policy's decision (FailLocal by default), and
-// Remaining, Reset, SetOverride, ClearOverride and Override return an
+// After Close the limiter makes no Redis call: each fails with ErrClosed,
+// so AllowN returns the failure policy's decision (FailLocal by default),
+// and Remaining, Reset, SetOverride, ClearOverride and Override return an
 // error wrapping ErrClosed. Denials already in the deny cache are still
 // served from it until they expire.
 //

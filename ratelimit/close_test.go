@@ -206,8 +206,8 @@ func TestDecisionAfterClose(t *testing.T) {
 			if res.Allowed != tc.allowed || res.Source != tc.source {
 				t.Errorf("Allow after Close = %+v, want allowed=%v by %v", res, tc.allowed, tc.source)
 			}
-			if !errors.Is(res.Err, ErrClosed) || !errors.Is(res.Err, ErrBackend) {
-				t.Errorf("Result.Err = %v, want ErrClosed wrapped in ErrBackend", res.Err)
+			if !errors.Is(res.Err, ErrClosed) {
+				t.Errorf("Result.Err = %v, want ErrClosed", res.Err)
 			}
 			if _, err := l.Remaining(ctx, key); !errors.Is(err, ErrClosed) {
 				t.Errorf("Remaining after Close: err = %v, want ErrClosed", err)
@@ -225,18 +225,24 @@ func TestDecisionAfterClose(t *testing.T) {
 	}
 }
 
-func TestCloseKeepsInlineCalls(t *testing.T) {
+// TestCloseStopsInlineCalls checks that a limiter whose client runs calls
+// on the caller's goroutine refuses them after Close too.
+func TestCloseStopsInlineCalls(t *testing.T) {
 	rdb := server.Client(t, func(o *redis.Options) { o.ContextTimeoutEnabled = true })
-	l, err := New(rdb, GCRA(5, time.Minute, 5), WithClock(clock.NewFake(epoch)), WithTimeout(5*time.Second))
+	l, err := New(rdb, GCRA(5, time.Minute, 5), WithClock(clock.NewFake(epoch)), WithTimeout(5*time.Second), WithFailClosed())
 	if err != nil {
 		t.Fatal(err)
+	}
+	key := uniqueKey(t)
+	if res, err := l.Allow(context.Background(), key); err != nil || !res.Allowed || res.Source != SourceRedis {
+		t.Fatalf("Allow before Close = %+v, %v; want allowed by Redis", res, err)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	res, err := l.Allow(context.Background(), uniqueKey(t))
-	if err != nil || !res.Allowed || res.Source != SourceRedis {
-		t.Errorf("Allow after Close with ContextTimeoutEnabled = %+v, %v; want allowed by Redis", res, err)
+	res, err := l.Allow(context.Background(), key)
+	if err != nil || res.Allowed || res.Source != SourceFailClosed || !errors.Is(res.Err, ErrClosed) {
+		t.Errorf("Allow after Close with ContextTimeoutEnabled = %+v, %v; want denied by the FailClosed policy with ErrClosed", res, err)
 	}
 }
 

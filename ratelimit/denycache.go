@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"container/heap"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +23,7 @@ type denyCache struct {
 	byUntil denyHeap // the same entries as in entries
 	// removals counts calls to remove. A denial decided while a removal
 	// ran may predate it, so put drops it (see generation).
-	removals uint64
+	removals atomic.Uint64
 }
 
 type denyEntry struct {
@@ -71,9 +72,7 @@ func (c *denyCache) get(key string, now time.Time, period time.Duration) (Result
 // generation returns a value to pass to put for a decision that starts
 // now.
 func (c *denyCache) generation() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.removals
+	return c.removals.Load()
 }
 
 // put caches the denial res of key, made at now, for wait, unless an entry
@@ -85,7 +84,7 @@ func (c *denyCache) put(key string, now time.Time, wait time.Duration, res Resul
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.removals != gen {
+	if c.removals.Load() != gen {
 		return
 	}
 
@@ -125,7 +124,7 @@ func (c *denyCache) remove(key string) {
 	if e, ok := c.entries[key]; ok {
 		c.deleteLocked(e)
 	}
-	c.removals++
+	c.removals.Add(1)
 	c.mu.Unlock()
 }
 

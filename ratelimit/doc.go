@@ -6,26 +6,29 @@
 // script that also reads the key's override limit. The sliding window, token
 // bucket and GCRA scripts read state and override with one MGET and, only
 // when the request is allowed, write the new state with one SET carrying the
-// TTL. The fixed window keeps its counter, cap and window in one string that
-// a single BITFIELD increments only if the cost fits. It reads the override
-// when a window begins, and a limit change through this package rewrites the
-// current window's cap. Billed commands per decision:
+// TTL. The fixed window keeps its window and count in one integer that a
+// single INCRBY adds the cost to; a process that has seen the window sends
+// the window's cap with the request, and a second INCRBY takes back a cost
+// that does not fit. Billed commands per decision:
 //
 //	                           fixed window   sliding window, token bucket, GCRA
 //	allowed, first of a window     3                  3
 //	allowed, later                 2                  3
-//	denied in Redis                2                  2
+//	denied in Redis                3                  2
 //	denied by the deny cache       0                  0
 //	peek with Remaining            2                  2
-//	with WithServerTime           +1                 +1 (TIME)
+//	with WithServerTime   +1 on the first and peek   +1 on each (TIME)
 //
 // The fixed window's first decision of a window in a process reads state
 // and override with one MGET, then begins the window with SET or, when
-// another process began it, increments with BITFIELD. Later decisions in
-// that process go straight to BITFIELD. When the state vanishes under a
-// process that saw the window begun, for example after a Reset on another
-// process, that decision costs 4. A key dropped from the process's record
-// of begun windows costs 3 on its next decision.
+// another process began it, increments with INCRBY. Later decisions in that
+// process go straight to INCRBY, and need no TIME even under
+// WithServerTime, because the window is named in the state. After a limit
+// change through this package, each process's next decision rereads the
+// override: 1 more. When the state vanishes under a process that saw the
+// window, for example after a Reset on another process, that decision
+// costs 4. A key dropped from the process's record of windows costs 3 on
+// its next decision.
 //
 // TestBilledCommandsPerDecision checks these numbers with INFO commandstats
 // on a real redis-server.
@@ -33,7 +36,7 @@
 // # Algorithms
 //
 // FixedWindow counts cost per window aligned to the Unix epoch, up to
-// 2^48-2 per window. SlidingWindow
+// 2^32-1 (4.3 billion) per window. SlidingWindow
 // weighs the previous window's count by the share of it that still overlaps
 // the sliding window, which smooths the burst a fixed window allows around
 // its boundary. TokenBucket refills continuously up to a burst. GCRA admits
@@ -41,8 +44,10 @@
 // string value.
 //
 // A request whose cost does not fit leaves the state as it was: a denial
-// writes nothing, so it never extends a TTL and never stores a negative
-// balance. A request that brings the remaining cost to exactly 0 is allowed.
+// writes nothing (the fixed window's INCRBY is taken back in the same
+// script, so no other client ever sees it), never extends a TTL and never
+// stores a negative balance. A request that brings the remaining cost to
+// exactly 0 is allowed.
 //
 // # Limits
 //
@@ -66,7 +71,7 @@
 // For a limiter with prefix P (WithPrefix, "rl" by default) and key K:
 //
 //	{P:K}:fw, {P:K}:sw, {P:K}:tb, {P:K}:gc   state of each algorithm
-//	                                         (fw binary, the others text)
+//	                                         (fw an integer, the others text)
 //	{P:K}:limit                              override limit, a decimal number
 //
 // The braces are a Redis Cluster hash tag: the tag always starts with the
@@ -81,9 +86,10 @@
 // SetOverride replaces a key's limit per period until its TTL passes, for
 // every app server on the same Redis, because the decision script reads it
 // in the same round trip. For FixedWindow, SetOverride and ClearOverride
-// also rewrite the cap of the current window, and an override that expires
-// by its TTL takes effect when the next window begins. TokenBucket and GCRA scale the burst by the
-// same factor. The units a key has already spent stay spent across a change,
+// also mark the current window, so that every process rereads the limit on
+// its next decision for the key; an override that expires by its TTL
+// reaches a process when its next window begins. TokenBucket and GCRA scale
+// the burst by the same factor. The units a key has already spent stay spent across a change,
 // so a raised limit admits the difference at once. SetOverride,
 // ClearOverride and Reset clear the key from this process's deny cache.
 //
@@ -96,16 +102,20 @@
 // that a faster server has already spent. What skew can still do is move the
 // shared state along the fastest clock, which admits at most one extra
 // window or rate*skew worth of requests once, when the fastest server
-// first arrives. WithServerTime reads TIME in the script instead, for one
-// more billed command per decision and exact agreement between servers.
+// first arrives. The fixed window names a window by its index modulo 2^15,
+// so this holds while clocks agree within 2^14 windows (16 seconds at the
+// 1 ms minimum window, four and a half hours at one second). WithServerTime
+// reads TIME in the script instead, for one more billed command per
+// decision (for the fixed window only when a process first sees a window)
+// and exact agreement between servers.
 //
 // # Deny cache
 //
 // Once Redis denies a key until some time and not even a cost-1 request
 // fits, this process denies that key's requests until then without calling
 // Redis (Source SourceDenyCache). The cache holds WithDenyCache keys (10,000
-// by default) and, when full, drops expired entries and then an arbitrary
-// one. The metric ratelimit.deny_cache.saved_commands counts the billed
+// by default) and, when full, evicts the entry whose denial ends first (an
+// expired one when there is one), in O(log n). The metric ratelimit.deny_cache.saved_commands counts the billed
 // commands it avoided. A limit raised on another app server reaches this
 // process's cached denials only when they expire.
 //
@@ -122,14 +132,15 @@
 // FailOpen admits and FailClosed denies; Result.Source and Result.Err say
 // which happened, and AllowN returns no error. At most WithMaxInFlight Redis
 // calls (1024 by default) are outstanding; past that, decisions go to the
-// policy at once.
+// policy at once. Close stops the worker goroutines; afterwards every Redis
+// call fails with ErrClosed and the failure policy decides.
 //
 // # Memory
 //
 // A Limiter's memory is bounded by the deny cache, the FailLocal limiters
 // (WithLocalFallbackKeys, 10,000 keys by default, an arbitrary key dropped
-// when full), the fixed window's record of begun windows (10,000 keys, an
-// arbitrary key dropped when full) and the in-flight bound.
+// when full), the fixed window's record of windows (10,000 keys, about 200
+// bytes each, an arbitrary key dropped when full) and the in-flight bound.
 //
 // # Middleware
 //
@@ -143,16 +154,17 @@
 //
 // # Limitations
 //
-//   - FixedWindow needs a Redis with BITFIELD (Redis 3.2 or newer, and
-//     Upstash). miniredis v2.40 has no BITFIELD: there FixedWindow
-//     decisions fail and the failure policy decides them, while the other
-//     algorithms run unchanged.
 //   - FailLocal limits per process: N app servers admit up to N times the
 //     limit while Redis is down, and the local limiters do not know
 //     overrides.
-//   - Lowering a fixed window's limit below what the current window has
-//     used forgets the excess, so raising it again in the same window can
-//     admit up to that excess once more.
+//   - A fixed window's cap is the limit a process read when it first saw
+//     the window, or after the last limit change through this package. A
+//     process that first sees a window after an override on it expired by
+//     its TTL uses the default limit, while the others keep the override
+//     until the window ends.
+//   - Under WithServerTime, the fixed window's RetryAfter and ResetAfter
+//     compare the window's end on the Redis clock with this process's
+//     clock, so they are off by the skew between the two.
 //   - A deny-cache denial reports the wait for cost 1, a lower bound for a
 //     larger cost.
 //   - A TTL is computed from the clock of the app server that wrote the

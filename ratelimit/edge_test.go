@@ -259,7 +259,7 @@ func TestWaitZeroCostReturns(t *testing.T) {
 
 // TestFixedWindowWrongTypeOverride puts a hash where the override belongs
 // and deletes the state under a process that saw the window begun, so the
-// script's BITFIELD creates the key before it reads the override. The key
+// script's INCRBY creates the key before it reads the override. The key
 // must not be left without a TTL.
 func TestFixedWindowWrongTypeOverride(t *testing.T) {
 	f := newFixture(t, FixedWindow(5, time.Minute), WithoutDenyCache())

@@ -28,8 +28,6 @@ var exampleClock = stoppedClock{now: time.Date(2026, 3, 1, 12, 0, 15, 0, time.UT
 
 // newExampleRedis starts an in-process Redis, so that the examples run with
 // nothing installed; a real deployment passes its own go-redis client.
-// miniredis has no BITFIELD, which FixedWindow needs, so the examples use
-// the other algorithms.
 func newExampleRedis() (*redis.Client, func()) {
 	mr := miniredis.NewMiniRedis()
 	if err := mr.Start(); err != nil {
@@ -61,6 +59,32 @@ func Example() {
 	// allowed=true remaining=1 reason=none
 	// allowed=true remaining=0 reason=none
 	// allowed=false remaining=0 reason=limit_exceeded
+}
+
+// A fixed window with a request of cost 3: a cost that does not fit is
+// denied and leaves the count as it was, so a cheaper request still fits.
+func ExampleFixedWindow() {
+	rdb, stop := newExampleRedis()
+	defer stop()
+
+	limiter, err := ratelimit.New(rdb, ratelimit.FixedWindow(5, time.Minute),
+		ratelimit.WithClock(exampleClock))
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	for _, cost := range []int{3, 3, 2, 1} {
+		res, err := limiter.AllowN(ctx, "user:42", cost)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Printf("cost=%d allowed=%v remaining=%d retry_after=%v\n", cost, res.Allowed, res.Remaining, res.RetryAfter)
+	}
+	// Output:
+	// cost=3 allowed=true remaining=2 retry_after=0s
+	// cost=3 allowed=false remaining=2 retry_after=45s
+	// cost=2 allowed=true remaining=0 retry_after=0s
+	// cost=1 allowed=false remaining=0 retry_after=45s
 }
 
 func ExampleMiddleware() {

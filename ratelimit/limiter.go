@@ -38,7 +38,7 @@ const tracerName = "github.com/upstash-ops/sdk/ratelimit"
 // decision is one round trip: one Lua script that reads the key's state and
 // override limit with one MGET and, when the request is allowed, writes the
 // new state with one SET carrying a TTL. FixedWindow instead decides most
-// requests with one BITFIELD; the package documentation lists the billed
+// requests with one INCRBY; the package documentation lists the billed
 // commands of each case.
 //
 // A Limiter is safe for concurrent use. Its memory is bounded by the deny
@@ -330,15 +330,18 @@ func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now 
 	var v any
 	var err error
 	var stateKey, overrideKey, timeArg string
-	if seen && n > 0 {
-		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.windowArg, cost, win.timeArg})
-	} else {
+	switch {
+	case seen && n == 1:
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.windowArg, win.timeArg})
+	case seen && n > 1:
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.windowArg, win.timeArg, cost})
+	default:
 		stateKey, overrideKey = l.keys(key)
 		timeArg = l.fixedWindowArg
 		if !l.cfg.serverTime {
 			timeArg = strconv.FormatInt(nowMicros, 10) + timeArg
 		}
-		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey, 0, cost, timeArg, "read"})
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey, 0, timeArg, cost})
 	}
 	if err != nil {
 		// The state may have changed under the remembered window.
@@ -493,6 +496,9 @@ func (l *Limiter) call(ctx context.Context, s *script, keys []string, args ...an
 
 // callArgv is call with the command's arguments laid out by commandArgs.
 func (l *Limiter) callArgv(ctx context.Context, s *script, argv []any) (any, error) {
+	if l.workers.closed.Load() {
+		return nil, ErrClosed
+	}
 	span := noSpan
 	if trace.SpanFromContext(ctx).IsRecording() {
 		ctx, span = l.tracer.Start(ctx, "ratelimit.redis", l.spanOpts...)
@@ -541,7 +547,7 @@ func (l *Limiter) wrapCallError(ctx, callCtx context.Context, span trace.Span, e
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrOverloaded):
+	case errors.Is(err, ErrOverloaded), errors.Is(err, ErrClosed):
 	case ctx.Err() != nil:
 		err = ctx.Err()
 	case callCtx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):

@@ -78,17 +78,18 @@ const fixedWindowUnit = 1 << 33
 // The script takes KEYS[1] = state key, KEYS[2] = override key and
 //
 //	ARGV[1] header*2^32 + cap of the window this process saw last (see
-//	        windowMemory), where cap is the whole units it admits
-//	ARGV[2] cost of the request; 0 reads the state without writing (a peek)
-//	ARGV[3] "now period limit": the caller's time in microseconds since the
+//	        windowMemory), where cap is the whole units it admits; 0 when
+//	        the script must read before it writes: a peek, or a window this
+//	        process has not seen
+//	ARGV[2] "now period limit": the caller's time in microseconds since the
 //	        Unix epoch (empty to read the Redis server's TIME, one more
 //	        billed command), the window length in microseconds and the
 //	        default limit. A process sends the time at which it first saw
 //	        the window for every decision in it: the script needs the time
 //	        only to name the window and to set the TTL of a new one, which
 //	        then lasts at most one window.
-//	ARGV[4] present when the script must read before it writes: a peek, or
-//	        a window this process has not seen
+//	ARGV[3] cost of the request, 1 when absent; 0 reads the state without
+//	        writing (a peek)
 //
 // When the state carries the expected header, the script returns the state
 // after one INCRBY, and takes the cost back with a second INCRBY when it
@@ -97,7 +98,7 @@ const fixedWindowUnit = 1 << 33
 // Otherwise the script returns {state as if the request were counted, cap,
 // end of the window in microseconds}, after one of:
 //
-//   - ARGV[4] present: MGET of state and override, then INCRBY when the
+//   - ARGV[1] 0: MGET of state and override, then INCRBY when the
 //     request fits a current window, or SET ... PX when it begins a new one:
 //     3 billed commands (2 for a denial or a peek);
 //   - the INCRBY found another version or a newer window (a faster clock
@@ -118,18 +119,18 @@ const fixedWindowUnit = 1 << 33
 // that expires by its TTL reaches a process at its next window.
 const fixedWindowScript = `
 local UNIT = 8589934592
-local n = tonumber(ARGV[2])
+local hk = tonumber(ARGV[1])
+local n = tonumber(ARGV[3]) or 1
 local v
-if not ARGV[4] then
+if hk > 0 then
   v = redis.call('INCRBY', KEYS[1], n)
   local h = math.floor(v / UNIT)
-  local hk = tonumber(ARGV[1])
   if h == math.floor(hk / 4294967296) then
     if v - h * UNIT > hk % 4294967296 then redis.call('INCRBY', KEYS[1], -n) end
     return v
   end
 end
-local a, b, c = string.match(ARGV[3], '^(%S*) (%S+) (%S+)$')
+local a, b, c = string.match(ARGV[2], '^(%S*) (%S+) (%S+)$')
 local now, period, limit = tonumber(a), tonumber(b), tonumber(c)
 if not now then
   local t = redis.call('TIME')

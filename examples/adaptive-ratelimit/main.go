@@ -92,8 +92,8 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// FixedWindow needs BITFIELD, which miniredis lacks, so the demo uses
-	// GCRA, which runs on both.
+	// GCRA spaces the allowed requests evenly, so the demo's traffic
+	// meets the limit smoothly.
 	limiter, err := ratelimit.New(rdb, ratelimit.GCRA(50, time.Minute, 50),
 		ratelimit.WithPrefix(prefix), ratelimit.WithClock(fake),
 		ratelimit.WithTimeout(time.Second), ratelimit.WithOnDecision(recorder.Observe))
