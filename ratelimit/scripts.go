@@ -104,10 +104,14 @@ const fixedWindowUnit = 1 << 33
 //   - the INCRBY found another version or a newer window (a faster clock
 //     began it): MGET of the override and, for a denial, the INCRBY that
 //     takes the cost back: 3 or 4;
-//   - the INCRBY found no current window and created the key: MGET of the
-//     override, then SET ... PX, or DEL when even this request is denied:
-//     4. This happens when the state vanished under a process that saw the
-//     window, as after a Reset on another process.
+//   - the INCRBY found no current window: MGET of the override, then SET
+//     ... PX, or, when even this request is denied, DEL of the key that
+//     the INCRBY created or an INCRBY that takes the cost back from an
+//     older window: 4. This happens when the state vanished under a
+//     process that saw the window, as after a Reset on another process.
+//
+// A state whose count exceeds 2^32-1 is not one this script wrote, so it
+// is read as no current window.
 //
 // A stored window up to 2^14 windows newer than the caller's is used as the
 // current one, so an app server whose clock lags cannot reopen a window that
@@ -147,6 +151,12 @@ local function ahead(h)
   if d < 16384 then return d end
   return nil
 end
+-- counted reports whether state x with header h counts at most the
+-- 2^32-1 units that any cap admits. A larger count is not a state this
+-- script wrote, and adding a cost to it would carry into the header.
+local function counted(x, h)
+  return x - h * UNIT <= 4294967295
+end
 local function capOf(ov)
   local lim = limit
   local o = tonumber(ov)
@@ -168,14 +178,18 @@ local function begin(cap)
 end
 if v then
   local h = math.floor((v - n) / UNIT)
-  local d = ahead(h)
+  local d = counted(v - n, h) and ahead(h)
   local cap = capOf(redis.call('MGET', KEYS[2])[1])
   if d then
     if v - h * UNIT > cap then redis.call('INCRBY', KEYS[1], -n) end
     return reply(v, cap, d)
   end
   if n <= cap then return begin(cap) end
-  redis.call('DEL', KEYS[1])
+  if v == n then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('INCRBY', KEYS[1], -n)
+  end
   return reply(header * UNIT + n, cap, 0)
 end
 local s = redis.call('MGET', KEYS[1], KEYS[2])
@@ -183,7 +197,7 @@ local cap = capOf(s[2])
 local x = tonumber(s[1])
 if x and x >= UNIT and x == math.floor(x) then
   local h = math.floor(x / UNIT)
-  local d = ahead(h)
+  local d = counted(x, h) and ahead(h)
   if d then
     if n > 0 and x - h * UNIT + n <= cap then
       x = redis.call('INCRBY', KEYS[1], n)
