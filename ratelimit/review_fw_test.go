@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/upstash-ops/sdk/internal/clock"
+	"github.com/upstash-ops/sdk/internal/redistest"
 )
 
 // These tests probe the fixed window's INCRBY design: the state
@@ -585,5 +587,102 @@ func TestWindowMemoryBounded(t *testing.T) {
 	}
 	if _, ok := w.current(strconv.Itoa(DefaultDenyCacheSize+99), 10); ok {
 		t.Errorf("a window is current at its end")
+	}
+}
+
+// TestFixedWindowBilledCases counts, with INFO commandstats on a server of
+// its own, the fixed window cases that the package documentation prices
+// beyond TestBilledCommandsPerDecision: a denial on a process's first
+// decision of a window, a reread after a limit change, a key dropped from
+// the record of windows, and WithServerTime after the first decision.
+func TestFixedWindowBilledCases(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	fake := clock.NewFake(epoch)
+	newLimiter := func(opts ...Option) *Limiter {
+		l, err := New(rdb, FixedWindow(2, time.Minute), append([]Option{WithClock(fake), WithTimeout(time.Second), WithoutDenyCache()}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a, b := newLimiter(), newLimiter()
+	if _, err := a.Allow(ctx, "warm-up"); err != nil {
+		t.Fatal(err)
+	}
+	cost := func(step string, l *Limiter, key string, wantAllowed bool, want int64) {
+		t.Helper()
+		before := billedCommands(t, rdb)
+		res, err := l.Allow(ctx, key)
+		if err != nil || res.Allowed != wantAllowed || res.Source != SourceRedis {
+			t.Fatalf("%s: Allow = %+v, %v; want Allowed %v by Redis", step, res, err, wantAllowed)
+		}
+		if got := billedCommands(t, rdb) - before; got != want {
+			t.Errorf("%s: %d billed commands, want %d", step, got, want)
+		}
+	}
+	cost("A begins the window", a, "k", true, 3)
+	cost("A again", a, "k", true, 2)
+	cost("B's first decision, denied", b, "k", false, 2)
+	cost("B denied again", b, "k", false, 3)
+	if err := a.SetOverride(ctx, "k", 5, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cost("B rereads the raised limit", b, "k", true, 3)
+	cost("B after the reread", b, "k", true, 2)
+	a.windows.forget("k")
+	cost("A after its record dropped the key", a, "k", true, 3)
+
+	st := newLimiter(WithServerTime())
+	cost("server time, first decision", st, "st", true, 4)
+	cost("server time, later", st, "st", true, 2)
+	cost("server time, denied", st, "st", false, 3)
+}
+
+// TestFixedWindowAfterClose closes a limiter that remembers a window: the
+// failure policy decides and Redis is left alone.
+func TestFixedWindowAfterClose(t *testing.T) {
+	f := newFixture(t, FixedWindow(5, time.Minute), WithoutDenyCache())
+	f.allowN(t, 1)
+	before, _ := f.state(t)
+	if err := f.l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.l.AllowN(context.Background(), f.key, 2)
+	if err != nil || res.Source != SourceLocal || !errors.Is(res.Err, ErrClosed) {
+		t.Errorf("AllowN after Close = %+v, %v; want FailLocal with ErrClosed", res, err)
+	}
+	if after, _ := f.state(t); after != before {
+		t.Errorf("AllowN after Close changed state %q to %q", before, after)
+	}
+}
+
+// TestFixedWindowServerTimeClockAhead counts the commands of a process
+// whose own clock is two hours ahead of the Redis server under
+// WithServerTime. The window's end comes from the Redis clock, and the
+// process compares it with its own clock, so it never finds its remembered
+// window current and reads TIME and the state on every decision.
+func TestFixedWindowServerTimeClockAhead(t *testing.T) {
+	skipDefect(t, "under WithServerTime a process whose clock is ahead of Redis pays 4 billed commands per decision instead of 2")
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	fake := clock.NewFake(time.Now().Add(2 * time.Hour))
+	l, err := New(rdb, FixedWindow(100, time.Hour), WithClock(fake), WithTimeout(time.Second), WithServerTime())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Allow(ctx, "warm-up"); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int64{4, 2, 2} {
+		before := billedCommands(t, rdb)
+		if res, err := l.Allow(ctx, "k"); err != nil || !res.Allowed {
+			t.Fatalf("Allow %d = %+v, %v", i+1, res, err)
+		}
+		if got := billedCommands(t, rdb) - before; got != want {
+			t.Errorf("Allow %d: %d billed commands, want %d", i+1, got, want)
+		}
 	}
 }
