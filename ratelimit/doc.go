@@ -162,9 +162,10 @@
 //     process that first sees a window after an override on it expired by
 //     its TTL uses the default limit, while the others keep the override
 //     until the window ends.
-//   - Under WithServerTime, the fixed window's RetryAfter and ResetAfter
-//     compare the window's end on the Redis clock with this process's
-//     clock, so they are off by the skew between the two.
+//   - Under WithServerTime, a process puts a fixed window's end at its
+//     own time of the decision plus the time left that the script read on
+//     the Redis clock, so RetryAfter and ResetAfter can come short by the
+//     network delay to Redis.
 //   - A deny-cache denial reports the wait for cost 1, a lower bound for a
 //     larger cost.
 //   - A TTL is computed from the clock of the app server that wrote the

@@ -327,6 +327,14 @@ func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now 
 	nowMicros := now.UnixMicro()
 	cost := int64(min(n, fixedWindowMax+1)) // no window admits more
 	win, seen := l.windows.current(key, nowMicros)
+	// The script replies with the time left in the window, counted from
+	// the time it decided at: the time argument, which is when this
+	// process first saw a remembered window, or the Redis clock under
+	// WithServerTime, which this process's clock stands in for here.
+	scriptNow := nowMicros
+	if seen && !l.cfg.serverTime {
+		scriptNow = win.seenAt
+	}
 	var v any
 	var err error
 	var stateKey, overrideKey, timeArg string
@@ -358,6 +366,7 @@ func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now 
 		}
 		state = arr[0].(int64)
 		win.header = state / fixedWindowUnit
+		win.end += scriptNow
 	}
 	res, retry1, used := l.fixedWindowDecision(state, win, nowMicros, cost)
 	if !hot && (res.Allowed || used > 0) {
@@ -370,13 +379,15 @@ func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now 
 				timeArg = strconv.FormatInt(nowMicros, 10) + timeArg
 			}
 		}
+		win.seenAt = nowMicros
 		l.windows.remember(key, stateKey, overrideKey, timeArg, win)
 	}
 	return res, retry1, nil
 }
 
-// parseWindow reads the {state, cap, end} reply of the fixed window
-// script's slow path.
+// parseWindow reads the {state, cap, time left} reply of the fixed window
+// script's slow path. The returned window's end is the time left, which
+// the caller adds the script's time to.
 func parseWindow(arr []any) (window, bool) {
 	if len(arr) != 3 {
 		return window{}, false
@@ -402,8 +413,6 @@ func (l *Limiter) fixedWindowDecision(state int64, win window, now, n int64) (Re
 	if n > 0 && !allowed {
 		used -= n
 	}
-	// Under WithServerTime the window's end is on the Redis server's
-	// clock, and this is measured on the local one.
 	reset := max(min(win.end-now, l.alg.period.Microseconds()), 1)
 	retry := func(k int64) int64 {
 		switch {

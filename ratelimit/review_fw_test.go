@@ -658,31 +658,91 @@ func TestFixedWindowAfterClose(t *testing.T) {
 	}
 }
 
-// TestFixedWindowServerTimeClockAhead counts the commands of a process
-// whose own clock is two hours ahead of the Redis server under
-// WithServerTime. The window's end comes from the Redis clock, and the
-// process compares it with its own clock, so it never finds its remembered
-// window current and reads TIME and the state on every decision.
-func TestFixedWindowServerTimeClockAhead(t *testing.T) {
-	skipDefect(t, "under WithServerTime a process whose clock is ahead of Redis pays 4 billed commands per decision instead of 2")
+// TestFixedWindowServerTimeSkewedProcess runs processes whose own clocks
+// are two hours off the Redis server's under WithServerTime. A process
+// must place the window's end on its own clock: otherwise one whose clock
+// is ahead never finds its remembered window current and reads TIME and
+// the state on every decision, and RetryAfter is off by the skew.
+func TestFixedWindowServerTimeSkewedProcess(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
+	for name, skew := range map[string]time.Duration{"ahead": 2 * time.Hour, "behind": -2 * time.Hour} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			fake := clock.NewFake(time.Now().Add(skew))
+			newLimiter := func(limit float64) *Limiter {
+				l, err := New(rdb, FixedWindow(limit, time.Hour), WithClock(fake), WithTimeout(time.Second), WithServerTime(), WithoutDenyCache())
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			l := newLimiter(100)
+			if _, err := l.Allow(ctx, "warm-up"); err != nil {
+				t.Fatal(err)
+			}
+			key := uniqueKey(t)
+			for i, want := range []int64{4, 2, 2} {
+				before := billedCommands(t, rdb)
+				if res, err := l.Allow(ctx, key); err != nil || !res.Allowed {
+					t.Fatalf("Allow %d = %+v, %v", i+1, res, err)
+				}
+				if got := billedCommands(t, rdb) - before; got != want {
+					t.Errorf("Allow %d: %d billed commands, want %d", i+1, got, want)
+				}
+			}
+
+			// RetryAfter counts to the end of the hour on the Redis clock,
+			// which runs with this machine's (but once in 700 runs, when
+			// the hour ends during the test).
+			one := newLimiter(1)
+			key = uniqueKey(t)
+			for range 2 {
+				if _, err := one.Allow(ctx, key); err != nil {
+					t.Fatal(err)
+				}
+			}
+			now := time.Now()
+			want := now.Truncate(time.Hour).Add(time.Hour).Sub(now)
+			res, err := one.Allow(ctx, key)
+			if err != nil || res.Allowed {
+				t.Fatalf("third Allow at limit 1 = %+v, %v; want denied", res, err)
+			}
+			if diff := res.RetryAfter - want; diff < -5*time.Second || diff > 5*time.Second {
+				t.Errorf("RetryAfter = %v, want %v to the hour's end on the Redis clock", res.RetryAfter, want)
+			}
+		})
+	}
+}
+
+// TestFixedWindowLoweredLimitDenialKeepsState lowers the limit under a
+// process that remembers the window. Its next decision goes through the
+// script's reread path, and the denial there must leave the count and the
+// TTL as they were.
+func TestFixedWindowLoweredLimitDenialKeepsState(t *testing.T) {
+	fake := clock.NewFake(epoch)
+	a := newFixedWindowLimiter(t, 5, time.Minute, fake)
+	b := newFixedWindowLimiter(t, 5, time.Minute, fake)
+	key := uniqueKey(t)
 	ctx := context.Background()
-	fake := clock.NewFake(time.Now().Add(2 * time.Hour))
-	l, err := New(rdb, FixedWindow(100, time.Hour), WithClock(fake), WithTimeout(time.Second), WithServerTime())
-	if err != nil {
+	rdb := server.Client(t)
+
+	if got := countAllowed(t, a, key, 4); got != 4 {
+		t.Fatalf("allowed %d of 4 at limit 5", got)
+	}
+	if err := b.SetOverride(ctx, key, 3, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Allow(ctx, "warm-up"); err != nil {
-		t.Fatal(err)
+	before := rdb.Get(ctx, a.StateKey(key)).Val()
+	ttlBefore := rdb.PTTL(ctx, a.StateKey(key)).Val()
+	res, err := a.Allow(ctx, key)
+	if err != nil || res.Allowed || res.Limit != 3 || res.Remaining != 0 {
+		t.Errorf("Allow after lowering to 3 with 4 spent = %+v, %v; want denied at limit 3", res, err)
 	}
-	for i, want := range []int64{4, 2, 2} {
-		before := billedCommands(t, rdb)
-		if res, err := l.Allow(ctx, "k"); err != nil || !res.Allowed {
-			t.Fatalf("Allow %d = %+v, %v", i+1, res, err)
-		}
-		if got := billedCommands(t, rdb) - before; got != want {
-			t.Errorf("Allow %d: %d billed commands, want %d", i+1, got, want)
-		}
+	if after := rdb.Get(ctx, a.StateKey(key)).Val(); after != before {
+		t.Errorf("denial changed state %q to %q", before, after)
+	}
+	if ttl := rdb.PTTL(ctx, a.StateKey(key)).Val(); ttl > ttlBefore || ttl <= 0 {
+		t.Errorf("denial moved PTTL from %v to %v", ttlBefore, ttl)
 	}
 }

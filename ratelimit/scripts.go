@@ -96,7 +96,8 @@ const fixedWindowUnit = 1 << 33
 // does not fit the cap: 2 billed commands per allowed decision, 3 per
 // denied one. The caller derives the decision from the returned integer.
 // Otherwise the script returns {state as if the request were counted, cap,
-// end of the window in microseconds}, after one of:
+// microseconds from the script's time to the end of the window}, after
+// one of:
 //
 //   - ARGV[1] 0: MGET of state and override, then INCRBY when the
 //     request fits a current window, or SET ... PX when it begins a new one:
@@ -168,7 +169,7 @@ local function capOf(ov)
   return math.min(math.floor(lim), 4294967295)
 end
 local function reply(x, cap, d)
-  return {x, cap, (idx + d + 1) * period}
+  return {x, cap, (idx + d + 1) * period - now}
 end
 local function begin(cap)
   local x = header * UNIT + n

@@ -23,7 +23,8 @@ type windowMemory struct {
 type window struct {
 	header   int64 // the state's value divided by fixedWindowUnit
 	capacity int64 // whole units the window admits
-	end      int64 // end of the window, in microseconds since the Unix epoch
+	end      int64 // end of the window on this process's clock, in microseconds since the Unix epoch
+	seenAt   int64 // the time in timeArg, when this process first saw the window
 
 	// The script's arguments for a decision in this window, converted to
 	// interface values once per window instead of once per decision: the
