@@ -70,9 +70,9 @@ func countAllowed(t *testing.T, l *Limiter, key string, count int) int {
 }
 
 // elapseRedis advances the fake clocks by d and moves the given keys'
-// TTLs along as Redis would in d of real time: a key whose PTTL is at most
-// d is deleted, the others lose d. The tests cannot sleep, so this models
-// a Redis server whose clock runs with the first fake clock.
+// TTLs along as Redis would in d of real time. A key whose PTTL is at most
+// d is deleted, and the others lose d. The tests cannot sleep, so this
+// models a Redis server whose clock runs with the first fake clock.
 func elapseRedis(t *testing.T, rdb *redis.Client, keys []string, d time.Duration, clocks ...*clock.Fake) {
 	t.Helper()
 	ctx := context.Background()
@@ -191,8 +191,11 @@ func TestFixedWindowSixteenLimitChanges(t *testing.T) {
 
 // TestFixedWindowGarbageIntegerGetsTTL stores integers without a TTL where
 // the state belongs. Some of them decode as a window up to 2^14 windows
-// ahead, which the script takes as a window begun by a faster clock and
-// increments without ever giving the key a TTL.
+// ahead, which the script takes as a window begun by a faster clock. It
+// then increments the key without ever giving it a TTL. When the decoded
+// count exceeds the cap, as 10^15's does, it denies every request until
+// the caller's window passes the decoded one: 10,323 one-minute windows,
+// about 7 days, at this test's epoch.
 func TestFixedWindowGarbageIntegerGetsTTL(t *testing.T) {
 	skipDefect(t, "an integer without a TTL that decodes as a window ahead of the caller's is incremented and keeps no TTL")
 	period := time.Minute
@@ -590,11 +593,12 @@ func TestWindowMemoryBounded(t *testing.T) {
 	}
 }
 
-// TestFixedWindowBilledCases counts, with INFO commandstats on a server of
-// its own, the fixed window cases that the package documentation prices
-// beyond TestBilledCommandsPerDecision: a denial on a process's first
-// decision of a window, a reread after a limit change, a key dropped from
-// the record of windows, and WithServerTime after the first decision.
+// TestFixedWindowBilledCases counts fixed window commands with INFO
+// commandstats on a server of its own. It covers the cases that the
+// package documentation prices beyond TestBilledCommandsPerDecision: a
+// denial on a process's first decision of a window, a reread after a
+// limit change, a key dropped from the record of windows, and
+// WithServerTime after the first decision.
 func TestFixedWindowBilledCases(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client(t)
