@@ -57,7 +57,9 @@ type Limiter struct {
 	deny    *denyCache // nil when turned off
 	local   *localLimiters
 	workers *workers
-	windows *windowMemory // fixed window only
+	// deadlines bounds each Redis call by cfg.timeout.
+	deadlines *deadlines
+	windows   *windowMemory // fixed window only
 
 	// inline is true when rdb honours context deadlines, so calls run on
 	// the caller's goroutine; inlineCalls counts them.
@@ -118,9 +120,11 @@ func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
 		clock:   clock.Or(cfg.clock),
 		local:   newLocalLimiters(cfg.localKeys),
 		workers: newWorkers(cfg.maxInFlight),
-		inline:  honoursContextDeadlines(rdb),
-		metrics: metrics,
-		tracer:  cfg.tracer.Tracer(tracerName),
+
+		deadlines: newDeadlines(cfg.timeout),
+		inline:    honoursContextDeadlines(rdb),
+		metrics:   metrics,
+		tracer:    cfg.tracer.Tracer(tracerName),
 
 		limitArg:  formatFloat(alg.limit),
 		periodArg: strconv.FormatInt(alg.period.Microseconds(), 10),
@@ -508,8 +512,7 @@ func (l *Limiter) callArgv(ctx context.Context, s *script, argv []any) (any, err
 		defer span.End()
 	}
 
-	callCtx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
-	defer cancel()
+	callCtx := l.deadlines.start(ctx)
 	if l.inline {
 		v, err := l.callInline(callCtx, s, argv)
 		return v, l.wrapCallError(ctx, callCtx, span, err)
@@ -529,6 +532,8 @@ func (l *Limiter) callArgv(ctx context.Context, s *script, argv []any) (any, err
 	case r = <-j.done:
 	case <-callCtx.Done():
 		r.err = callCtx.Err()
+	case <-ctx.Done():
+		r.err = ctx.Err()
 	}
 	return r.v, l.wrapCallError(ctx, callCtx, span, r.err)
 }
