@@ -121,9 +121,11 @@
 //
 // # Failure policy
 //
-// Each Redis call has a timeout (WithTimeout, 50 ms by default) enforced by
-// the limiter itself, so a Redis that accepts connections but never replies
-// delays a decision by the timeout and not by the client's read timeout.
+// Each Redis call has a timeout (WithTimeout, 50 ms by default, rounded up
+// to the next millisecond because calls share one timer per millisecond)
+// enforced by the limiter itself, so a Redis that accepts connections but
+// never replies delays a decision by the timeout and not by the client's
+// read timeout.
 // With a go-redis client whose ContextTimeoutEnabled is set, the call runs
 // on the caller's goroutine and the client applies the deadline; otherwise
 // it runs on a bounded set of worker goroutines. On

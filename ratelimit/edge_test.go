@@ -216,10 +216,10 @@ func TestNoScriptAfterFlush(t *testing.T) {
 	}
 }
 
-func TestMaxTTLLuaIsMaxPeriod(t *testing.T) {
+func TestScriptMaxPeriodIsMaxPeriod(t *testing.T) {
 	want := fmt.Sprintf("local MAXP = %d\n", MaxPeriod.Microseconds())
-	if !strings.Contains(maxTTLLua, want) {
-		t.Errorf("maxTTLLua does not define %q", want)
+	if !strings.Contains(scriptPrelude, want) {
+		t.Errorf("scriptPrelude does not define %q", want)
 	}
 }
 

@@ -57,7 +57,9 @@ type Limiter struct {
 	deny    *denyCache // nil when turned off
 	local   *localLimiters
 	workers *workers
-	windows *windowMemory // fixed window only
+	// deadlines bounds each Redis call by cfg.timeout.
+	deadlines *deadlines
+	windows   *windowMemory // fixed window only
 
 	// inline is true when rdb honours context deadlines, so calls run on
 	// the caller's goroutine; inlineCalls counts them.
@@ -69,7 +71,7 @@ type Limiter struct {
 	logs    logThrottle
 
 	// Built once in New, because every decision sends them.
-	limitArg, periodArg, burstArg string
+	limitArg, periodArg, burstArg any    // strings, converted once
 	fixedWindowArg                string // " period limit"
 	spanOpts                      []trace.SpanStartOption
 }
@@ -118,9 +120,11 @@ func New(rdb Scripter, alg Algorithm, opts ...Option) (*Limiter, error) {
 		clock:   clock.Or(cfg.clock),
 		local:   newLocalLimiters(cfg.localKeys),
 		workers: newWorkers(cfg.maxInFlight),
-		inline:  honoursContextDeadlines(rdb),
-		metrics: metrics,
-		tracer:  cfg.tracer.Tracer(tracerName),
+
+		deadlines: newDeadlines(cfg.timeout),
+		inline:    honoursContextDeadlines(rdb),
+		metrics:   metrics,
+		tracer:    cfg.tracer.Tracer(tracerName),
 
 		limitArg:  formatFloat(alg.limit),
 		periodArg: strconv.FormatInt(alg.period.Microseconds(), 10),
@@ -303,18 +307,18 @@ func (l *Limiter) decide(ctx context.Context, key string, n int, now time.Time) 
 	if l.alg.kind == kindFixedWindow {
 		return l.decideFixedWindow(ctx, key, n, now)
 	}
-	nowArg := ""
+	var nowArg any = ""
 	if !l.cfg.serverTime {
 		nowArg = strconv.FormatInt(now.UnixMicro(), 10)
 	}
 	stateKey, overrideKey := l.keys(key)
-	v, err := l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey,
-		nowArg,
-		min(n, MaxLimit+1), // no limit admits more; keeps the cost exact in Lua
-		l.limitArg,
-		l.periodArg,
-		l.burstArg,
-	})
+	argv := []any{nil, nil, 2, stateKey, overrideKey, nowArg, l.limitArg, l.periodArg, l.burstArg, nil}
+	if n == 1 {
+		argv = argv[:len(argv)-1]
+	} else {
+		argv[len(argv)-1] = min(n, MaxLimit+1) // no limit admits more; keeps the cost exact in Lua
+	}
+	v, err := l.callArgv(ctx, l.script, argv)
 	if err != nil {
 		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w", key, err)
 	}
@@ -448,49 +452,52 @@ func (l *Limiter) fixedWindowDecision(state int64, win window, now, n int64) (Re
 
 func (l *Limiter) parseDecision(key string, v any) (Result, int64, error) {
 	arr, ok := v.([]any)
-	if !ok || len(arr) != 6 {
+	if !ok || (len(arr) != 4 && len(arr) != 6) {
 		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: unexpected script reply %T %v", key, ErrBackend, v, v)
 	}
 	var ints [5]int64
-	for i := range ints {
+	for i := range min(len(arr), len(ints)) {
 		n, ok := arr[i].(int64)
 		if !ok {
 			return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: reply element %d is %T, expected an integer", key, ErrBackend, i, arr[i])
 		}
 		ints[i] = n
 	}
-	var limit float64
-	switch v := arr[5].(type) {
-	case int64:
-		limit = float64(v)
-	case string:
-		var err error
-		if limit, err = strconv.ParseFloat(v, 64); err != nil {
-			return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: invalid limit %q in reply", key, ErrBackend, v)
+	// The short reply: cost 1 (or a peek) at the default limit.
+	retry1, retryN, limit := ints[2], ints[2], l.alg.limit
+	if len(arr) == 6 {
+		retryN = ints[4]
+		switch v := arr[5].(type) {
+		case int64:
+			limit = float64(v)
+		case string:
+			var err error
+			if limit, err = strconv.ParseFloat(v, 64); err != nil {
+				return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: invalid limit %q in reply", key, ErrBackend, v)
+			}
+		default:
+			return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: reply element 5 is %T, expected the limit", key, ErrBackend, arr[5])
 		}
-	default:
-		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: reply element 5 is %T, expected the limit", key, ErrBackend, arr[5])
 	}
 
 	res := Result{
 		Allowed:    ints[0] == 1,
 		Limit:      limit,
 		Remaining:  ints[1],
-		ResetAfter: time.Duration(ints[4]) * time.Microsecond,
+		ResetAfter: time.Duration(ints[3]) * time.Microsecond,
 		Period:     l.alg.period,
 		Source:     SourceRedis,
 	}
 	if !res.Allowed {
-		switch retry := ints[2]; {
-		case retry < 0:
+		if retryN < 0 {
 			res.Reason = ReasonCostExceedsLimit
 			res.RetryAfter = l.alg.period
-		default:
+		} else {
 			res.Reason = ReasonLimitExceeded
-			res.RetryAfter = time.Duration(retry) * time.Microsecond
+			res.RetryAfter = time.Duration(retryN) * time.Microsecond
 		}
 	}
-	return res, ints[3], nil
+	return res, retry1, nil
 }
 
 // call runs s with a per-call timeout. When the go-redis client honours
@@ -514,8 +521,7 @@ func (l *Limiter) callArgv(ctx context.Context, s *script, argv []any) (any, err
 		defer span.End()
 	}
 
-	callCtx, cancel := context.WithTimeout(ctx, l.cfg.timeout)
-	defer cancel()
+	callCtx := l.deadlines.start(ctx)
 	if l.inline {
 		v, err := l.callInline(callCtx, s, argv)
 		return v, l.wrapCallError(ctx, callCtx, span, err)
@@ -535,6 +541,8 @@ func (l *Limiter) callArgv(ctx context.Context, s *script, argv []any) (any, err
 	case r = <-j.done:
 	case <-callCtx.Done():
 		r.err = callCtx.Err()
+	case <-ctx.Done():
+		r.err = ctx.Err()
 	}
 	return r.v, l.wrapCallError(ctx, callCtx, span, r.err)
 }

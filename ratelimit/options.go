@@ -80,7 +80,8 @@ func WithPrefix(prefix string) Option {
 
 // WithTimeout sets how long one decision may wait for Redis before the
 // failure policy decides it. The default is 50 ms. A value of zero or less
-// keeps the default.
+// keeps the default. Calls share timers, so a call's deadline is the timeout
+// rounded up to the next millisecond (the next timeout/64 above 64 ms).
 func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d > 0 {

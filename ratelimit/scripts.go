@@ -9,33 +9,46 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Every decision script takes KEYS[1] = state key and KEYS[2] = override key
-// and these arguments:
+// The sliding window, token bucket and GCRA scripts take KEYS[1] = state
+// key and KEYS[2] = override key and these arguments:
 //
 //	ARGV[1] now in microseconds since the Unix epoch, or "" to read the Redis
 //	        server's TIME (one more billed command)
-//	ARGV[2] cost of the request; 0 reads the state without writing (a peek)
-//	ARGV[3] default limit per period
-//	ARGV[4] period in microseconds
-//	ARGV[5] default burst (bucket algorithms only)
-//	ARGV[6] "start" when the fixed window is expected to begin (see
-//	        fixedWindowScript); other scripts ignore it
+//	ARGV[2] default limit per period
+//	ARGV[3] period in microseconds
+//	ARGV[4] default burst (bucket algorithms only)
+//	ARGV[5] cost of the request, 1 when absent; 0 reads the state without
+//	        writing (a peek)
 //
-// and returns {allowed (0|1), remaining (whole units), retry after for the
-// requested cost in µs (-1: never at this limit), retry after for cost 1 in
-// µs, reset after in µs, effective limit (an integer when it is whole,
-// else a string)}.
+// and return {allowed (0|1), remaining (whole units), retry after for cost
+// 1 in µs (-1: never at this limit), reset after in µs}, followed, when the
+// cost is above 1 or an override applies, by {retry after for the requested
+// cost in µs, effective limit (an integer when it is whole, else a
+// string)}. The short form saves the caller the work of reading what it
+// already knows.
 //
-// scriptPrelude starts the sliding window, token bucket and GCRA scripts.
+// scriptPrelude starts the sliding window, token bucket and GCRA scripts. It
+// defines MAXP, MaxPeriod in microseconds: the bucket scripts cap every TTL,
+// retry and reset time at it, because a tiny rate or a burst far above the
+// limit would otherwise need a TTL of centuries, beyond what PX accepts and
+// what a time.Duration holds. A key with no spend for MaxPeriod therefore
+// starts again with a full bucket.
+//
 // Their billed commands are the EVALSHA, one MGET that reads state and
 // override together, and one SET with PX when the request is allowed. A
 // denial or a peek writes nothing, so it never extends a TTL and never
 // stores a negative balance.
 const scriptPrelude = `
 local v = redis.call('MGET', KEYS[1], KEYS[2])
-` + timeArgsLua + `
-local limit = tonumber(ARGV[3])
-local burst = tonumber(ARGV[5])
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+local limit = tonumber(ARGV[2])
+local period = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+local n = tonumber(ARGV[5]) or 1
 local o = v[2] and tonumber(v[2])
 if o then
   if o ~= o or o < 0 then o = 0 elseif o > 1125899906842624 then o = 1125899906842624 end
@@ -43,20 +56,19 @@ if o then
   limit = o
 end
 if limit <= 0 then burst = 0 end
-local limitReply = limit
-if limit ~= math.floor(limit) then limitReply = string.format('%.17g', limit) end
 local s = v[1]
+local MAXP = 315360000000000
 `
 
-// timeArgsLua reads the time, the cost and the period.
-const timeArgsLua = `
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
-local n = tonumber(ARGV[2])
-local period = tonumber(ARGV[4])
+// replyLua ends the sliding window, token bucket and GCRA scripts. It
+// returns the short reply when the cost is at most 1 and no override
+// applies, else the long one with retryN, the retry after for the requested
+// cost, which the script computes only then.
+const replyLua = `
+if n <= 1 and not o then return {allowed, remaining, retry1, reset} end
+local limitReply = limit
+if limit ~= math.floor(limit) then limitReply = string.format('%.17g', limit) end
+return {allowed, remaining, retry1, reset, retryN(math.max(n, 1)), limitReply}
 `
 
 // fixedWindowMax is the most whole units a fixed window admits, 2^32-1; a
@@ -213,7 +225,7 @@ return reply(header * UNIT + n, cap, 0)
 `
 
 // The sliding window state is "index current previous": the counts of the
-// current fixed window and the one before it. The estimate is
+// current fixed window and the one before it, all whole numbers. The estimate is
 // previous*(1-f) + current, where f is the elapsed share of the current
 // window. The key lives until the end of the next window, because that
 // window still weighs the current count, so its TTL is at most two windows.
@@ -238,9 +250,9 @@ if n > 0 and used + n <= limit + 1e-9 then
   used = used + n
   allowed = 1
   local ttl = math.min(start + 2 * period - now, 2 * period)
-  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', idx, cur, prev), 'PX', math.max(1, math.ceil(ttl / 1000)))
+  redis.call('SET', KEYS[1], string.format('%d %d %d', idx, cur, prev), 'PX', math.max(1, math.ceil(ttl / 1000)))
 end
-local function retry(k)
+local function retryN(k)
   if k > limit then return -1 end
   if used + k <= limit + 1e-9 then return 0 end
   if cur + k <= limit then
@@ -248,39 +260,32 @@ local function retry(k)
   end
   return math.max(1, math.ceil(start + period + (1 - (limit - k) / cur) * period - now))
 end
-local resetAfter = 0
-if cur > 0 then resetAfter = start + 2 * period - now elseif prev > 0 then resetAfter = start + period - now end
-return {allowed, math.max(0, math.floor(limit - used + 1e-9)), retry(math.max(n, 1)), retry(1), math.max(0, math.ceil(resetAfter)), limitReply}
-`
+local reset = 0
+if cur > 0 then reset = start + 2 * period - now elseif prev > 0 then reset = start + period - now end
+reset = math.max(0, math.ceil(reset))
+local remaining = math.max(0, math.floor(limit - used + 1e-9))
+local retry1 = retryN(1)
+` + replyLua
 
-// maxTTLLua is MaxPeriod in microseconds. The bucket scripts cap every TTL,
-// retry and reset time at it, because a tiny rate or a burst far above the
-// limit would otherwise need a TTL of centuries, beyond what PX accepts and
-// what a time.Duration holds. A key with no spend for MaxPeriod
-// therefore starts again with a full bucket.
-const maxTTLLua = `
-local MAXP = 315360000000000
-local function capped(us) return math.min(math.max(0, us), MAXP) end
-local function px(us) return math.max(1, math.ceil(capped(us) / 1000)) end
-`
-
-// The token bucket state is "tokens time burst": the tokens left at the
-// given time in a bucket of the given size. The stored time never moves
-// backwards: a caller whose clock lags computes from the stored time, so it
-// gains no tokens twice. When the burst changes (an override), the tokens
-// already spent stay spent, so a raised limit admits the difference at
-// once. The key expires when the bucket would be full again counted from
+// The token bucket state is "spent time": the tokens missing from a full
+// bucket at the given time, in microseconds. Both are written without
+// %.17g where they can be (the time is a whole number), because formatting
+// a float exactly is the costliest step of these scripts. The stored time
+// never moves backwards: a caller whose clock lags computes from the stored
+// time, so it gains no tokens twice. When the burst changes (an override),
+// the tokens already spent stay spent, so a raised limit admits the
+// difference at once. The key expires when the bucket would be full again counted from
 // the caller's now, which is at most the time to refill the whole burst
 // even when the stored time is ahead of the caller's clock.
-const tokenBucketScript = scriptPrelude + maxTTLLua + `
+const tokenBucketScript = scriptPrelude + `
 local rate = limit / period
 local tokens, t = burst, now
 if s then
-  local a, b, c = string.match(s, '^(%S+) (%S+) (%S+)$')
-  local st, sts, sb = tonumber(a), tonumber(b), tonumber(c)
-  if st and sts and sb then
-    tokens = st; t = sts
-    if sb ~= burst then tokens = math.max(0, burst - (sb - tokens)) end
+  local a, b = string.match(s, '^(%S+) (%S+)$')
+  local spent, st = tonumber(a), tonumber(b)
+  if spent and st then
+    tokens = math.max(0, burst - spent)
+    t = st
   end
 end
 if t < now then
@@ -288,50 +293,48 @@ if t < now then
   t = now
 end
 if tokens > burst then tokens = burst end
-local function untilFull()
-  if rate <= 0 then return MAXP end
-  return capped((burst - tokens) / rate)
-end
+-- full is the time until the bucket is full again, at most MAXP.
+local full = MAXP
+if rate > 0 then full = math.min((burst - tokens) / rate, MAXP) end
 local allowed = 0
 if n > 0 and n <= tokens + 1e-9 then
   tokens = math.max(0, tokens - n)
   allowed = 1
-  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', tokens, t, burst), 'PX', px(untilFull()))
+  if rate > 0 then full = math.min((burst - tokens) / rate, MAXP) end
+  redis.call('SET', KEYS[1], string.format('%.17g %d', burst - tokens, t), 'PX', math.max(1, math.ceil(full / 1000)))
 end
-local function retry(k)
+local function retryN(k)
   if k > burst or rate <= 0 then return -1 end
   if k <= tokens + 1e-9 then return 0 end
-  return math.max(1, math.ceil(capped(t + (k - tokens) / rate - now)))
+  return math.max(1, math.ceil(math.min(math.max(0, t + (k - tokens) / rate - now), MAXP)))
 end
-local resetAfter = 0
-if rate > 0 then resetAfter = math.ceil(capped(t - now + untilFull())) end
-return {allowed, math.floor(tokens + 1e-9), retry(math.max(n, 1)), retry(1), resetAfter, limitReply}
-`
+local reset = 0
+if rate > 0 then reset = math.ceil(math.min(math.max(0, t - now + full), MAXP)) end
+local remaining = math.floor(tokens + 1e-9)
+local retry1 = retryN(1)
+` + replyLua
 
-// The GCRA state is "units time T": the cost still outstanding at the given
-// time, and the emission interval T = period/limit in microseconds that it
-// drains at. That is the theoretical arrival time TAT = time + units*T,
-// kept relative to the time of the write, because an absolute TAT near
-// 2^50 µs cannot hold a step of T below a microsecond. A request of cost n
-// is admitted when units + n <= burst at now. The TAT never moves
+// The GCRA state is "units time": the cost still outstanding at the given
+// time, in microseconds, which drains at one unit per emission interval
+// T = period/limit. That is the theoretical arrival time TAT = time +
+// units*T, kept relative to the time of the write, because an absolute TAT
+// near 2^50 µs cannot hold a step of T below a microsecond. A request of
+// cost n is admitted when units + n <= burst at now. The TAT never moves
 // backwards: a caller whose clock lags reads the units plus its lag, so its
-// decisions are only stricter. When T changes (an override), the spent units
-// stay spent, so a raised limit admits the difference at once. The key
-// expires when the units have drained, at most burst*T after now, and a
-// state "TAT T" of an earlier version is read as that TAT.
-const gcraScript = scriptPrelude + maxTTLLua + `
+// decisions are only stricter. When T changes (an override), the spent
+// units stay spent and drain at the new T from the last decision on, so a
+// raised limit admits the difference at once. The key expires when the
+// units have drained, at most burst*T after now.
+const gcraScript = scriptPrelude + `
 local T = 0
 if limit > 0 then T = period / limit end
 local units = 0
 if s then
-  local a, b, c = string.match(s, '^(%S+) (%S+) (%S+)$')
-  local su, st, sT = tonumber(a), tonumber(b), tonumber(c)
-  if su and st and sT and sT > 0 then
-    units = su - (now - st) / sT
-  else
-    a, b = string.match(s, '^(%S+) (%S+)$')
-    local tat, oldT = tonumber(a), tonumber(b)
-    if tat and oldT and oldT > 0 then units = (tat - now) / oldT end
+  local a, b = string.match(s, '^(%S+) (%S+)$')
+  local su, st = tonumber(a), tonumber(b)
+  if su and st then
+    units = su
+    if T > 0 then units = su - (now - st) / T end
   end
 end
 if units < 0 then units = 0 end
@@ -339,17 +342,18 @@ local allowed = 0
 if n > 0 and n <= burst and units + n <= burst + 1e-9 then
   units = units + n
   allowed = 1
-  redis.call('SET', KEYS[1], string.format('%.17g %.17g %.17g', units, now, T), 'PX', px(units * T))
+  redis.call('SET', KEYS[1], string.format('%.17g %d', units, now), 'PX', math.max(1, math.ceil(math.min(units * T, MAXP) / 1000)))
 end
-local function retry(k)
+local function retryN(k)
   if k > burst or T <= 0 then return -1 end
   if units + k <= burst + 1e-9 then return 0 end
-  return math.max(1, math.ceil(capped((units + k - burst) * T)))
+  return math.max(1, math.ceil(math.min((units + k - burst) * T, MAXP)))
 end
 local remaining = 0
 if T > 0 then remaining = math.max(0, math.floor(burst - units + 1e-9)) end
-return {allowed, remaining, retry(math.max(n, 1)), retry(1), math.ceil(capped(units * T)), limitReply}
-`
+local reset = math.ceil(math.min(units * T, MAXP))
+local retry1 = retryN(1)
+` + replyLua
 
 const resetScript = `return redis.call('DEL', KEYS[1])`
 

@@ -7,6 +7,7 @@ package ratelimitbench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -136,12 +137,17 @@ type Row struct {
 // maxSamples bounds the latency samples kept per worker.
 const maxSamples = 200_000
 
-// Run measures c in sc for d with the given number of workers. It flushes
-// the server first (FLUSHALL and CONFIG RESETSTAT) so that the command
-// counts are c's alone.
+// Run measures c in sc for d with the given number of workers. It empties
+// the server first (FLUSHALL and CONFIG RESETSTAT), so that no key or
+// command count from an earlier run is left. The billed commands are the
+// difference of INFO commandstats taken after one unmeasured warm-up
+// decision and after the run.
 func Run(ctx context.Context, rdb *redis.Client, c Contender, sc Scenario, workers int, d time.Duration) (Row, error) {
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
 		return Row{}, fmt.Errorf("flush before %s: %w", c.Name, err)
+	}
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		return Row{}, fmt.Errorf("CONFIG RESETSTAT before %s: %w", c.Name, err)
 	}
 	decide, err := c.New(rdb, sc.PerMinute)
 	if err != nil {
@@ -295,4 +301,149 @@ func isScriptedCommand(name string) bool {
 		return true
 	}
 	return false
+}
+
+// Rounds configures RunRounds.
+type Rounds struct {
+	// Count is how many measured runs each contender gets; values below 1
+	// count as 1.
+	Count    int
+	Workers  int
+	Duration time.Duration
+	// WarmUp is the length of one unmeasured run per contender before the
+	// first round, which fills the connection pool and loads the scripts.
+	// Zero skips it.
+	WarmUp time.Duration
+	// Progress, if set, is called after every measured run, with err set
+	// when the run failed.
+	Progress func(sc Scenario, round int, c Contender, row Row, err error)
+}
+
+// Summary is one contender's measured runs in one scenario. Every field that
+// Row also has is the median over the successful runs, except Errors, which
+// is their sum, and FirstError, which comes from the earliest run that had
+// one.
+type Summary struct {
+	Row
+	// MinPerSecond and MaxPerSecond are the slowest and fastest run.
+	MinPerSecond, MaxPerSecond float64
+	// Runs counts the successful runs, and RunError is the first error that
+	// made a run or the warm-up fail.
+	Runs     int
+	RunError error
+}
+
+// RunRounds runs every contender cfg.Count times in sc and returns one
+// Summary per contender, in the order of contenders. Each round runs every
+// contender once, and round r starts at contender r mod len(contenders), so
+// that no contender always runs first or always runs last. Before each run
+// a garbage collection clears the previous run's garbage, so that the next
+// contender does not pay for collecting it.
+//
+// NOTE: the rotation keeps the cyclic order, so a contender that does not
+// start a round always runs right after the same one.
+func RunRounds(ctx context.Context, rdb *redis.Client, contenders []Contender, sc Scenario, cfg Rounds) []Summary {
+	count := max(cfg.Count, 1)
+	rows := make([][]Row, len(contenders))
+	runErrs := make([]error, len(contenders))
+
+	if cfg.WarmUp > 0 {
+		for _, i := range RoundOrder(len(contenders), 0) {
+			runtime.GC()
+			if _, err := Run(ctx, rdb, contenders[i], sc, cfg.Workers, cfg.WarmUp); err != nil {
+				runErrs[i] = fmt.Errorf("warm-up: %w", err)
+			}
+		}
+	}
+
+	for round := range count {
+		for _, i := range RoundOrder(len(contenders), round) {
+			runtime.GC()
+			row, err := Run(ctx, rdb, contenders[i], sc, cfg.Workers, cfg.Duration)
+			if cfg.Progress != nil {
+				cfg.Progress(sc, round, contenders[i], row, err)
+			}
+			if err != nil {
+				if runErrs[i] == nil {
+					runErrs[i] = fmt.Errorf("round %d: %w", round, err)
+				}
+				continue
+			}
+			rows[i] = append(rows[i], row)
+		}
+	}
+
+	summaries := make([]Summary, len(contenders))
+	for i, c := range contenders {
+		summaries[i] = Summarize(rows[i])
+		summaries[i].Contender, summaries[i].Scenario, summaries[i].UsesRedis = c.Name, sc.Name, c.UsesRedis
+		summaries[i].RunError = runErrs[i]
+	}
+	return summaries
+}
+
+// RoundOrder returns the indexes 0..n-1 in the order that round runs them:
+// starting at round mod n and wrapping around.
+func RoundOrder(n, round int) []int {
+	order := make([]int, n)
+	for k := range order {
+		order[k] = (round + k) % n
+	}
+	return order
+}
+
+// Summarize aggregates runs of one contender in one scenario, in run order.
+// It takes Contender, Scenario and UsesRedis from the first run.
+func Summarize(rows []Row) Summary {
+	s := Summary{Runs: len(rows)}
+	if len(rows) == 0 {
+		return s
+	}
+	s.Contender, s.Scenario, s.UsesRedis = rows[0].Contender, rows[0].Scenario, rows[0].UsesRedis
+
+	column := func(value func(Row) float64) []float64 {
+		values := make([]float64, len(rows))
+		for i, r := range rows {
+			values[i] = value(r)
+		}
+		return values
+	}
+	durations := func(value func(Row) time.Duration) time.Duration {
+		return time.Duration(median(column(func(r Row) float64 { return float64(value(r)) })))
+	}
+
+	perSecond := column(func(r Row) float64 { return r.PerSecond })
+	s.PerSecond = median(perSecond)
+	s.MinPerSecond, s.MaxPerSecond = slices.Min(perSecond), slices.Max(perSecond)
+	s.Decisions = int64(median(column(func(r Row) float64 { return float64(r.Decisions) })))
+	s.Allowed = int64(median(column(func(r Row) float64 { return float64(r.Allowed) })))
+	s.P50 = durations(func(r Row) time.Duration { return r.P50 })
+	s.P99 = durations(func(r Row) time.Duration { return r.P99 })
+	s.BilledPerDecision = median(column(func(r Row) float64 { return r.BilledPerDecision }))
+	s.BilledPerAllowed = median(column(func(r Row) float64 { return r.BilledPerAllowed }))
+	s.ServerTimePerDecision = durations(func(r Row) time.Duration { return r.ServerTimePerDecision })
+	s.ClientCPUPerDecision = durations(func(r Row) time.Duration { return r.ClientCPUPerDecision })
+	s.ServerCPUPerDecision = durations(func(r Row) time.Duration { return r.ServerCPUPerDecision })
+
+	for _, r := range rows {
+		s.Errors += r.Errors
+		if s.FirstError == nil {
+			s.FirstError = r.FirstError
+		}
+	}
+	return s
+}
+
+// median returns the middle value of values, or the mean of the two middle
+// values when their number is even, and 0 for none. It sorts values in place.
+func median(values []float64) float64 {
+	n := len(values)
+	if n == 0 {
+		return 0
+	}
+	slices.Sort(values)
+	if n%2 == 1 {
+		return values[n/2]
+	}
+	return (values[n/2-1] + values[n/2]) / 2
 }
