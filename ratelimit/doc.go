@@ -14,7 +14,7 @@
 //	                           fixed window   sliding window, token bucket, GCRA
 //	allowed, first of a window     3                  3
 //	allowed, later                 2                  3
-//	denied in Redis                3                  2
+//	denied in Redis                3 (2 if first)     2
 //	denied by the deny cache       0                  0
 //	peek with Remaining            2                  2
 //	with WithServerTime   +1 on the first and peek   +1 on each (TIME)
@@ -25,10 +25,12 @@
 // process go straight to INCRBY, and need no TIME even under
 // WithServerTime, because the window is named in the state. After a limit
 // change through this package, each process's next decision rereads the
-// override: 1 more. When the state vanishes under a process that saw the
-// window, for example after a Reset on another process, that decision
-// costs 4. A key dropped from the process's record of windows costs 3 on
-// its next decision.
+// override: 1 more, and so does a Reset, which keeps the window with a
+// count of 0. When the state vanishes under a process that saw the window,
+// for example when it is deleted by other means, that decision costs 4. A
+// key dropped from the process's record of windows costs 3 on its next
+// decision, and a state ahead of the caller's window (a faster clock began
+// it) costs one PTTL more, which checks that the state has a TTL.
 //
 // TestBilledCommandsPerDecision checks these numbers with INFO commandstats
 // on a real redis-server.
@@ -36,7 +38,7 @@
 // # Algorithms
 //
 // FixedWindow counts cost per window aligned to the Unix epoch, up to
-// 2^32-1 (4.3 billion) per window. SlidingWindow
+// 2^28-1 (268 million) per window. SlidingWindow
 // weighs the previous window's count by the share of it that still overlaps
 // the sliding window, which smooths the burst a fixed window allows around
 // its boundary. TokenBucket refills continuously up to a burst. GCRA admits
@@ -76,10 +78,11 @@
 //
 // The braces are a Redis Cluster hash tag: the tag always starts with the
 // prefix, so it is never empty, and both keys of K share a slot whatever
-// characters K contains. Every state key has a TTL: at most one window for
-// FixedWindow, two windows for SlidingWindow (the next window still weighs
-// this one), and the time to refill the whole burst for TokenBucket and
-// GCRA, at most MaxPeriod. The override key has the TTL given to SetOverride.
+// characters K contains. Every state key has a TTL: at most two windows for
+// FixedWindow (so that an app server whose clock lags still finds the
+// window) and SlidingWindow (the next window still weighs this one), and
+// the time to refill the whole burst for TokenBucket and GCRA, at most
+// MaxPeriod. The override key has the TTL given to SetOverride.
 //
 // # Overrides
 //

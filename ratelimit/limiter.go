@@ -242,9 +242,15 @@ func (l *Limiter) Remaining(ctx context.Context, key string) (Result, error) {
 
 // Reset deletes the key's state in Redis, so that its full limit is
 // available again, and clears its entry in the local deny cache. The
-// override limit, if any, stays.
+// override limit, if any, stays. For FixedWindow, Reset keeps the window's
+// state with a count of 0 and marks it, so that every process rereads the
+// limit on its next decision for key (3 billed commands instead of 2).
 func (l *Limiter) Reset(ctx context.Context, key string) error {
-	_, err := l.call(ctx, resetLua, []string{l.StateKey(key)})
+	s := resetLua
+	if l.alg.kind == kindFixedWindow {
+		s = fixedResetLua
+	}
+	_, err := l.call(ctx, s, []string{l.StateKey(key)})
 	// After the call, so that a denial cached while it ran goes too.
 	l.forgetLocal(key)
 	if err != nil {

@@ -329,9 +329,10 @@ func TestPeriodClamped(t *testing.T) {
 }
 
 // maxTTL is the longest TTL a state key may have under each algorithm at a
-// limit of 5 per minute, burst 5.
+// limit of 5 per minute, burst 5. Both window algorithms keep a window
+// until the end of the next one.
 var maxTTL = map[string]time.Duration{
-	"fixed_window":   time.Minute,
+	"fixed_window":   2 * time.Minute,
 	"sliding_window": 2 * time.Minute,
 	"token_bucket":   time.Minute,
 	"gcra":           time.Minute,

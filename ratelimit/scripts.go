@@ -71,25 +71,25 @@ if limit ~= math.floor(limit) then limitReply = string.format('%.17g', limit) en
 return {allowed, remaining, retry1, reset, retryN(math.max(n, 1)), limitReply}
 `
 
-// fixedWindowMax is the most whole units a fixed window admits, 2^32-1; a
-// larger limit acts as that (4.3 billion per window).
-const fixedWindowMax = 1<<32 - 1
+// fixedWindowMax is the most whole units a fixed window admits, 2^28-1; a
+// larger limit acts as that (268 million per window).
+const fixedWindowMax = 1<<28 - 1
 
-// fixedWindowUnit is 2^33: the fixed window state is header*fixedWindowUnit
+// fixedWindowUnit is 2^29: the fixed window state is header*fixedWindowUnit
 // + used.
-const fixedWindowUnit = 1 << 33
+const fixedWindowUnit = 1 << 29
 
-// The fixed window state is one integer, header*2^33 + used, that INCRBY
-// adds a request's cost to. The header is 1 + 16*(window index mod 2^15) +
-// version: it names the window, and SetOverride and ClearOverride bump its
-// 4-bit version so that every process rereads the limit. The state stays
-// below 2^53, so the script's float64 arithmetic on it is exact; the
-// script formats it with %.0f, because Lua's own number-to-string
-// conversion keeps 14 digits.
+// The fixed window state is one integer, header*2^29 + used, that INCRBY
+// adds a request's cost to. The header is 1 + 256*(window index mod 2^15) +
+// version: it names the window, and SetOverride, ClearOverride and Reset
+// bump its 8-bit version so that every process rereads the limit. The state
+// stays below 2^53, so the script's float64 arithmetic on it is exact; the
+// script formats it with %.0f, because Lua's tostring keeps 14 digits. The
+// key lives until the end of the next window.
 //
 // The script takes KEYS[1] = state key, KEYS[2] = override key and
 //
-//	ARGV[1] header*2^32 + cap of the window this process saw last (see
+//	ARGV[1] header*2^28 + cap of the window this process saw last (see
 //	        windowMemory), where cap is the whole units it admits; 0 when
 //	        the script must read before it writes: a peek, or a window this
 //	        process has not seen
@@ -99,7 +99,7 @@ const fixedWindowUnit = 1 << 33
 //	        default limit. A process sends the time at which it first saw
 //	        the window for every decision in it: the script needs the time
 //	        only to name the window and to set the TTL of a new one, which
-//	        then lasts at most one window.
+//	        then lasts at most two windows.
 //	ARGV[3] cost of the request, 1 when absent; 0 reads the state without
 //	        writing (a peek)
 //
@@ -123,8 +123,10 @@ const fixedWindowUnit = 1 << 33
 //     older window: 4. This happens when the state vanished under a
 //     process that saw the window, as after a Reset on another process.
 //
-// A state whose count exceeds 2^32-1 is not one this script wrote, so it
-// is read as no current window.
+// A state whose count exceeds 2^28-1, or that is ahead of the caller's
+// window but has no TTL, is not one this script wrote, so it is read as no
+// current window. Checking the TTL bills one PTTL, only for a state ahead
+// of the caller's window.
 //
 // A stored window up to 2^14 windows newer than the caller's is used as the
 // current one, so an app server whose clock lags cannot reopen a window that
@@ -133,17 +135,19 @@ const fixedWindowUnit = 1 << 33
 // of a window is the limit that a process read when it first saw the
 // window, so a limit change through SetOverride or ClearOverride reaches
 // every process on its next decision (through the version), and an override
-// that expires by its TTL reaches a process at its next window.
+// that expires by its TTL reaches a process at its next window. A process
+// that made no decision for a key during 256 limit changes in one window
+// can see the same version again and keep its old cap for that window.
 const fixedWindowScript = `
-local UNIT = 8589934592
+local UNIT = 536870912
 local hk = tonumber(ARGV[1])
 local n = tonumber(ARGV[3]) or 1
 local v
 if hk > 0 then
   v = redis.call('INCRBY', KEYS[1], n)
   local h = math.floor(v / UNIT)
-  if h == math.floor(hk / 4294967296) then
-    if v - h * UNIT > hk % 4294967296 then redis.call('INCRBY', KEYS[1], -n) end
+  if h == math.floor(hk / 268435456) then
+    if v - h * UNIT > hk % 268435456 then redis.call('INCRBY', KEYS[1], -n) end
     return v
   end
 end
@@ -155,20 +159,20 @@ if not now then
 end
 local idx = math.floor(now / period)
 local tag = idx % 32768
-local header = 1 + 16 * tag
--- ahead returns how many windows the state with header h is ahead of the
--- caller's (0: the same one), or nil when it is older or no header.
-local function ahead(h)
-  if h < 1 or h > 524288 then return nil end
-  local d = (math.floor((h - 1) / 16) - tag) % 32768
-  if d < 16384 then return d end
-  return nil
-end
--- counted reports whether state x with header h counts at most the
--- 2^32-1 units that any cap admits. A larger count is not a state this
--- script wrote, and adding a cost to it would carry into the header.
-local function counted(x, h)
-  return x - h * UNIT <= 4294967295
+local header = 1 + 256 * tag
+-- window returns the header of state x and how many windows it is ahead
+-- of the caller's (0: the same one), or nil when x is older, is not a
+-- state this script writes (a count above any cap would carry into the
+-- header), or is ahead without a TTL, which no state this script writes
+-- is either.
+local function window(x)
+  if not x or x < UNIT or x ~= math.floor(x) then return nil end
+  local h = math.floor(x / UNIT)
+  if h > 8388608 or x - h * UNIT > 268435455 then return nil end
+  local d = (math.floor((h - 1) / 256) - tag) % 32768
+  if d >= 16384 then return nil end
+  if d > 0 and redis.call('PTTL', KEYS[1]) < 0 then return nil end
+  return h, d
 end
 local function capOf(ov)
   local lim = limit
@@ -178,20 +182,22 @@ local function capOf(ov)
     lim = o
   end
   if lim <= 0 then return 0 end
-  return math.min(math.floor(lim), 4294967295)
+  return math.min(math.floor(lim), 268435455)
 end
 local function reply(x, cap, d)
   return {x, cap, (idx + d + 1) * period - now}
 end
+-- begin writes a new window with this request's cost used. Its TTL runs to
+-- the end of the next window, so that an app server whose clock lags finds
+-- the state instead of beginning the window again.
 local function begin(cap)
   local x = header * UNIT + n
-  local ttl = math.min((idx + 1) * period - now, period)
+  local ttl = math.min((idx + 2) * period - now, 2 * period)
   redis.call('SET', KEYS[1], string.format('%.0f', x), 'PX', math.max(1, math.ceil(ttl / 1000)))
   return reply(x, cap, 0)
 end
 if v then
-  local h = math.floor((v - n) / UNIT)
-  local d = counted(v - n, h) and ahead(h)
+  local h, d = window(v - n)
   local cap = capOf(redis.call('MGET', KEYS[2])[1])
   if d then
     if v - h * UNIT > cap then redis.call('INCRBY', KEYS[1], -n) end
@@ -208,17 +214,14 @@ end
 local s = redis.call('MGET', KEYS[1], KEYS[2])
 local cap = capOf(s[2])
 local x = tonumber(s[1])
-if x and x >= UNIT and x == math.floor(x) then
-  local h = math.floor(x / UNIT)
-  local d = counted(x, h) and ahead(h)
-  if d then
-    if n > 0 and x - h * UNIT + n <= cap then
-      x = redis.call('INCRBY', KEYS[1], n)
-    else
-      x = x + n
-    end
-    return reply(x, cap, d)
+local h, d = window(x)
+if d then
+  if n > 0 and x - h * UNIT + n <= cap then
+    x = redis.call('INCRBY', KEYS[1], n)
+  else
+    x = x + n
   end
+  return reply(x, cap, d)
 end
 if n > 0 and n <= cap then return begin(cap) end
 return reply(header * UNIT + n, cap, 0)
@@ -373,15 +376,38 @@ if ARGV[1] == 'set' then
 else
   redis.call('DEL', KEYS[1])
 end
-local UNIT = 8589934592
-local x = tonumber(redis.call('MGET', KEYS[2])[1])
-if not x or x < UNIT or x ~= math.floor(x) then return 0 end
-local h = math.floor(x / UNIT)
-if h > 524288 then return 0 end
-local version = (h - 1) % 16
-h = h - version + (version + 1) % 16
-redis.call('SET', KEYS[2], string.format('%.0f', h * UNIT + x % UNIT), 'KEEPTTL')
+` + bumpVersionLua + `
+return bump(KEYS[2], false)
+`
+
+// fixedWindowResetScript zeroes the count of the fixed window state
+// KEYS[1] and bumps its version, keeping its TTL, so that a process that
+// remembers the window rereads the limit and sees the full window; it
+// deletes a state that is not a fixed window's.
+const fixedWindowResetScript = bumpVersionLua + `
+if bump(KEYS[1], true) == 0 then redis.call('DEL', KEYS[1]) end
 return 1
+`
+
+// bumpVersionLua defines bump(key, zero), which adds 1 (mod 256) to the
+// version in the header of the fixed window state at key, and sets its
+// count to 0 when zero is true, keeping the TTL. It returns 0 when key
+// holds no fixed window state. MGET, unlike GET, reads a value of another
+// type as nil instead of failing.
+const bumpVersionLua = `
+local function bump(key, zero)
+  local UNIT = 536870912
+  local x = tonumber(redis.call('MGET', key)[1])
+  if not x or x < UNIT or x ~= math.floor(x) then return 0 end
+  local h = math.floor(x / UNIT)
+  if h > 8388608 then return 0 end
+  local used = x - h * UNIT
+  if zero then used = 0 end
+  local version = (h - 1) % 256
+  h = h - version + (version + 1) % 256
+  redis.call('SET', key, string.format('%.0f', h * UNIT + used), 'KEEPTTL')
+  return 1
+end
 `
 
 // getOverrideScript returns {value or false, PTTL}.
@@ -471,6 +497,7 @@ var (
 		kindGCRA:          newScript(gcraScript),
 	}
 	resetLua       = newScript(resetScript)
+	fixedResetLua  = newScript(fixedWindowResetScript)
 	limitChangeLua = newScript(limitChangeScript)
 	getOverrideLua = newScript(getOverrideScript)
 )

@@ -28,7 +28,7 @@ type window struct {
 
 	// The script's arguments for a decision in this window, converted to
 	// interface values once per window instead of once per decision: the
-	// keys, header*2^32 + capacity, and the "now period limit" argument
+	// keys, header*2^28 + capacity, and the "now period limit" argument
 	// with the time at which this process first saw the window.
 	stateKeyArg, overrideKeyArg, windowArg, timeArg any
 }
@@ -48,7 +48,7 @@ func (w *windowMemory) current(key string, now int64) (window, bool) {
 
 func (w *windowMemory) remember(key, stateKey, overrideKey, timeArg string, win window) {
 	win.stateKeyArg, win.overrideKeyArg = stateKey, overrideKey
-	win.windowArg, win.timeArg = win.header<<32|win.capacity, timeArg
+	win.windowArg, win.timeArg = win.header<<28|win.capacity, timeArg
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.m[key]; !ok && len(w.m) >= w.size {
