@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,11 +22,16 @@ type deadlines struct {
 	timeout time.Duration
 	tick    time.Duration
 
+	// last is the bucket handed out last, read without the mutex: calls
+	// in the same tick find their bucket there.
+	last atomic.Pointer[deadlineBucket]
+
 	mu      sync.Mutex
 	buckets map[int64]*deadlineBucket
 }
 
 type deadlineBucket struct {
+	k    int64 // the deadline in ticks since the Unix epoch
 	at   time.Time
 	done chan struct{}
 }
@@ -47,10 +53,23 @@ func newDeadlines(timeout time.Duration) *deadlines {
 // the limiter's own wait for a worker notice it at once.
 func (d *deadlines) start(parent context.Context) context.Context {
 	k := (time.Now().Add(d.timeout).UnixNano() + int64(d.tick) - 1) / int64(d.tick)
+	b := d.last.Load()
+	if b == nil || b.k != k {
+		b = d.bucket(k)
+	}
+	if at, ok := parent.Deadline(); ok && !at.After(b.at) {
+		return parent
+	}
+	return &deadlineCtx{Context: parent, b: b}
+}
+
+// bucket returns the bucket of tick k, starting its timer if it is new.
+func (d *deadlines) bucket(k int64) *deadlineBucket {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	b := d.buckets[k]
 	if b == nil {
-		b = &deadlineBucket{at: time.Unix(0, k*int64(d.tick)), done: make(chan struct{})}
+		b = &deadlineBucket{k: k, at: time.Unix(0, k*int64(d.tick)), done: make(chan struct{})}
 		d.buckets[k] = b
 		time.AfterFunc(time.Until(b.at), func() {
 			close(b.done)
@@ -59,11 +78,8 @@ func (d *deadlines) start(parent context.Context) context.Context {
 			d.mu.Unlock()
 		})
 	}
-	d.mu.Unlock()
-	if at, ok := parent.Deadline(); ok && !at.After(b.at) {
-		return parent
-	}
-	return &deadlineCtx{Context: parent, b: b}
+	d.last.Store(b)
+	return b
 }
 
 // deadlineCtx is a context whose deadline is a shared bucket's.

@@ -24,6 +24,9 @@ type denyCache struct {
 	// removals counts calls to remove. A denial decided while a removal
 	// ran may predate it, so put drops it (see generation).
 	removals atomic.Uint64
+	// count mirrors len(entries), so that get skips the mutex while the
+	// cache is empty, as it is while no key is denied.
+	count atomic.Int64
 }
 
 type denyEntry struct {
@@ -42,6 +45,9 @@ func newDenyCache(size int) *denyCache {
 // get returns the cached denial of key at now, if there is one, and deletes
 // the entry when its denial has ended.
 func (c *denyCache) get(key string, now time.Time, period time.Duration) (Result, bool) {
+	if c.count.Load() == 0 {
+		return Result{}, false
+	}
 	c.mu.Lock()
 	e, ok := c.entries[key]
 	if ok && !now.Before(e.until) {
@@ -105,6 +111,7 @@ func (c *denyCache) put(key string, now time.Time, wait time.Duration, res Resul
 	c.fill(e, now, wait, res)
 	c.entries[key] = e
 	heap.Push(&c.byUntil, e)
+	c.count.Store(int64(len(c.entries)))
 }
 
 func (c *denyCache) fill(e *denyEntry, now time.Time, wait time.Duration, res Result) {
@@ -117,6 +124,7 @@ func (c *denyCache) fill(e *denyEntry, now time.Time, wait time.Duration, res Re
 func (c *denyCache) deleteLocked(e *denyEntry) {
 	heap.Remove(&c.byUntil, e.index)
 	delete(c.entries, e.key)
+	c.count.Store(int64(len(c.entries)))
 }
 
 func (c *denyCache) remove(key string) {
