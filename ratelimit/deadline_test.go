@@ -11,6 +11,7 @@ func TestDeadlinesShareOneTimerPerTick(t *testing.T) {
 	d := newDeadlines(20 * time.Millisecond)
 	start := time.Now()
 	a, b := d.start(context.Background()), d.start(context.Background())
+
 	da, _ := a.Deadline()
 	db, _ := b.Deadline()
 	if min := start.Add(20 * time.Millisecond); da.Before(min) || da.After(min.Add(2*d.tick)) {
@@ -22,6 +23,7 @@ func TestDeadlinesShareOneTimerPerTick(t *testing.T) {
 	if da.Equal(db) && a.Done() != b.Done() {
 		t.Error("two calls in the same tick got different channels")
 	}
+
 	select {
 	case <-a.Done():
 	case <-time.After(5 * time.Second):
@@ -33,6 +35,7 @@ func TestDeadlinesShareOneTimerPerTick(t *testing.T) {
 	if time.Now().Before(da) {
 		t.Errorf("done at %v, before its deadline %v", time.Now(), da)
 	}
+
 	// The timer that closed the channel removes the bucket right after.
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		d.mu.Lock()

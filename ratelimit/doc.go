@@ -111,8 +111,8 @@
 // so this holds while clocks agree within 2^14 windows (16 seconds at the
 // 1 ms minimum window, four and a half hours at one second). WithServerTime
 // reads TIME in the script instead, for one more billed command per
-// decision (for the fixed window only when a process first sees a window)
-// and exact agreement between servers.
+// decision (for the fixed window only on a process's first decision in a
+// window) and exact agreement between servers.
 //
 // # Deny cache
 //
@@ -166,9 +166,9 @@
 //     overrides.
 //   - A fixed window's cap is the limit a process read when it first saw
 //     the window, or after the last limit change through this package. A
-//     process that first sees a window after an override on it expired by
-//     its TTL uses the default limit, while the others keep the override
-//     until the window ends.
+//     process whose first decision in a window comes after an override on
+//     it expired by its TTL uses the default limit, while the others keep
+//     the override until the window ends.
 //   - Under WithServerTime, a process puts a fixed window's end at its
 //     own time of the decision plus the time left that the script read on
 //     the Redis clock, so RetryAfter and ResetAfter can come short by the

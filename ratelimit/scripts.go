@@ -24,8 +24,8 @@ import (
 // 1 in µs (-1: never at this limit), reset after in µs}, followed, when the
 // cost is above 1 or an override applies, by {retry after for the requested
 // cost in µs, effective limit (an integer when it is whole, else a
-// string)}. The short form saves the caller the work of reading what it
-// already knows.
+// string)}. The short form leaves out the values that the caller already
+// has.
 //
 // scriptPrelude starts the sliding window, token bucket and GCRA scripts. It
 // defines MAXP, MaxPeriod in microseconds: the bucket scripts cap every TTL,
@@ -100,8 +100,8 @@ const fixedWindowUnit = 1 << 29
 // decision, 3 per denied one. The caller derives the decision from the
 // returned integer. When the header differs (another version after a limit
 // change or a Reset, another window, or no state, which the INCRBY then
-// created), the script takes the cost back, or deletes the key it created,
-// and returns -1: 3 billed commands, after which the caller reads first.
+// created), the script takes the cost back or deletes the key it created.
+// It then returns -1, after 3 billed commands, and the caller reads first.
 // This hot path sends one key and at most two arguments, fewer than the
 // read mode, because each one costs the client an allocation and Redis a
 // Lua string.
@@ -374,7 +374,7 @@ return bump(KEYS[2], false)
 
 // fixedWindowResetScript zeroes the count of the fixed window state
 // KEYS[1] and bumps its version, keeping its TTL, so that a process that
-// remembers the window rereads the limit and sees the full window; it
+// remembers the window rereads the limit and finds the full window. It
 // deletes a state that is not a fixed window's.
 const fixedWindowResetScript = bumpVersionLua + `
 if bump(KEYS[1], true) == 0 then redis.call('DEL', KEYS[1]) end

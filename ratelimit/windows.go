@@ -5,9 +5,9 @@ import "sync"
 // windowMemory records, per key, the fixed window that this process last
 // saw in Redis: the header that identifies it, the whole units it admits
 // and when it ends. A decision in a remembered window sends the header and
-// the cap, so that the script decides with one INCRBY; any other decision
-// asks the script to read the state and the override first (see
-// fixedWindowScript).
+// the cap, so that the script decides with one INCRBY. Any other decision
+// runs the script in read mode, which reads the state and the override
+// first (see fixedWindowScript).
 //
 // It holds at most size keys, about 150 bytes each with their state key
 // names. Adding a key to a full record drops one
