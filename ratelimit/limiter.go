@@ -315,7 +315,7 @@ func (l *Limiter) decide(ctx context.Context, key string, n int, now time.Time) 
 	}
 	var nowArg any = ""
 	if !l.cfg.serverTime {
-		nowArg = strconv.FormatInt(now.UnixMicro(), 10)
+		nowArg = now.UnixMicro() // go-redis writes it in decimal
 	}
 	stateKey, overrideKey := l.keys(key)
 	argv := []any{nil, nil, 2, stateKey, overrideKey, nowArg, l.limitArg, l.periodArg, l.burstArg, nil}
