@@ -14,7 +14,7 @@ import "sync"
 // arbitrary key (the first in Go's map order), whose next decision then
 // bills 3 commands instead of 2. It is safe for concurrent use.
 type windowMemory struct {
-	mu   sync.Mutex
+	mu   sync.RWMutex // read-locked by every decision, locked when a window begins
 	size int
 	m    map[string]window
 }
@@ -38,9 +38,9 @@ func newWindowMemory(size int) *windowMemory {
 // current returns the remembered window of key if it has not ended at now
 // (microseconds).
 func (w *windowMemory) current(key string, now int64) (window, bool) {
-	w.mu.Lock()
+	w.mu.RLock()
 	win, ok := w.m[key]
-	w.mu.Unlock()
+	w.mu.RUnlock()
 	return win, ok && now < win.end
 }
 
