@@ -22,17 +22,15 @@
 // The fixed window's first decision of a window in a process reads state
 // and override with one MGET, then begins the window with SET or, when
 // another process began it, increments with INCRBY. Later decisions in that
-// process send only the state key and go straight to INCRBY; they need no
-// TIME even under WithServerTime, because the window is named in the
-// state. When the INCRBY finds something else than the window the process
-// remembers, the script takes it back and the process reads first: 6 for
-// that decision. That happens once per process after a limit change
-// through this package or a Reset (both mark the window so that every
-// process rereads the limit), and when the state vanished, for example
-// when it was deleted by other means. A key dropped from the process's
-// record of windows costs 3 on its next decision, and a state ahead of the
-// caller's window (a faster clock began it) costs one PTTL more, which
-// checks that the state has a TTL.
+// process go straight to INCRBY, and need no TIME even under
+// WithServerTime, because the window is named in the state. After a limit
+// change through this package, each process's next decision rereads the
+// override: 1 more, and so does a Reset, which keeps the window with a
+// count of 0. When the state vanishes under a process that saw the window,
+// for example when it is deleted by other means, that decision costs 4. A
+// key dropped from the process's record of windows costs 3 on its next
+// decision, and a state ahead of the caller's window (a faster clock began
+// it) costs one PTTL more, which checks that the state has a TTL.
 //
 // TestBilledCommandsPerDecision checks these numbers with INFO commandstats
 // on a real redis-server.
@@ -146,7 +144,7 @@
 //
 // A Limiter's memory is bounded by the deny cache, the FailLocal limiters
 // (WithLocalFallbackKeys, 10,000 keys by default, an arbitrary key dropped
-// when full), the fixed window's record of windows (10,000 keys, about 150
+// when full), the fixed window's record of windows (10,000 keys, about 200
 // bytes each, an arbitrary key dropped when full) and the in-flight bound.
 //
 // # Middleware

@@ -336,53 +336,61 @@ func (l *Limiter) decide(ctx context.Context, key string, n int, now time.Time) 
 func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now time.Time) (Result, int64, error) {
 	nowMicros := now.UnixMicro()
 	cost := int64(min(n, fixedWindowMax+1)) // no window admits more
-	if win, seen := l.windows.current(key, nowMicros); seen && n > 0 {
-		argv := []any{nil, nil, 1, win.stateKeyArg, win.windowArg, nil}
-		if n == 1 {
-			argv = argv[:len(argv)-1]
-		} else {
-			argv[len(argv)-1] = cost
-		}
-		v, err := l.callArgv(ctx, l.script, argv)
-		if err != nil {
-			// The state may have changed under the remembered window.
-			l.windows.forget(key)
-			return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w", key, err)
-		}
-		if state, ok := v.(int64); ok && state >= 0 {
-			res, retry1, _ := l.fixedWindowDecision(state, win, nowMicros, cost)
-			return res, retry1, nil
-		}
-		// The script found another window or version and took the cost
-		// back: read the state and the override first.
-		l.windows.forget(key)
+	win, seen := l.windows.current(key, nowMicros)
+	// The script replies with the time left in the window, counted from
+	// the time it decided at: the time argument, which is when this
+	// process first saw a remembered window, or the Redis clock under
+	// WithServerTime, which this process's clock stands in for here.
+	scriptNow := nowMicros
+	if seen && !l.cfg.serverTime {
+		scriptNow = win.seenAt
 	}
-
-	stateKey, overrideKey := l.keys(key)
-	timeArg := l.fixedWindowArg
-	if !l.cfg.serverTime {
-		timeArg = strconv.FormatInt(nowMicros, 10) + timeArg
+	var v any
+	var err error
+	var stateKey, overrideKey, timeArg string
+	switch {
+	case seen && n == 1:
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.windowArg, win.timeArg})
+	case seen && n > 1:
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.windowArg, win.timeArg, cost})
+	default:
+		stateKey, overrideKey = l.keys(key)
+		timeArg = l.fixedWindowArg
+		if !l.cfg.serverTime {
+			timeArg = strconv.FormatInt(nowMicros, 10) + timeArg
+		}
+		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey, 0, timeArg, cost})
 	}
-	v, err := l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey, 0, cost, timeArg})
 	if err != nil {
+		// The state may have changed under the remembered window.
+		l.windows.forget(key)
 		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w", key, err)
 	}
-	arr, _ := v.([]any)
-	win, ok := parseWindow(arr)
-	if !ok {
-		return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: unexpected script reply %T %v", key, ErrBackend, v, v)
+	state, hot := v.(int64)
+	if !hot {
+		arr, _ := v.([]any)
+		var ok bool
+		if win, ok = parseWindow(arr); !ok {
+			l.windows.forget(key)
+			return Result{}, 0, fmt.Errorf("ratelimit: decide key %q: %w: unexpected script reply %T %v", key, ErrBackend, v, v)
+		}
+		state = arr[0].(int64)
+		win.header = state / fixedWindowUnit
+		win.end += scriptNow
 	}
-	state := arr[0].(int64)
-	win.header = state / fixedWindowUnit
-	// The script replied with the time left in the window on its clock,
-	// which is this process's under the default, and the Redis server's
-	// under WithServerTime, for which this process's clock stands in.
-	win.end += nowMicros
 	res, retry1, used := l.fixedWindowDecision(state, win, nowMicros, cost)
-	if res.Allowed || used > 0 {
+	if !hot && (res.Allowed || used > 0) {
 		// The window exists in Redis: decide the next request with one
 		// INCRBY.
-		l.windows.remember(key, stateKey, win)
+		if stateKey == "" {
+			stateKey, overrideKey = l.keys(key)
+			timeArg = l.fixedWindowArg
+			if !l.cfg.serverTime {
+				timeArg = strconv.FormatInt(nowMicros, 10) + timeArg
+			}
+		}
+		win.seenAt = nowMicros
+		l.windows.remember(key, stateKey, overrideKey, timeArg, win)
 	}
 	return res, retry1, nil
 }

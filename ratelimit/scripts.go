@@ -87,45 +87,46 @@ const fixedWindowUnit = 1 << 29
 // script formats it with %.0f, because Lua's tostring keeps 14 digits. The
 // key lives until the end of the next window.
 //
-// The script has two modes. A process that remembers the key's window
-// (see windowMemory) sends KEYS[1] = state key and
+// The script takes KEYS[1] = state key, KEYS[2] = override key and
 //
-//	ARGV[1] header*2^28 + cap of that window, where cap is the whole units
-//	        it admits
-//	ARGV[2] cost of the request, 1 when absent
-//
-// and the script adds the cost with one INCRBY. When the state carries the
-// expected header it returns the state, and takes the cost back with a
-// second INCRBY when it does not fit the cap: 2 billed commands per allowed
-// decision, 3 per denied one. The caller derives the decision from the
-// returned integer. When the header differs (another version after a limit
-// change or a Reset, another window, or no state, which the INCRBY then
-// created), the script takes the cost back or deletes the key it created.
-// It then returns -1, after 3 billed commands, and the caller reads first.
-// This hot path sends one key and at most two arguments, fewer than the
-// read mode, because each one costs the client an allocation and Redis a
-// Lua string.
-//
-// To read first, a process sends KEYS[1] = state key, KEYS[2] = override
-// key and
-//
-//	ARGV[1] 0
-//	ARGV[2] cost of the request; 0 reads the state without writing (a peek)
-//	ARGV[3] "now period limit": the caller's time in microseconds since the
+//	ARGV[1] header*2^28 + cap of the window this process saw last (see
+//	        windowMemory), where cap is the whole units it admits; 0 when
+//	        the script must read before it writes: a peek, or a window this
+//	        process has not seen
+//	ARGV[2] "now period limit": the caller's time in microseconds since the
 //	        Unix epoch (empty to read the Redis server's TIME, one more
 //	        billed command), the window length in microseconds and the
-//	        default limit
+//	        default limit. A process sends the time at which it first saw
+//	        the window for every decision in it: the script needs the time
+//	        only to name the window and to set the TTL of a new one, which
+//	        then lasts at most two windows.
+//	ARGV[3] cost of the request, 1 when absent; 0 reads the state without
+//	        writing (a peek)
 //
-// and the script reads state and override with one MGET, then increments
-// with INCRBY when the request fits a current window, or begins a new one
-// with SET ... PX: 3 billed commands (2 for a denial or a peek). It returns
-// {state as if the request were counted, cap, microseconds from the
-// script's time to the end of the window}.
+// When the state carries the expected header, the script returns the state
+// after one INCRBY, and takes the cost back with a second INCRBY when it
+// does not fit the cap: 2 billed commands per allowed decision, 3 per
+// denied one. The caller derives the decision from the returned integer.
+// Otherwise the script returns {state as if the request were counted, cap,
+// microseconds from the script's time to the end of the window}, after
+// one of:
 //
-// In read mode, a state whose count exceeds 2^28-1, or that is ahead of
-// the caller's window but has no TTL, is not one this script wrote, so it
-// is read as no current window. Checking the TTL bills one PTTL, only for a
-// state ahead of the caller's window.
+//   - ARGV[1] 0: MGET of state and override, then INCRBY when the
+//     request fits a current window, or SET ... PX when it begins a new one:
+//     3 billed commands (2 for a denial or a peek);
+//   - the INCRBY found another version or a newer window (a faster clock
+//     began it): MGET of the override and, for a denial, the INCRBY that
+//     takes the cost back: 3 or 4;
+//   - the INCRBY found no current window: MGET of the override, then SET
+//     ... PX, or, when even this request is denied, DEL of the key that
+//     the INCRBY created or an INCRBY that takes the cost back from an
+//     older window: 4. This happens when the state vanished under a
+//     process that saw the window, as after a Reset on another process.
+//
+// A state whose count exceeds 2^28-1, or that is ahead of the caller's
+// window but has no TTL, is not one this script wrote, so it is read as no
+// current window. Checking the TTL bills one PTTL, only for a state ahead
+// of the caller's window.
 //
 // A stored window up to 2^14 windows newer than the caller's is used as the
 // current one, so an app server whose clock lags cannot reopen a window that
@@ -140,25 +141,17 @@ const fixedWindowUnit = 1 << 29
 const fixedWindowScript = `
 local UNIT = 536870912
 local hk = tonumber(ARGV[1])
-local n = tonumber(ARGV[2]) or 1
+local n = tonumber(ARGV[3]) or 1
+local v
 if hk > 0 then
-  local v = redis.call('INCRBY', KEYS[1], n)
+  v = redis.call('INCRBY', KEYS[1], n)
   local h = math.floor(v / UNIT)
   if h == math.floor(hk / 268435456) then
     if v - h * UNIT > hk % 268435456 then redis.call('INCRBY', KEYS[1], -n) end
     return v
   end
-  -- Another window or version than the caller remembers, or none: take
-  -- the cost back (deleting the key that INCRBY created) and let the
-  -- caller read first.
-  if v == n then
-    redis.call('DEL', KEYS[1])
-  else
-    redis.call('INCRBY', KEYS[1], -n)
-  end
-  return -1
 end
-local a, b, c = string.match(ARGV[3], '^(%S*) (%S+) (%S+)$')
+local a, b, c = string.match(ARGV[2], '^(%S*) (%S+) (%S+)$')
 local now, period, limit = tonumber(a), tonumber(b), tonumber(c)
 if not now then
   local t = redis.call('TIME')
@@ -202,6 +195,21 @@ local function begin(cap)
   local ttl = math.min((idx + 2) * period - now, 2 * period)
   redis.call('SET', KEYS[1], string.format('%.0f', x), 'PX', math.max(1, math.ceil(ttl / 1000)))
   return reply(x, cap, 0)
+end
+if v then
+  local h, d = window(v - n)
+  local cap = capOf(redis.call('MGET', KEYS[2])[1])
+  if d then
+    if v - h * UNIT > cap then redis.call('INCRBY', KEYS[1], -n) end
+    return reply(v, cap, d)
+  end
+  if n <= cap then return begin(cap) end
+  if v == n then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('INCRBY', KEYS[1], -n)
+  end
+  return reply(header * UNIT + n, cap, 0)
 end
 local s = redis.call('MGET', KEYS[1], KEYS[2])
 local cap = capOf(s[2])

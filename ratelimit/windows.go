@@ -9,7 +9,7 @@ import "sync"
 // runs the script in read mode, which reads the state and the override
 // first (see fixedWindowScript).
 //
-// It holds at most size keys, about 150 bytes each with their state key
+// It holds at most size keys, about 200 bytes each with their Redis key
 // names. Adding a key to a full record drops one
 // arbitrary key (the first in Go's map order), whose next decision then
 // bills 3 commands instead of 2. It is safe for concurrent use.
@@ -24,11 +24,13 @@ type window struct {
 	header   int64 // the state's value divided by fixedWindowUnit
 	capacity int64 // whole units the window admits
 	end      int64 // end of the window on this process's clock, in microseconds since the Unix epoch
+	seenAt   int64 // the time in timeArg, when this process first saw the window
 
 	// The script's arguments for a decision in this window, converted to
 	// interface values once per window instead of once per decision: the
-	// state key and header*2^28 + capacity.
-	stateKeyArg, windowArg any
+	// keys, header*2^28 + capacity, and the "now period limit" argument
+	// with the time at which this process first saw the window.
+	stateKeyArg, overrideKeyArg, windowArg, timeArg any
 }
 
 func newWindowMemory(size int) *windowMemory {
@@ -44,8 +46,9 @@ func (w *windowMemory) current(key string, now int64) (window, bool) {
 	return win, ok && now < win.end
 }
 
-func (w *windowMemory) remember(key, stateKey string, win window) {
-	win.stateKeyArg, win.windowArg = stateKey, win.header<<28|win.capacity
+func (w *windowMemory) remember(key, stateKey, overrideKey, timeArg string, win window) {
+	win.stateKeyArg, win.overrideKeyArg = stateKey, overrideKey
+	win.windowArg, win.timeArg = win.header<<28|win.capacity, timeArg
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.m[key]; !ok && len(w.m) >= w.size {
