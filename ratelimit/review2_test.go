@@ -111,8 +111,8 @@ func TestCallerCancelWhileRedisHangs(t *testing.T) {
 	}
 }
 
-// hangableProxy forwards loopback connections to addr until hang is
-// called, after which it reads everything and replies with nothing.
+// hangableProxy forwards loopback connections to a Redis server. Once
+// hanging is set, it still reads every command but drops every reply.
 type hangableProxy struct {
 	ln      net.Listener
 	hanging atomic.Bool
@@ -230,10 +230,9 @@ func TestRedisHangsMidStream(t *testing.T) {
 	}
 }
 
-// TestDeadlineOvershootBounded checks how far past the timeout a shared
-// deadline may fall. The issue allows the timeout plus a few milliseconds;
-// rounding up to a tick of timeout/64 adds up to 15.6 ms at a 1 s timeout
-// and 156 ms at 10 s.
+// TestDeadlineOvershootBounded checks that a shared deadline falls at most
+// a few milliseconds after the timeout. Rounding up to a tick of
+// timeout/64 would add up to 15.6 ms at a 1 s timeout and 156 ms at 10 s.
 func TestDeadlineOvershootBounded(t *testing.T) {
 	const slack = 2 * time.Millisecond
 	for _, timeout := range []time.Duration{20 * time.Millisecond, time.Second, 10 * time.Second} {
@@ -264,7 +263,7 @@ func TestDeadlineBucketsDrainUnderLoad(t *testing.T) {
 	const timeout = 5 * time.Millisecond
 	d := newDeadlines(timeout)
 	bound := int(timeout/d.tick) + 2
-	var most atomic.Int64
+	var maxPending atomic.Int64
 	var wg sync.WaitGroup
 	stop := time.Now().Add(60 * time.Millisecond)
 	for range 16 {
@@ -279,8 +278,8 @@ func TestDeadlineBucketsDrainUnderLoad(t *testing.T) {
 				n := int64(len(d.buckets))
 				d.mu.Unlock()
 				for {
-					m := most.Load()
-					if n <= m || most.CompareAndSwap(m, n) {
+					m := maxPending.Load()
+					if n <= m || maxPending.CompareAndSwap(m, n) {
 						break
 					}
 				}
@@ -290,8 +289,206 @@ func TestDeadlineBucketsDrainUnderLoad(t *testing.T) {
 	wg.Wait()
 	// Timers of a loaded 2-core machine under -race fire late, so allow
 	// several times the bound before calling the map unbounded.
-	if got := most.Load(); got > int64(10*bound) {
+	if got := maxPending.Load(); got > int64(10*bound) {
 		t.Errorf("%d buckets pending at once, want about %d", got, bound)
 	}
 	waitBucketsDrained(t, d)
+}
+
+// fixedWindowUsed returns the count of the fixed window state of key.
+func fixedWindowUsed(t *testing.T, rdb *redis.Client, l *Limiter, key string) int64 {
+	t.Helper()
+	v, err := rdb.Get(context.Background(), l.StateKey(key)).Int64()
+	if err != nil {
+		t.Fatalf("GET fixed window state: %v", err)
+	}
+	return v % fixedWindowUnit
+}
+
+// TestFixedWindowExactWithLimitChanges decides one key from four
+// processes while a fifth keeps changing its limit, so that the deciders
+// keep meeting another version on their one-key hot path. Every allowed
+// unit must be counted in Redis and none may exceed the largest cap.
+// Phases that follow each change of limit, with every decider holding a
+// window from before it, must then admit exactly what the new cap leaves.
+func TestFixedWindowExactWithLimitChanges(t *testing.T) {
+	const defaultLimit, lowered = 40, 25
+	fake := clock.NewFake(epoch)
+	rdb := server.Client(t)
+	key := uniqueKey(t)
+	ctx := context.Background()
+	deciders := make([]*Limiter, 4)
+	for i := range deciders {
+		deciders[i] = newFixedWindowLimiter(t, defaultLimit, time.Minute, fake)
+	}
+	changer := newFixedWindowLimiter(t, defaultLimit, time.Minute, fake)
+
+	// decideAll sends perDecider requests of the given costs (cycled) from
+	// every decider at once and returns the units allowed.
+	decideAll := func(perDecider int, costs ...int) int64 {
+		var allowed atomic.Int64
+		var wg sync.WaitGroup
+		for i, l := range deciders {
+			wg.Go(func() {
+				for j := range perDecider {
+					n := costs[(i+j)%len(costs)]
+					res, err := l.AllowN(ctx, key, n)
+					if err != nil || res.Source != SourceRedis {
+						t.Errorf("decider %d: AllowN(%d) = %+v, %v", i, n, res, err)
+						return
+					}
+					if res.Allowed {
+						allowed.Add(int64(n))
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return allowed.Load()
+	}
+
+	// Phase 1: limit changes race the decisions.
+	stop := make(chan struct{})
+	var changes sync.WaitGroup
+	changes.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var err error
+			if i%2 == 0 {
+				err = changer.SetOverride(ctx, key, lowered, 0)
+			} else {
+				err = changer.ClearOverride(ctx, key)
+			}
+			if err != nil {
+				t.Errorf("limit change %d: %v", i, err)
+				return
+			}
+		}
+	})
+	allowed := decideAll(150, 1, 2, 3)
+	close(stop)
+	changes.Wait()
+	if used := fixedWindowUsed(t, rdb, changer, key); used != allowed {
+		t.Errorf("Redis counted %d units, the deciders were allowed %d", used, allowed)
+	}
+	if allowed > defaultLimit {
+		t.Errorf("%d units allowed in one window, want at most the largest cap %d", allowed, defaultLimit)
+	}
+
+	// Phase 2: each change of limit, then decisions from processes that
+	// remember the window from before it. Phase 1 may have ended with the
+	// override set.
+	if err := changer.ClearOverride(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		change func() error
+		want   int64
+	}{
+		{"reset", func() error { return changer.Reset(ctx, key) }, defaultLimit},
+		{"lowered below the count", func() error { return changer.SetOverride(ctx, key, 10, 0) }, 0},
+		{"raised above the count", func() error { return changer.SetOverride(ctx, key, 60, 0) }, 20},
+		{"cleared", func() error { return changer.ClearOverride(ctx, key) }, 0},
+		{"reset under an override", func() error {
+			if err := changer.SetOverride(ctx, key, 7, 0); err != nil {
+				return err
+			}
+			return changer.Reset(ctx, key)
+		}, 7},
+	}
+	for _, step := range steps {
+		if err := step.change(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := decideAll(30, 1); got != step.want {
+			t.Errorf("%s: %d units allowed, want exactly %d", step.name, got, step.want)
+		}
+	}
+}
+
+// TestFixedWindowStaleCapAfterEviction loses the state under a process
+// that remembers the window, as Redis eviction under maxmemory or a FLUSHDB
+// would, then lowers the limit while no state exists and lets another
+// process begin the window again.
+func TestFixedWindowStaleCapAfterEviction(t *testing.T) {
+	t.Skip("DEFECT: a window begun again after its state vanished carries version 0, " +
+		"which a process that remembered the old window at version 0 accepts on its one-key " +
+		"hot path with its old cap; a limit lowered while the state was missing (no version " +
+		"to bump) is then exceeded until the window ends. Needs a design decision, for " +
+		"example a version derived from the cap when a window begins.")
+	fake := clock.NewFake(epoch)
+	rdb := server.Client(t)
+	key := uniqueKey(t)
+	ctx := context.Background()
+	a := newFixedWindowLimiter(t, 10, time.Minute, fake)
+	b := newFixedWindowLimiter(t, 10, time.Minute, fake)
+	if got := countAllowed(t, a, key, 1); got != 1 {
+		t.Fatalf("first decision of A: %d allowed, want 1", got)
+	}
+	if err := rdb.Del(ctx, a.StateKey(key)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetOverride(ctx, key, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := countAllowed(t, b, key, 1); got != 1 {
+		t.Fatalf("B begins the window again: %d allowed, want 1", got)
+	}
+	if got := countAllowed(t, a, key, 10); got != 1 {
+		t.Errorf("A after the override of 2: %d allowed, want 1 (the window holds 1 of 2)", got)
+	}
+}
+
+// TestFixedWindowHotPathTakesBackCost runs the script's one-key mode with
+// a window that is not the one in Redis. It must leave no key where there
+// was none, and leave another process's state exactly as it was, TTL
+// included.
+func TestFixedWindowHotPathTakesBackCost(t *testing.T) {
+	fake := clock.NewFake(epoch)
+	rdb := server.Client(t)
+	ctx := context.Background()
+	l := newFixedWindowLimiter(t, 10, time.Minute, fake)
+	header := fixedWindowHeader(epoch, time.Minute, 0)
+	hotPath := func(key string, header, capacity int64, cost int) any {
+		t.Helper()
+		argv := []any{nil, nil, 1, l.StateKey(key), header<<28 | capacity, cost}
+		v, err := l.callArgv(ctx, l.script, argv)
+		if err != nil {
+			t.Fatalf("hot path on %q: %v", key, err)
+		}
+		return v
+	}
+
+	missing := uniqueKey(t)
+	if v := hotPath(missing, header, 10, 3); v != int64(-1) {
+		t.Errorf("hot path on a missing state = %v, want -1", v)
+	}
+	if n, err := rdb.Exists(ctx, l.StateKey(missing)).Result(); err != nil || n != 0 {
+		t.Errorf("hot path on a missing state left the key (EXISTS = %d, %v)", n, err)
+	}
+
+	other := uniqueKey(t)
+	if got := countAllowed(t, l, other, 4); got != 4 {
+		t.Fatalf("%d allowed, want 4", got)
+	}
+	before, _ := rdb.Get(ctx, l.StateKey(other)).Result()
+	ttlBefore, _ := rdb.PTTL(ctx, l.StateKey(other)).Result()
+	for _, cost := range []int{1, 4, 5, fixedWindowMax + 1} {
+		if v := hotPath(other, header+1, 10, cost); v != int64(-1) {
+			t.Errorf("hot path with another version, cost %d = %v, want -1", cost, v)
+		}
+	}
+	after, _ := rdb.Get(ctx, l.StateKey(other)).Result()
+	ttlAfter, _ := rdb.PTTL(ctx, l.StateKey(other)).Result()
+	if after != before {
+		t.Errorf("state %q became %q after hot paths with another version", before, after)
+	}
+	if ttlAfter <= 0 || ttlAfter > ttlBefore {
+		t.Errorf("TTL %v became %v after hot paths with another version", ttlBefore, ttlAfter)
+	}
 }
