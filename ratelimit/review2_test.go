@@ -263,6 +263,7 @@ func TestDeadlineBucketsDrainUnderLoad(t *testing.T) {
 	const timeout = 5 * time.Millisecond
 	d := newDeadlines(timeout)
 	bound := int(timeout/d.tick) + 2
+
 	var maxPending atomic.Int64
 	var wg sync.WaitGroup
 	stop := time.Now().Add(60 * time.Millisecond)
@@ -287,6 +288,7 @@ func TestDeadlineBucketsDrainUnderLoad(t *testing.T) {
 		})
 	}
 	wg.Wait()
+
 	// Timers of a loaded 2-core machine under -race fire late, so allow
 	// several times the bound before calling the map unbounded.
 	if got := maxPending.Load(); got > int64(10*bound) {
@@ -490,5 +492,173 @@ func TestFixedWindowHotPathTakesBackCost(t *testing.T) {
 	}
 	if ttlAfter <= 0 || ttlAfter > ttlBefore {
 		t.Errorf("TTL %v became %v after hot paths with another version", ttlBefore, ttlAfter)
+	}
+}
+
+// TestScriptsCountEveryAllowedUnit decides one key from four processes
+// with mixed costs while a fifth raises and clears its override, on a
+// clock that does not move, so nothing refills or slides. The state must
+// then hold exactly the units allowed, and no more than the largest limit
+// may pass. Later overrides must admit exactly the difference they make.
+func TestScriptsCountEveryAllowedUnit(t *testing.T) {
+	const raised = 10
+	algs := map[string]Algorithm{
+		"sliding_window": SlidingWindow(6.5, time.Minute),
+		"token_bucket":   TokenBucket(6.5, time.Minute, 6.5),
+		"gcra":           GCRA(6.5, time.Minute, 6.5),
+	}
+	for name, alg := range algs {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fake := clock.NewFake(epoch.Add(17 * time.Second))
+			rdb := server.Client(t)
+			key := uniqueKey(t)
+			ctx := context.Background()
+			newLimiter := func() *Limiter {
+				l, err := New(server.Client(t), alg, WithClock(fake), WithoutDenyCache(), WithTimeout(time.Second))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			changer := newLimiter()
+			deciders := []*Limiter{newLimiter(), newLimiter(), newLimiter(), newLimiter()}
+			decideAll := func(perDecider int, costs ...int) int64 {
+				var allowed atomic.Int64
+				var wg sync.WaitGroup
+				for i, l := range deciders {
+					wg.Go(func() {
+						for j := range perDecider {
+							n := costs[(i+j)%len(costs)]
+							res, err := l.AllowN(ctx, key, n)
+							if err != nil || res.Source != SourceRedis {
+								t.Errorf("decider %d: AllowN(%d) = %+v, %v", i, n, res, err)
+								return
+							}
+							if res.Allowed {
+								allowed.Add(int64(n))
+							}
+						}
+					})
+				}
+				wg.Wait()
+				return allowed.Load()
+			}
+			// spentUnits reads the units the state holds as spent: the
+			// current count, the tokens spent or the units outstanding.
+			spentUnits := func() string {
+				t.Helper()
+				v, err := rdb.Get(ctx, changer.StateKey(key)).Result()
+				if err != nil {
+					t.Fatalf("GET state: %v", err)
+				}
+				var a, b, c float64
+				if alg.kind == kindSlidingWindow {
+					if _, err := fmt.Sscanf(v, "%g %g %g", &a, &b, &c); err != nil {
+						t.Fatalf("state %q: %v", v, err)
+					}
+					return fmt.Sprint(b)
+				}
+				if _, err := fmt.Sscanf(v, "%g %g", &a, &b); err != nil {
+					t.Fatalf("state %q: %v", v, err)
+				}
+				return fmt.Sprint(a)
+			}
+
+			stop := make(chan struct{})
+			var changes sync.WaitGroup
+			changes.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					var err error
+					if i%2 == 0 {
+						err = changer.SetOverride(ctx, key, raised, 0)
+					} else {
+						err = changer.ClearOverride(ctx, key)
+					}
+					if err != nil {
+						t.Errorf("limit change %d: %v", i, err)
+						return
+					}
+				}
+			})
+			allowed := decideAll(40, 1, 2, 3)
+			close(stop)
+			changes.Wait()
+			if got := spentUnits(); got != fmt.Sprint(allowed) {
+				t.Errorf("state holds %s units spent, the deciders were allowed %d", got, allowed)
+			}
+			if allowed > raised {
+				t.Errorf("%d units allowed, want at most the largest limit %d", allowed, raised)
+			}
+
+			// From an empty state: the default limit, then each override.
+			if err := changer.ClearOverride(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if err := changer.Reset(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			steps := []struct {
+				name     string
+				override float64 // 0: clear
+				want     int64
+			}{
+				{"default 6.5", 0, 6},
+				{"raised to 10", raised, 4},
+				{"lowered to 3", 3, 0},
+				{"cleared", 0, 0},
+				{"raised to 12.5", 12.5, 2},
+			}
+			for _, step := range steps {
+				var err error
+				if step.override > 0 {
+					err = changer.SetOverride(ctx, key, step.override, 0)
+				} else {
+					err = changer.ClearOverride(ctx, key)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", step.name, err)
+				}
+				if got := decideAll(5, 1); got != step.want {
+					t.Errorf("%s: %d units allowed, want exactly %d", step.name, got, step.want)
+				}
+			}
+		})
+	}
+}
+
+// TestBucketStatesOfPreviousFormat writes exhausted states in the format
+// that the previous scripts wrote ("tokens time burst" for the token
+// bucket, "units time interval" for GCRA), as processes of the previous
+// version still do during a rolling deploy, and decides on them.
+func TestBucketStatesOfPreviousFormat(t *testing.T) {
+	t.Skip("DEFECT: the rewritten scripts read a state of the previous format as no state, " +
+		"so each key gets a full burst again while old and new versions share one Redis " +
+		"(GCRA reads the older \"TAT interval\" state as huge units and denies until it " +
+		"expires). Harmless if the previous format never shipped; else the scripts need a " +
+		"fallback parse of three fields.")
+	now := epoch.UnixMicro()
+	cases := map[string]struct {
+		alg   Algorithm
+		state string
+	}{
+		"token_bucket": {TokenBucket(5, time.Minute, 5), fmt.Sprintf("0 %d 5", now)},
+		"gcra":         {GCRA(5, time.Minute, 5), fmt.Sprintf("5 %d 12000000", now)},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, tc.alg)
+			if err := f.rdb.Set(context.Background(), f.l.StateKey(f.key), tc.state, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if res := f.allowN(t, 1); res.Allowed {
+				t.Errorf("Allow on the exhausted state %q of the previous format = %+v, want denied", tc.state, res)
+			}
+		})
 	}
 }
