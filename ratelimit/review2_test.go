@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/upstash-ops/sdk/internal/clock"
+	"github.com/upstash-ops/sdk/internal/redistest"
 )
 
 // These tests probe the shared per-tick deadlines (deadline.go), the fixed
@@ -691,4 +692,59 @@ func TestGCRALoweredLimitRetryAfter(t *testing.T) {
 	if limit := ttl + time.Hour; res.RetryAfter > limit {
 		t.Errorf("RetryAfter = %v with the state's TTL at %v, want at most %v", res.RetryAfter, ttl, limit)
 	}
+}
+
+// TestFixedWindowBilledAfterLimitChange counts the billed commands of the
+// documented cases around a limit change: the first decision after it in
+// a process that remembers the window bills 6, later ones 2, and a Reset
+// costs the same once.
+func TestFixedWindowBilledAfterLimitChange(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	fake := clock.NewFake(epoch)
+	newLimiter := func() *Limiter {
+		l, err := New(rdb, FixedWindow(10, time.Minute), WithClock(fake), WithTimeout(time.Second), WithoutDenyCache())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	a, b := newLimiter(), newLimiter()
+	// Load the script, so that no NOSCRIPT round trip is counted.
+	if _, err := a.Allow(ctx, "warm-up"); err != nil {
+		t.Fatal(err)
+	}
+	cost := func(step string, l *Limiter, wantAllowed bool, want int64) {
+		t.Helper()
+		before := billedCommands(t, rdb)
+		res, err := l.Allow(ctx, "k")
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if res.Allowed != wantAllowed {
+			t.Fatalf("%s: Allowed = %v, want %v", step, res.Allowed, wantAllowed)
+		}
+		if got := billedCommands(t, rdb) - before; got != want {
+			t.Errorf("%s: %d billed commands, want %d", step, got, want)
+		}
+	}
+	cost("A begins the window", a, true, 3)
+	cost("A again", a, true, 2)
+	if err := b.SetOverride(ctx, "k", 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	cost("A after B lowered the limit", a, true, 6)
+	cost("A at the lowered limit", a, false, 3)
+	if err := b.Reset(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	cost("A after B's Reset", a, true, 6)
+	cost("A after that", a, true, 2)
+	if err := b.ClearOverride(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	// 2 of the 10 units are used: the INCRBY is taken back, then the read
+	// mode's MGET and INCRBY.
+	cost("A after B cleared the override", a, true, 6)
 }
