@@ -710,6 +710,7 @@ func TestFixedWindowBilledAfterLimitChange(t *testing.T) {
 		}
 		return l
 	}
+
 	a, b := newLimiter(), newLimiter()
 	// Load the script, so that no NOSCRIPT round trip is counted.
 	if _, err := a.Allow(ctx, "warm-up"); err != nil {
@@ -729,6 +730,7 @@ func TestFixedWindowBilledAfterLimitChange(t *testing.T) {
 			t.Errorf("%s: %d billed commands, want %d", step, got, want)
 		}
 	}
+
 	cost("A begins the window", a, true, 3)
 	cost("A again", a, true, 2)
 	if err := b.SetOverride(ctx, "k", 3, 0); err != nil {
