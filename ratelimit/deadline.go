@@ -12,8 +12,11 @@ import (
 // runtime timer per decision, which cost about a microsecond per decision
 // in the peer benchmark, as much as the rest of the limiter's own work.
 // Instead, calls whose deadlines fall in the same tick share one timer and
-// one channel: a call's deadline is now+timeout rounded up to the next
-// tick, which is 1 ms, or timeout/64 for timeouts above 64 ms.
+// one channel. The tick is 1 ms, or timeout/64 for timeouts above 64 ms,
+// and a call's deadline is the last tick boundary before now+timeout+1ms:
+// at most 1 ms past the timeout, and less than one tick short of it.
+// Rounding up to a 15.6 ms tick at a 1 s timeout would overshoot it by more
+// than the few milliseconds a caller allows for.
 //
 // The map holds one bucket per tick that still has a pending deadline, at
 // most timeout/tick + 2 of them, because each bucket removes itself when
@@ -52,7 +55,7 @@ func newDeadlines(timeout time.Duration) *deadlines {
 // latest. Socket reads and writes, which go-redis bounds by Deadline, and
 // the limiter's own wait for a worker notice it at once.
 func (d *deadlines) start(parent context.Context) context.Context {
-	k := (time.Now().Add(d.timeout).UnixNano() + int64(d.tick) - 1) / int64(d.tick)
+	k := (time.Now().Add(d.timeout).UnixNano() + int64(time.Millisecond) - 1) / int64(d.tick)
 	b := d.last.Load()
 	if b == nil || b.k != k {
 		b = d.bucket(k)

@@ -37,15 +37,21 @@ func TestDeadlinesShareOneTimerPerTick(t *testing.T) {
 	}
 
 	// The timer that closed the channel removes the bucket right after.
+	waitBucketsDrained(t, d)
+}
+
+// waitBucketsDrained polls until d holds no bucket, for at most 5 s.
+func waitBucketsDrained(t *testing.T, d *deadlines) {
+	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		d.mu.Lock()
 		n := len(d.buckets)
 		d.mu.Unlock()
 		if n == 0 {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d buckets left after their deadlines", n)
+			t.Fatalf("%d buckets left 5 s after their deadlines", n)
 		}
 		<-time.After(time.Millisecond)
 	}

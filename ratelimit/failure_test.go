@@ -34,32 +34,42 @@ func hangingRedis(t *testing.T) *redis.Client {
 // set, which makes the limiter call Redis on the caller's goroutine.
 func hangingRedisWith(t *testing.T, contextTimeout bool) *redis.Client {
 	t.Helper()
+	rdb, _ := signallingHangingRedis(t, contextTimeout)
+	return rdb
+}
+
+// signallingHangingRedis is hangingRedisWith, and also returns a channel
+// that receives once the server has read the first bytes of a command.
+func signallingHangingRedis(t *testing.T, contextTimeout bool) (*redis.Client, <-chan struct{}) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	var conns []net.Conn
+	track := closeOnCleanup(t)
+	track(ln)
+	received := make(chan struct{}, 1)
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			go io.Copy(io.Discard, c)
+			track(c)
+			go func() {
+				buf := make([]byte, 4096)
+				for {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					select {
+					case received <- struct{}{}:
+					default:
+					}
+				}
+			}()
 		}
 	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
 	rdb := redis.NewClient(&redis.Options{
 		Addr:                  ln.Addr().String(),
 		Password:              testPassword,
@@ -70,7 +80,26 @@ func hangingRedisWith(t *testing.T, contextTimeout bool) *redis.Client {
 		ContextTimeoutEnabled: contextTimeout,
 	})
 	t.Cleanup(func() { rdb.Close() })
-	return rdb
+	return rdb, received
+}
+
+// closeOnCleanup returns a function that records a listener or connection
+// to close when the test ends. It is safe for concurrent use.
+func closeOnCleanup(t *testing.T) func(io.Closer) {
+	var mu sync.Mutex
+	var closers []io.Closer
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range closers {
+			c.Close()
+		}
+	})
+	return func(c io.Closer) {
+		mu.Lock()
+		closers = append(closers, c)
+		mu.Unlock()
+	}
 }
 
 const testPassword = "s3cret-redis-password"

@@ -81,7 +81,9 @@ func WithPrefix(prefix string) Option {
 // WithTimeout sets how long one decision may wait for Redis before the
 // failure policy decides it. The default is 50 ms. A value of zero or less
 // keeps the default. Calls share timers, so a call's deadline is the timeout
-// rounded up to the next millisecond (the next timeout/64 above 64 ms).
+// rounded up to the next millisecond. Above 64 ms the step is timeout/64,
+// and the deadline falls at most 1 ms after the timeout and less than one
+// step before it.
 func WithTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) {
 		if d > 0 {

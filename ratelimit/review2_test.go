@@ -1,0 +1,752 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime/metrics"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/upstash-ops/sdk/internal/clock"
+	"github.com/upstash-ops/sdk/internal/redistest"
+)
+
+// These tests probe the shared per-tick deadlines (deadline.go), the fixed
+// window's one-key hot path and the rewritten bucket and sliding window
+// scripts.
+
+// goroutinesCreated returns how many goroutines the process has started.
+func goroutinesCreated(t *testing.T) uint64 {
+	t.Helper()
+	s := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		t.Skip("runtime/metrics has no /sched/goroutines-created on this Go version")
+	}
+	return s[0].Value.Uint64()
+}
+
+// TestDecisionsStartNoGoroutines checks that go-redis derives no context
+// from the limiter's deadlineCtx on the command path: context.WithCancel or
+// WithTimeout on a Context type that the context package does not know
+// starts a goroutine per call (context.propagateCancel).
+func TestDecisionsStartNoGoroutines(t *testing.T) {
+	const decisions = 2000
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+			rdb := server.Client(t, func(o *redis.Options) { o.ContextTimeoutEnabled = inline })
+			// A 5 s timeout makes the deadline tick 78 ms, so the timers
+			// of the shared deadlines start few goroutines of their own
+			// (time.AfterFunc runs each in a new goroutine).
+			l, err := New(rdb, GCRA(MaxLimit, time.Minute, MaxLimit), WithoutDenyCache(),
+				WithClock(clock.NewFake(epoch)), WithTimeout(5*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.inline != inline {
+				t.Fatalf("limiter inline = %v, want %v", l.inline, inline)
+			}
+			// A request context is cancelable, like the parents that the
+			// middleware passes.
+			parent, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			key := uniqueKey(t)
+			// Warm up: load the script, dial the connection, start the worker.
+			if _, err := l.Allow(parent, key); err != nil {
+				t.Fatal(err)
+			}
+
+			before, start := goroutinesCreated(t), time.Now()
+			for i := range decisions {
+				res, err := l.Allow(parent, key)
+				if err != nil || res.Source != SourceRedis {
+					t.Fatalf("Allow %d = %+v, %v", i, res, err)
+				}
+			}
+			created := goroutinesCreated(t) - before
+			ticks := uint64(time.Since(start)/l.deadlines.tick) + 2
+			// One goroutine per deadline tick is the shared timers'; one
+			// per decision would be thousands.
+			if created > ticks+decisions/20 {
+				t.Errorf("%d decisions in %d deadline ticks started %d goroutines, want none per decision", decisions, ticks, created)
+			}
+		})
+	}
+}
+
+// TestCallerCancelWhileRedisHangs cancels the caller's context while the
+// script waits for a Redis that never replies. The decision must return
+// the caller's error, not a failure-policy Result, within the timeout.
+func TestCallerCancelWhileRedisHangs(t *testing.T) {
+	for _, policy := range []FailurePolicy{FailOpen, FailClosed, FailLocal} {
+		for _, inline := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/inline=%v", policy, inline), func(t *testing.T) {
+				t.Parallel()
+				rdb, received := signallingHangingRedis(t, inline)
+				l, err := New(rdb, FixedWindow(5, time.Minute), WithFailurePolicy(policy), WithClock(clock.NewFake(epoch)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				go func() {
+					<-received
+					cancel()
+				}()
+				start := time.Now()
+				res, err := l.Allow(ctx, "k")
+				elapsed := time.Since(start)
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("Allow cancelled while Redis hangs = %+v, %v, want context.Canceled", res, err)
+				}
+				if elapsed > maxDecisionTime {
+					t.Errorf("Allow took %v after its caller cancelled, want at most %v", elapsed, maxDecisionTime)
+				}
+			})
+		}
+	}
+}
+
+// hangableProxy forwards loopback connections to a Redis server. Once
+// hanging is set, it still reads every command but drops every reply.
+type hangableProxy struct {
+	ln      net.Listener
+	hanging atomic.Bool
+}
+
+func startHangableProxy(t *testing.T, addr string) *hangableProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	track := closeOnCleanup(t)
+	track(ln)
+	p := &hangableProxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			track(c)
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			track(up)
+			go io.Copy(up, c)
+			go p.copyUnlessHanging(c, up)
+		}
+	}()
+	return p
+}
+
+// copyUnlessHanging copies replies from up to c, dropping them once the
+// proxy hangs.
+func (p *hangableProxy) copyUnlessHanging(c, up net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := up.Read(buf)
+		if err != nil {
+			return
+		}
+		if p.hanging.Load() {
+			continue
+		}
+		if _, err := c.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func (p *hangableProxy) addr() string { return p.ln.Addr().String() }
+
+// TestRedisHangsMidStream lets each algorithm decide through a working
+// Redis first, so that the fixed window takes its one-key hot path, then
+// makes Redis stop replying and decides from many goroutines at once. Every
+// decision must come from the failure policy within the timeout.
+func TestRedisHangsMidStream(t *testing.T) {
+	for name, alg := range algorithms(1000) {
+		for _, policy := range []FailurePolicy{FailOpen, FailClosed, FailLocal} {
+			for _, inline := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%s/%s/inline=%v", name, policy, inline), func(t *testing.T) {
+					t.Parallel()
+					proxy := startHangableProxy(t, server.Addr())
+					rdb := redis.NewClient(&redis.Options{
+						Addr:                  proxy.addr(),
+						ReadTimeout:           2 * time.Second,
+						WriteTimeout:          2 * time.Second,
+						DisableIdentity:       true,
+						MaxRetries:            -1,
+						ContextTimeoutEnabled: inline,
+					})
+					t.Cleanup(func() { rdb.Close() })
+					l, err := New(rdb, alg, WithFailurePolicy(policy), WithoutDenyCache(), WithClock(clock.NewFake(epoch)))
+					if err != nil {
+						t.Fatal(err)
+					}
+					key := uniqueKey(t)
+					ctx := context.Background()
+					for i := range 3 {
+						if res, err := l.Allow(ctx, key); err != nil || res.Source != SourceRedis {
+							t.Fatalf("Allow %d before the hang = %+v, %v", i, res, err)
+						}
+					}
+					if alg.kind == kindFixedWindow {
+						if _, seen := l.windows.current(key, epoch.UnixMicro()); !seen {
+							t.Fatal("the fixed window is not remembered, so the hot path is not tested")
+						}
+					}
+
+					proxy.hanging.Store(true)
+					var wg sync.WaitGroup
+					for g := range 8 {
+						wg.Go(func() {
+							start := time.Now()
+							res, err := l.Allow(ctx, key)
+							elapsed := time.Since(start)
+							if err != nil {
+								t.Errorf("goroutine %d: Allow while Redis hangs: %v", g, err)
+								return
+							}
+							if res.Source == SourceRedis || !errors.Is(res.Err, ErrTimeout) {
+								t.Errorf("goroutine %d: Allow while Redis hangs = %+v, want the failure policy after ErrTimeout", g, res)
+							}
+							if elapsed > maxDecisionTime {
+								t.Errorf("goroutine %d: Allow took %v while Redis hangs, want at most %v", g, elapsed, maxDecisionTime)
+							}
+						})
+					}
+					wg.Wait()
+				})
+			}
+		}
+	}
+}
+
+// TestDeadlineOvershootBounded checks that a shared deadline falls at most
+// a few milliseconds after the timeout. Rounding up to a tick of
+// timeout/64 would add up to 15.6 ms at a 1 s timeout and 156 ms at 10 s.
+func TestDeadlineOvershootBounded(t *testing.T) {
+	const slack = 2 * time.Millisecond
+	for _, timeout := range []time.Duration{20 * time.Millisecond, time.Second, 10 * time.Second} {
+		d := newDeadlines(timeout)
+		// Sample the phases of three ticks without sleeping.
+		for stop := time.Now().Add(3 * d.tick); time.Now().Before(stop); {
+			before := time.Now()
+			ctx := d.start(context.Background())
+			after := time.Now()
+			at, ok := ctx.Deadline()
+			if !ok {
+				t.Fatalf("timeout %v: context has no deadline", timeout)
+			}
+			if latest := after.Add(timeout + slack); at.After(latest) {
+				t.Fatalf("timeout %v: deadline %v past the timeout, want at most %v", timeout, at.Sub(before), timeout+slack)
+			}
+			if earliest := before.Add(timeout - d.tick); at.Before(earliest) {
+				t.Fatalf("timeout %v: deadline %v, want at least %v", timeout, at.Sub(after), timeout-d.tick)
+			}
+		}
+	}
+}
+
+// TestDeadlineBucketsDrainUnderLoad hands out deadlines from many
+// goroutines across many ticks and checks that the buckets stay within a
+// few times their documented bound and all go once their deadlines pass.
+func TestDeadlineBucketsDrainUnderLoad(t *testing.T) {
+	const timeout = 5 * time.Millisecond
+	d := newDeadlines(timeout)
+	bound := int(timeout/d.tick) + 2
+
+	var maxPending atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(60 * time.Millisecond)
+	for range 16 {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				ctx := d.start(context.Background())
+				if _, ok := ctx.Deadline(); !ok {
+					t.Error("context has no deadline")
+					return
+				}
+				d.mu.Lock()
+				n := int64(len(d.buckets))
+				d.mu.Unlock()
+				for {
+					m := maxPending.Load()
+					if n <= m || maxPending.CompareAndSwap(m, n) {
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	// Timers of a loaded 2-core machine under -race fire late, so allow
+	// several times the bound before calling the map unbounded.
+	if got := maxPending.Load(); got > int64(10*bound) {
+		t.Errorf("%d buckets pending at once, want about %d", got, bound)
+	}
+	waitBucketsDrained(t, d)
+}
+
+// fixedWindowUsed returns the count of the fixed window state of key.
+func fixedWindowUsed(t *testing.T, rdb *redis.Client, l *Limiter, key string) int64 {
+	t.Helper()
+	v, err := rdb.Get(context.Background(), l.StateKey(key)).Int64()
+	if err != nil {
+		t.Fatalf("GET fixed window state: %v", err)
+	}
+	return v % fixedWindowUnit
+}
+
+// TestFixedWindowExactWithLimitChanges decides one key from four
+// processes while a fifth keeps changing its limit, so that the deciders
+// keep meeting another version on their one-key hot path. Every allowed
+// unit must be counted in Redis and none may exceed the largest cap.
+// Phases that follow each change of limit, with every decider holding a
+// window from before it, must then admit exactly what the new cap leaves.
+func TestFixedWindowExactWithLimitChanges(t *testing.T) {
+	const defaultLimit, lowered = 40, 25
+	fake := clock.NewFake(epoch)
+	rdb := server.Client(t)
+	key := uniqueKey(t)
+	ctx := context.Background()
+	deciders := make([]*Limiter, 4)
+	for i := range deciders {
+		deciders[i] = newFixedWindowLimiter(t, defaultLimit, time.Minute, fake)
+	}
+	changer := newFixedWindowLimiter(t, defaultLimit, time.Minute, fake)
+
+	// decideAll sends perDecider requests of the given costs (cycled) from
+	// every decider at once and returns the units allowed.
+	decideAll := func(perDecider int, costs ...int) int64 {
+		var allowed atomic.Int64
+		var wg sync.WaitGroup
+		for i, l := range deciders {
+			wg.Go(func() {
+				for j := range perDecider {
+					n := costs[(i+j)%len(costs)]
+					res, err := l.AllowN(ctx, key, n)
+					if err != nil || res.Source != SourceRedis {
+						t.Errorf("decider %d: AllowN(%d) = %+v, %v", i, n, res, err)
+						return
+					}
+					if res.Allowed {
+						allowed.Add(int64(n))
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return allowed.Load()
+	}
+
+	// Phase 1: limit changes race the decisions.
+	stop := make(chan struct{})
+	var changes sync.WaitGroup
+	changes.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			var err error
+			if i%2 == 0 {
+				err = changer.SetOverride(ctx, key, lowered, 0)
+			} else {
+				err = changer.ClearOverride(ctx, key)
+			}
+			if err != nil {
+				t.Errorf("limit change %d: %v", i, err)
+				return
+			}
+		}
+	})
+	allowed := decideAll(150, 1, 2, 3)
+	close(stop)
+	changes.Wait()
+	if used := fixedWindowUsed(t, rdb, changer, key); used != allowed {
+		t.Errorf("Redis counted %d units, the deciders were allowed %d", used, allowed)
+	}
+	if allowed > defaultLimit {
+		t.Errorf("%d units allowed in one window, want at most the largest cap %d", allowed, defaultLimit)
+	}
+
+	// Phase 2: each change of limit, then decisions from processes that
+	// remember the window from before it. Phase 1 may have ended with the
+	// override set.
+	if err := changer.ClearOverride(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		change func() error
+		want   int64
+	}{
+		{"reset", func() error { return changer.Reset(ctx, key) }, defaultLimit},
+		{"lowered below the count", func() error { return changer.SetOverride(ctx, key, 10, 0) }, 0},
+		{"raised above the count", func() error { return changer.SetOverride(ctx, key, 60, 0) }, 20},
+		{"cleared", func() error { return changer.ClearOverride(ctx, key) }, 0},
+		{"reset under an override", func() error {
+			if err := changer.SetOverride(ctx, key, 7, 0); err != nil {
+				return err
+			}
+			return changer.Reset(ctx, key)
+		}, 7},
+	}
+	for _, step := range steps {
+		if err := step.change(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if got := decideAll(30, 1); got != step.want {
+			t.Errorf("%s: %d units allowed, want exactly %d", step.name, got, step.want)
+		}
+	}
+}
+
+// TestFixedWindowStaleCapAfterEviction loses the state under a process
+// that remembers the window, as Redis eviction under maxmemory or a FLUSHDB
+// would, then lowers the limit while no state exists and lets another
+// process begin the window again.
+func TestFixedWindowStaleCapAfterEviction(t *testing.T) {
+	t.Skip("DEFECT: a window begun again after its state vanished carries version 0, " +
+		"which a process that remembered the old window at version 0 accepts on its one-key " +
+		"hot path with its old cap; a limit lowered while the state was missing (no version " +
+		"to bump) is then exceeded until the window ends. Needs a design decision, for " +
+		"example a version derived from the cap when a window begins.")
+	fake := clock.NewFake(epoch)
+	rdb := server.Client(t)
+	key := uniqueKey(t)
+	ctx := context.Background()
+	a := newFixedWindowLimiter(t, 10, time.Minute, fake)
+	b := newFixedWindowLimiter(t, 10, time.Minute, fake)
+	if got := countAllowed(t, a, key, 1); got != 1 {
+		t.Fatalf("first decision of A: %d allowed, want 1", got)
+	}
+	if err := rdb.Del(ctx, a.StateKey(key)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetOverride(ctx, key, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := countAllowed(t, b, key, 1); got != 1 {
+		t.Fatalf("B begins the window again: %d allowed, want 1", got)
+	}
+	if got := countAllowed(t, a, key, 10); got != 1 {
+		t.Errorf("A after the override of 2: %d allowed, want 1 (the window holds 1 of 2)", got)
+	}
+}
+
+// TestFixedWindowHotPathTakesBackCost runs the script's one-key mode with
+// a window that is not the one in Redis. It must leave no key where there
+// was none, and leave another process's state exactly as it was, TTL
+// included.
+func TestFixedWindowHotPathTakesBackCost(t *testing.T) {
+	fake := clock.NewFake(epoch)
+	rdb := server.Client(t)
+	ctx := context.Background()
+	l := newFixedWindowLimiter(t, 10, time.Minute, fake)
+	header := fixedWindowHeader(epoch, time.Minute, 0)
+	hotPath := func(key string, header, capacity int64, cost int) any {
+		t.Helper()
+		argv := []any{nil, nil, 1, l.StateKey(key), header<<28 | capacity, cost}
+		v, err := l.callArgv(ctx, l.script, argv)
+		if err != nil {
+			t.Fatalf("hot path on %q: %v", key, err)
+		}
+		return v
+	}
+
+	missing := uniqueKey(t)
+	if v := hotPath(missing, header, 10, 3); v != int64(-1) {
+		t.Errorf("hot path on a missing state = %v, want -1", v)
+	}
+	if n, err := rdb.Exists(ctx, l.StateKey(missing)).Result(); err != nil || n != 0 {
+		t.Errorf("hot path on a missing state left the key (EXISTS = %d, %v)", n, err)
+	}
+
+	other := uniqueKey(t)
+	if got := countAllowed(t, l, other, 4); got != 4 {
+		t.Fatalf("%d allowed, want 4", got)
+	}
+	before, _ := rdb.Get(ctx, l.StateKey(other)).Result()
+	ttlBefore, _ := rdb.PTTL(ctx, l.StateKey(other)).Result()
+	for _, cost := range []int{1, 4, 5, fixedWindowMax + 1} {
+		if v := hotPath(other, header+1, 10, cost); v != int64(-1) {
+			t.Errorf("hot path with another version, cost %d = %v, want -1", cost, v)
+		}
+	}
+	after, _ := rdb.Get(ctx, l.StateKey(other)).Result()
+	ttlAfter, _ := rdb.PTTL(ctx, l.StateKey(other)).Result()
+	if after != before {
+		t.Errorf("state %q became %q after hot paths with another version", before, after)
+	}
+	if ttlAfter <= 0 || ttlAfter > ttlBefore {
+		t.Errorf("TTL %v became %v after hot paths with another version", ttlBefore, ttlAfter)
+	}
+}
+
+// TestScriptsCountEveryAllowedUnit decides one key from four processes
+// with mixed costs while a fifth raises and clears its override, on a
+// clock that does not move, so nothing refills or slides. The state must
+// then hold exactly the units allowed, and no more than the largest limit
+// may pass. Later overrides must admit exactly the difference they make.
+func TestScriptsCountEveryAllowedUnit(t *testing.T) {
+	const raised = 10
+	algs := map[string]Algorithm{
+		"sliding_window": SlidingWindow(6.5, time.Minute),
+		"token_bucket":   TokenBucket(6.5, time.Minute, 6.5),
+		"gcra":           GCRA(6.5, time.Minute, 6.5),
+	}
+	for name, alg := range algs {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			fake := clock.NewFake(epoch.Add(17 * time.Second))
+			rdb := server.Client(t)
+			key := uniqueKey(t)
+			ctx := context.Background()
+			newLimiter := func() *Limiter {
+				l, err := New(server.Client(t), alg, WithClock(fake), WithoutDenyCache(), WithTimeout(time.Second))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return l
+			}
+			changer := newLimiter()
+			deciders := []*Limiter{newLimiter(), newLimiter(), newLimiter(), newLimiter()}
+			decideAll := func(perDecider int, costs ...int) int64 {
+				var allowed atomic.Int64
+				var wg sync.WaitGroup
+				for i, l := range deciders {
+					wg.Go(func() {
+						for j := range perDecider {
+							n := costs[(i+j)%len(costs)]
+							res, err := l.AllowN(ctx, key, n)
+							if err != nil || res.Source != SourceRedis {
+								t.Errorf("decider %d: AllowN(%d) = %+v, %v", i, n, res, err)
+								return
+							}
+							if res.Allowed {
+								allowed.Add(int64(n))
+							}
+						}
+					})
+				}
+				wg.Wait()
+				return allowed.Load()
+			}
+			// spentUnits reads the units the state holds as spent: the
+			// current count, the tokens spent or the units outstanding.
+			spentUnits := func() string {
+				t.Helper()
+				v, err := rdb.Get(ctx, changer.StateKey(key)).Result()
+				if err != nil {
+					t.Fatalf("GET state: %v", err)
+				}
+				var a, b, c float64
+				if alg.kind == kindSlidingWindow {
+					if _, err := fmt.Sscanf(v, "%g %g %g", &a, &b, &c); err != nil {
+						t.Fatalf("state %q: %v", v, err)
+					}
+					return fmt.Sprint(b)
+				}
+				if _, err := fmt.Sscanf(v, "%g %g", &a, &b); err != nil {
+					t.Fatalf("state %q: %v", v, err)
+				}
+				return fmt.Sprint(a)
+			}
+
+			stop := make(chan struct{})
+			var changes sync.WaitGroup
+			changes.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					var err error
+					if i%2 == 0 {
+						err = changer.SetOverride(ctx, key, raised, 0)
+					} else {
+						err = changer.ClearOverride(ctx, key)
+					}
+					if err != nil {
+						t.Errorf("limit change %d: %v", i, err)
+						return
+					}
+				}
+			})
+			allowed := decideAll(40, 1, 2, 3)
+			close(stop)
+			changes.Wait()
+			if got := spentUnits(); got != fmt.Sprint(allowed) {
+				t.Errorf("state holds %s units spent, the deciders were allowed %d", got, allowed)
+			}
+			if allowed > raised {
+				t.Errorf("%d units allowed, want at most the largest limit %d", allowed, raised)
+			}
+
+			// From an empty state: the default limit, then each override.
+			if err := changer.ClearOverride(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if err := changer.Reset(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			steps := []struct {
+				name     string
+				override float64 // 0: clear
+				want     int64
+			}{
+				{"default 6.5", 0, 6},
+				{"raised to 10", raised, 4},
+				{"lowered to 3", 3, 0},
+				{"cleared", 0, 0},
+				{"raised to 12.5", 12.5, 2},
+			}
+			for _, step := range steps {
+				var err error
+				if step.override > 0 {
+					err = changer.SetOverride(ctx, key, step.override, 0)
+				} else {
+					err = changer.ClearOverride(ctx, key)
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", step.name, err)
+				}
+				if got := decideAll(5, 1); got != step.want {
+					t.Errorf("%s: %d units allowed, want exactly %d", step.name, got, step.want)
+				}
+			}
+		})
+	}
+}
+
+// TestBucketStatesOfPreviousFormat writes exhausted states in the format
+// that the previous scripts wrote ("tokens time burst" for the token
+// bucket, "units time interval" for GCRA), as processes of the previous
+// version still do during a rolling deploy, and decides on them.
+func TestBucketStatesOfPreviousFormat(t *testing.T) {
+	t.Skip("DEFECT: the rewritten scripts read a state of the previous format as no state, " +
+		"so each key gets a full burst again while old and new versions share one Redis " +
+		"(GCRA reads the older \"TAT interval\" state as huge units and denies until it " +
+		"expires). Harmless if the previous format never shipped; else the scripts need a " +
+		"fallback parse of three fields.")
+	now := epoch.UnixMicro()
+	cases := map[string]struct {
+		alg   Algorithm
+		state string
+	}{
+		"token_bucket": {TokenBucket(5, time.Minute, 5), fmt.Sprintf("0 %d 5", now)},
+		"gcra":         {GCRA(5, time.Minute, 5), fmt.Sprintf("5 %d 12000000", now)},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t, tc.alg)
+			if err := f.rdb.Set(context.Background(), f.l.StateKey(f.key), tc.state, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if res := f.allowN(t, 1); res.Allowed {
+				t.Errorf("Allow on the exhausted state %q of the previous format = %+v, want denied", tc.state, res)
+			}
+		})
+	}
+}
+
+// TestGCRALoweredLimitRetryAfter spends a whole burst under a high limit,
+// lowers the limit, and decides again just before the state's TTL, which
+// was set when the units would drain at the high limit, ends.
+func TestGCRALoweredLimitRetryAfter(t *testing.T) {
+	t.Skip("DEFECT: GCRA no longer stores the emission interval, so units spent under " +
+		"a high limit drain at a lowered one, while the state's TTL still ends when they " +
+		"would have drained at the high one. Here the denial reports a RetryAfter of " +
+		"3599 h (and the deny cache keeps it that long) for a state that Redis deletes " +
+		"1 s later; the previous scripts reported 1 h. Storing the interval again, or " +
+		"capping RetryAfter at the state's TTL, are the options.")
+	f := newFixture(t, GCRA(3600, time.Hour, 3600))
+	if res := f.allowN(t, 3600); !res.Allowed {
+		t.Fatalf("a whole burst at the default limit = %+v, want allowed", res)
+	}
+	if err := f.l.SetOverride(context.Background(), f.key, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	elapseRedis(t, f.rdb, []string{f.l.StateKey(f.key)}, 3599*time.Second, f.clock)
+	_, ttl := f.state(t)
+	res := f.allowN(t, 1)
+	if res.Allowed {
+		t.Fatalf("Allow with 1 unit still outstanding at 1 per hour = %+v, want denied", res)
+	}
+	// Redis drops the state within ttl, and one unit at the lowered limit
+	// takes 1 h.
+	if limit := ttl + time.Hour; res.RetryAfter > limit {
+		t.Errorf("RetryAfter = %v with the state's TTL at %v, want at most %v", res.RetryAfter, ttl, limit)
+	}
+}
+
+// TestFixedWindowBilledAfterLimitChange counts the billed commands of the
+// documented cases around a limit change: the first decision after it in
+// a process that remembers the window bills 6, later ones 2, and a Reset
+// costs the same once.
+func TestFixedWindowBilledAfterLimitChange(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	ctx := context.Background()
+	fake := clock.NewFake(epoch)
+	newLimiter := func() *Limiter {
+		l, err := New(rdb, FixedWindow(10, time.Minute), WithClock(fake), WithTimeout(time.Second), WithoutDenyCache())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+
+	a, b := newLimiter(), newLimiter()
+	// Load the script, so that no NOSCRIPT round trip is counted.
+	if _, err := a.Allow(ctx, "warm-up"); err != nil {
+		t.Fatal(err)
+	}
+	cost := func(step string, l *Limiter, wantAllowed bool, want int64) {
+		t.Helper()
+		before := billedCommands(t, rdb)
+		res, err := l.Allow(ctx, "k")
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if res.Allowed != wantAllowed {
+			t.Fatalf("%s: Allowed = %v, want %v", step, res.Allowed, wantAllowed)
+		}
+		if got := billedCommands(t, rdb) - before; got != want {
+			t.Errorf("%s: %d billed commands, want %d", step, got, want)
+		}
+	}
+
+	cost("A begins the window", a, true, 3)
+	cost("A again", a, true, 2)
+	if err := b.SetOverride(ctx, "k", 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	cost("A after B lowered the limit", a, true, 6)
+	cost("A at the lowered limit", a, false, 3)
+	if err := b.Reset(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	cost("A after B's Reset", a, true, 6)
+	cost("A after that", a, true, 2)
+	if err := b.ClearOverride(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	// 2 of the 10 units are used: the INCRBY is taken back, then the read
+	// mode's MGET and INCRBY.
+	cost("A after B cleared the override", a, true, 6)
+}
