@@ -189,9 +189,12 @@ local function reply(x, cap, d)
 end
 -- begin writes a new window with this request's cost used. Its TTL runs to
 -- the end of the next window, so that an app server whose clock lags finds
--- the state instead of beginning the window again.
+-- the state instead of beginning the window again. Its version starts at
+-- cap mod 256, so that a window begun again with another cap after its
+-- state vanished does not match what a process remembers of the old one,
+-- unless the two caps are equal mod 256.
 local function begin(cap)
-  local x = header * UNIT + n
+  local x = (header + cap % 256) * UNIT + n
   local ttl = math.min((idx + 2) * period - now, 2 * period)
   redis.call('SET', KEYS[1], string.format('%.0f', x), 'PX', math.max(1, math.ceil(ttl / 1000)))
   return reply(x, cap, 0)
@@ -326,7 +329,8 @@ local retry1 = retryN(1)
 // backwards: a caller whose clock lags reads the units plus its lag, so its
 // decisions are only stricter. When T changes (an override), the spent
 // units stay spent and drain at the new T from the last decision on, so a
-// raised limit admits the difference at once. The key expires when the
+// raised limit admits the difference at once, and after a lowered limit at
+// most the new burst stays outstanding. The key expires when the
 // units have drained, at most burst*T after now.
 const gcraScript = scriptPrelude + `
 local T = 0
@@ -341,6 +345,10 @@ if s then
   end
 end
 if units < 0 then units = 0 end
+-- After a lowered limit the units outstanding can exceed the new burst;
+-- they count as a spent bucket, so the key waits one refill, not the time
+-- that the old units would take at the new rate.
+if units > burst then units = burst end
 local allowed = 0
 if n > 0 and n <= burst and units + n <= burst + 1e-9 then
   units = units + n
