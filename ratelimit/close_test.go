@@ -124,7 +124,7 @@ func TestCloseLetsCallInFlightFinish(t *testing.T) {
 	go func() { closed <- l.Close() }()
 	waitFor(t, "Close has marked the workers closed", l.workers.closed.Load)
 
-	// While the first call is held, a new decision is refused at once.
+	// While the first call is held, a new decision is rejected at once.
 	res, err := l.Allow(ctx, uniqueKey(t))
 	if err != nil {
 		t.Fatalf("Allow after Close: %v", err)
@@ -226,7 +226,7 @@ func TestDecisionAfterClose(t *testing.T) {
 }
 
 // TestCloseStopsInlineCalls checks that a limiter whose client runs calls
-// on the caller's goroutine refuses them after Close too.
+// on the caller's goroutine rejects them after Close too.
 func TestCloseStopsInlineCalls(t *testing.T) {
 	rdb := server.Client(t, func(o *redis.Options) { o.ContextTimeoutEnabled = true })
 	l, err := New(rdb, GCRA(5, time.Minute, 5), WithClock(clock.NewFake(epoch)), WithTimeout(5*time.Second), WithFailClosed())
@@ -264,9 +264,9 @@ func TestCloseDuringDecisions(t *testing.T) {
 					return
 				}
 				byRedis := res.Source == SourceRedis && res.Allowed
-				refused := res.Source == SourceLocal && errors.Is(res.Err, ErrClosed)
-				if !byRedis && !refused {
-					t.Errorf("Allow during Close = %+v, want allowed by Redis or refused with ErrClosed", res)
+				rejected := res.Source == SourceLocal && errors.Is(res.Err, ErrClosed)
+				if !byRedis && !rejected {
+					t.Errorf("Allow during Close = %+v, want allowed by Redis or rejected with ErrClosed", res)
 					return
 				}
 			}

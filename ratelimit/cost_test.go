@@ -43,6 +43,24 @@ func billedCommands(t *testing.T, rdb *redis.Client) int64 {
 	return total
 }
 
+// checkBilled runs l.Allow for key and checks its outcome and the commands
+// that INFO commandstats counted for it. It returns the decision.
+func checkBilled(t *testing.T, rdb *redis.Client, step string, l *Limiter, key string, wantAllowed bool, want int64) Result {
+	t.Helper()
+	before := billedCommands(t, rdb)
+	res, err := l.Allow(context.Background(), key)
+	if err != nil {
+		t.Fatalf("%s: Allow: %v", step, err)
+	}
+	if res.Allowed != wantAllowed {
+		t.Fatalf("%s: Allow = %+v, want Allowed %v", step, res, wantAllowed)
+	}
+	if got := billedCommands(t, rdb) - before; got != want {
+		t.Errorf("%s: %d billed commands, want %d", step, got, want)
+	}
+	return res
+}
+
 // TestBilledCommandsPerDecision counts, with INFO commandstats on a server
 // of its own, the billed commands of each kind of decision: the EVALSHA plus
 // every redis.call inside the script.
@@ -72,18 +90,7 @@ func TestBilledCommandsPerDecision(t *testing.T) {
 				key := "k-" + name
 				cost := func(step string, wantAllowed bool, want int64) {
 					t.Helper()
-					before := billedCommands(t, rdb)
-					res, err := l.Allow(ctx, key)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got := billedCommands(t, rdb) - before
-					if res.Allowed != wantAllowed {
-						t.Fatalf("%s: Allowed = %v, want %v", step, res.Allowed, wantAllowed)
-					}
-					if got != want {
-						t.Errorf("%s: %d billed commands, want %d", step, got, want)
-					}
+					checkBilled(t, rdb, step, l, key, wantAllowed, want)
 				}
 				// The fixed window reads state and override and writes the
 				// window on its first hit, then decides with one INCRBY,
@@ -131,13 +138,7 @@ func TestFixedWindowBilledAcrossProcesses(t *testing.T) {
 	}
 	cost := func(step string, l *Limiter, want int64) {
 		t.Helper()
-		before := billedCommands(t, rdb)
-		if res, err := l.Allow(ctx, "k"); err != nil || !res.Allowed {
-			t.Fatalf("%s: Allow = %+v, %v", step, res, err)
-		}
-		if got := billedCommands(t, rdb) - before; got != want {
-			t.Errorf("%s: %d billed commands, want %d", step, got, want)
-		}
+		checkBilled(t, rdb, step, l, "k", true, want)
 	}
 	cost("process A begins the window", a, 3)
 	cost("process B joins it", b, 3)

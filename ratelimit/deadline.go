@@ -12,9 +12,9 @@ import (
 // runtime timer per decision, which cost about a microsecond per decision
 // in the peer benchmark, as much as the rest of the limiter's own work.
 // Instead, calls whose deadlines fall in the same tick share one timer and
-// one channel. The tick is 1 ms, or timeout/64 for timeouts above 64 ms,
-// and a call's deadline is the last tick boundary before now+timeout+1ms:
-// at most 1 ms past the timeout, and less than one tick short of it.
+// one channel. The tick is 1 ms, or timeout/64 for timeouts above 64 ms. A
+// call's deadline is the last tick boundary before now+timeout+1ms, which is
+// at most 1 ms past the timeout and less than one tick short of it.
 // Rounding up to a 15.6 ms tick at a 1 s timeout would overshoot it by more
 // than the few milliseconds a caller allows for.
 //
@@ -49,11 +49,11 @@ func newDeadlines(timeout time.Duration) *deadlines {
 
 // start returns a context that is done at the shared deadline, or parent
 // itself when parent ends first. The context reports its parent's error
-// once the parent ends, but its Done channel closes only at the deadline,
-// so code that blocks on Done (go-redis waiting for a pooled connection or
-// between retries) notices a cancelled parent at the deadline at the
-// latest. Socket reads and writes, which go-redis bounds by Deadline, and
-// the limiter's own wait for a worker notice it at once.
+// once the parent ends, but its Done channel closes only at the deadline.
+// So go-redis, which blocks on Done while it waits for a pooled connection
+// or between retries and bounds socket reads by Deadline, notices a
+// cancelled parent at the deadline at the latest. The limiter's own wait
+// for a worker selects on the parent too and notices it at once.
 func (d *deadlines) start(parent context.Context) context.Context {
 	k := (time.Now().Add(d.timeout).UnixNano() + int64(time.Millisecond) - 1) / int64(d.tick)
 	b := d.last.Load()
@@ -91,10 +91,14 @@ type deadlineCtx struct {
 	b *deadlineBucket
 }
 
+// Deadline returns the shared deadline.
 func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.b.at, true }
 
+// Done returns the channel that closes at the shared deadline.
 func (c *deadlineCtx) Done() <-chan struct{} { return c.b.done }
 
+// Err returns the parent's error once the parent has ended, else
+// context.DeadlineExceeded once the deadline has passed, else nil.
 func (c *deadlineCtx) Err() error {
 	if err := c.Context.Err(); err != nil {
 		return err

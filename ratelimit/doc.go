@@ -7,7 +7,7 @@
 // bucket and GCRA scripts read state and override with one MGET and, only
 // when the request is allowed, write the new state with one SET carrying the
 // TTL. The fixed window keeps its window and count in one integer that a
-// single INCRBY adds the cost to; a process that has seen the window sends
+// single INCRBY adds the cost to. A process that has seen the window sends
 // the window's cap with the request, and a second INCRBY takes back a cost
 // that does not fit. Billed commands per decision:
 //
@@ -78,11 +78,12 @@
 //
 // The braces are a Redis Cluster hash tag: the tag always starts with the
 // prefix, so it is never empty, and both keys of K share a slot whatever
-// characters K contains. Every state key has a TTL: at most two windows for
-// FixedWindow (so that an app server whose clock lags still finds the
-// window) and SlidingWindow (the next window still weighs this one), and
-// the time to refill the whole burst for TokenBucket and GCRA, at most
-// MaxPeriod. The override key has the TTL given to SetOverride.
+// characters K contains. Every state key has a TTL. For FixedWindow it is
+// at most two windows, so that an app server whose clock lags still finds
+// the window, and for SlidingWindow too, because the next window still
+// weighs this one. For TokenBucket and GCRA it is the time to refill the
+// whole burst, at most MaxPeriod. The override key has the TTL given to
+// SetOverride.
 //
 // # Overrides
 //
@@ -90,10 +91,10 @@
 // every app server on the same Redis, because the decision script reads it
 // in the same round trip. For FixedWindow, SetOverride and ClearOverride
 // also mark the current window, so that every process rereads the limit on
-// its next decision for the key; an override that expires by its TTL
+// its next decision for the key. An override that expires by its TTL
 // reaches a process when its next window begins. TokenBucket and GCRA scale
-// the burst by the same factor. The units a key has already spent stay spent across a change,
-// so a raised limit admits the difference at once. SetOverride,
+// the burst by the same factor. The units a key has already spent stay
+// spent across a change, so a raised limit admits the difference at once. SetOverride,
 // ClearOverride and Reset clear the key from this process's deny cache.
 //
 // # Clocks
@@ -124,11 +125,11 @@
 //
 // # Failure policy
 //
-// Each Redis call has a timeout (WithTimeout, 50 ms by default, rounded up
-// to the next millisecond because calls share one timer per millisecond)
-// enforced by the limiter itself, so a Redis that accepts connections but
-// never replies delays a decision by the timeout and not by the client's
-// read timeout.
+// Each Redis call has a timeout (WithTimeout, 50 ms by default) that the
+// limiter enforces itself. Calls share one timer per millisecond, so a
+// deadline falls at most 1 ms after the timeout. A Redis that accepts
+// connections but never replies therefore delays a decision by the timeout,
+// not by the client's read timeout.
 // With a go-redis client whose ContextTimeoutEnabled is set, the call runs
 // on the caller's goroutine and the client applies the deadline; otherwise
 // it runs on a bounded set of worker goroutines. On
@@ -169,8 +170,8 @@
 //     the override until the window ends.
 //   - Under WithServerTime, a process puts a fixed window's end at its
 //     own time of the decision plus the time left that the script read on
-//     the Redis clock, so RetryAfter and ResetAfter can come short by the
-//     network delay to Redis.
+//     the Redis clock. RetryAfter and ResetAfter can therefore come short
+//     by the network delay to Redis.
 //   - A deny-cache denial reports the wait for cost 1, a lower bound for a
 //     larger cost.
 //   - A TTL is computed from the clock of the app server that wrote the

@@ -42,12 +42,7 @@ func hangingRedisWith(t *testing.T, contextTimeout bool) *redis.Client {
 // that receives once the server has read the first bytes of a command.
 func signallingHangingRedis(t *testing.T, contextTimeout bool) (*redis.Client, <-chan struct{}) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	track := closeOnCleanup(t)
-	track(ln)
+	ln, track := listenLoopback(t)
 	received := make(chan struct{}, 1)
 	go func() {
 		for {
@@ -100,6 +95,20 @@ func closeOnCleanup(t *testing.T) func(io.Closer) {
 		closers = append(closers, c)
 		mu.Unlock()
 	}
+}
+
+// listenLoopback listens on a free 127.0.0.1 port. It returns the listener
+// and a function that registers more resources to close when t ends, as the
+// listener is.
+func listenLoopback(t *testing.T) (net.Listener, func(io.Closer)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	track := closeOnCleanup(t)
+	track(ln)
+	return ln, track
 }
 
 const testPassword = "s3cret-redis-password"

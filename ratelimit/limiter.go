@@ -338,9 +338,9 @@ func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now 
 	cost := int64(min(n, fixedWindowMax+1)) // no window admits more
 	win, seen := l.windows.current(key, nowMicros)
 	// The script replies with the time left in the window, counted from
-	// the time it decided at: the time argument, which is when this
-	// process first saw a remembered window, or the Redis clock under
-	// WithServerTime, which this process's clock stands in for here.
+	// the time it decided at. That is the time argument, which is when this
+	// process first saw a remembered window, or under WithServerTime the
+	// Redis clock, which this process's clock replaces here.
 	scriptNow := nowMicros
 	if seen && !l.cfg.serverTime {
 		scriptNow = win.seenAt
@@ -350,15 +350,13 @@ func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now 
 	var stateKey, overrideKey, timeArg string
 	switch {
 	case seen && n == 1:
+		// One element fewer than below: the script's default cost is 1.
 		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.windowArg, win.timeArg})
 	case seen && n > 1:
 		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, win.stateKeyArg, win.overrideKeyArg, win.windowArg, win.timeArg, cost})
 	default:
 		stateKey, overrideKey = l.keys(key)
-		timeArg = l.fixedWindowArg
-		if !l.cfg.serverTime {
-			timeArg = strconv.FormatInt(nowMicros, 10) + timeArg
-		}
+		timeArg = l.fixedWindowTimeArg(nowMicros)
 		v, err = l.callArgv(ctx, l.script, []any{nil, nil, 2, stateKey, overrideKey, 0, timeArg, cost})
 	}
 	if err != nil {
@@ -384,15 +382,22 @@ func (l *Limiter) decideFixedWindow(ctx context.Context, key string, n int, now 
 		// INCRBY.
 		if stateKey == "" {
 			stateKey, overrideKey = l.keys(key)
-			timeArg = l.fixedWindowArg
-			if !l.cfg.serverTime {
-				timeArg = strconv.FormatInt(nowMicros, 10) + timeArg
-			}
+			timeArg = l.fixedWindowTimeArg(nowMicros)
 		}
 		win.seenAt = nowMicros
 		l.windows.remember(key, stateKey, overrideKey, timeArg, win)
 	}
 	return res, retry1, nil
+}
+
+// fixedWindowTimeArg returns the fixed window script's "now period limit"
+// argument for a decision at now (microseconds), with an empty time under
+// WithServerTime.
+func (l *Limiter) fixedWindowTimeArg(now int64) string {
+	if l.cfg.serverTime {
+		return l.fixedWindowArg
+	}
+	return strconv.FormatInt(now, 10) + l.fixedWindowArg
 }
 
 // parseWindow reads the {state, cap, time left} reply of the fixed window

@@ -121,12 +121,7 @@ type hangableProxy struct {
 
 func startHangableProxy(t *testing.T, addr string) *hangableProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	track := closeOnCleanup(t)
-	track(ln)
+	ln, track := listenLoopback(t)
 	p := &hangableProxy{ln: ln}
 	go func() {
 		for {
@@ -351,30 +346,9 @@ func TestFixedWindowExactWithLimitChanges(t *testing.T) {
 	}
 
 	// Phase 1: limit changes race the decisions.
-	stop := make(chan struct{})
-	var changes sync.WaitGroup
-	changes.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var err error
-			if i%2 == 0 {
-				err = changer.SetOverride(ctx, key, lowered, 0)
-			} else {
-				err = changer.ClearOverride(ctx, key)
-			}
-			if err != nil {
-				t.Errorf("limit change %d: %v", i, err)
-				return
-			}
-		}
-	})
+	stopChanges := flipOverride(t, changer, key, lowered)
 	allowed := decideAll(150, 1, 2, 3)
-	close(stop)
-	changes.Wait()
+	stopChanges()
 	if used := fixedWindowUsed(t, rdb, changer, key); used != allowed {
 		t.Errorf("Redis counted %d units, the deciders were allowed %d", used, allowed)
 	}
@@ -513,30 +487,9 @@ func TestScriptsCountEveryAllowedUnit(t *testing.T) {
 				return fmt.Sprint(a)
 			}
 
-			stop := make(chan struct{})
-			var changes sync.WaitGroup
-			changes.Go(func() {
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					var err error
-					if i%2 == 0 {
-						err = changer.SetOverride(ctx, key, raised, 0)
-					} else {
-						err = changer.ClearOverride(ctx, key)
-					}
-					if err != nil {
-						t.Errorf("limit change %d: %v", i, err)
-						return
-					}
-				}
-			})
+			stopChanges := flipOverride(t, changer, key, raised)
 			allowed := decideAll(40, 1, 2, 3)
-			close(stop)
-			changes.Wait()
+			stopChanges()
 			if got := spentUnits(); got != fmt.Sprint(allowed) {
 				t.Errorf("state holds %s units spent, the deciders were allowed %d", got, allowed)
 			}
@@ -629,17 +582,7 @@ func TestFixedWindowBilledAfterLimitChange(t *testing.T) {
 	}
 	cost := func(step string, l *Limiter, wantAllowed bool, want int64) {
 		t.Helper()
-		before := billedCommands(t, rdb)
-		res, err := l.Allow(ctx, "k")
-		if err != nil {
-			t.Fatalf("%s: %v", step, err)
-		}
-		if res.Allowed != wantAllowed {
-			t.Fatalf("%s: Allowed = %v, want %v", step, res.Allowed, wantAllowed)
-		}
-		if got := billedCommands(t, rdb) - before; got != want {
-			t.Errorf("%s: %d billed commands, want %d", step, got, want)
-		}
+		checkBilled(t, rdb, step, l, "k", wantAllowed, want)
 	}
 
 	cost("A begins the window", a, true, 3)
@@ -660,4 +603,37 @@ func TestFixedWindowBilledAfterLimitChange(t *testing.T) {
 	// The INCRBY finds the new version, and the script reads the
 	// override with one MGET.
 	cost("A after B cleared the override", a, true, 3)
+}
+
+// flipOverride sets key's override to limit and clears it again, in a loop
+// on its own goroutine, until the returned function is called, which waits
+// for the loop to end.
+func flipOverride(t *testing.T, l *Limiter, key string, limit float64) (stop func()) {
+	t.Helper()
+	ctx := context.Background()
+	done := make(chan struct{})
+	var changes sync.WaitGroup
+	changes.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			var err error
+			if i%2 == 0 {
+				err = l.SetOverride(ctx, key, limit, 0)
+			} else {
+				err = l.ClearOverride(ctx, key)
+			}
+			if err != nil {
+				t.Errorf("limit change %d: %v", i, err)
+				return
+			}
+		}
+	})
+	return func() {
+		close(done)
+		changes.Wait()
+	}
 }

@@ -28,10 +28,10 @@ import (
 // has.
 //
 // scriptPrelude starts the sliding window, token bucket and GCRA scripts. It
-// defines MAXP, MaxPeriod in microseconds: the bucket scripts cap every TTL,
+// defines MAXP, MaxPeriod in microseconds. The bucket scripts cap every TTL,
 // retry and reset time at it, because a tiny rate or a burst far above the
-// limit would otherwise need a TTL of centuries, beyond what PX accepts and
-// what a time.Duration holds. A key with no spend for MaxPeriod therefore
+// limit would otherwise need a TTL of centuries, which neither PX nor a
+// time.Duration can hold. A key with no spend for MaxPeriod therefore
 // starts again with a full bucket.
 //
 // Their billed commands are the EVALSHA, one MGET that reads state and
@@ -81,11 +81,12 @@ const fixedWindowUnit = 1 << 29
 
 // The fixed window state is one integer, header*2^29 + used, that INCRBY
 // adds a request's cost to. The header is 1 + 256*(window index mod 2^15) +
-// version: it names the window, and SetOverride, ClearOverride and Reset
-// bump its 8-bit version so that every process rereads the limit. The state
-// stays below 2^53, so the script's float64 arithmetic on it is exact; the
-// script formats it with %.0f, because Lua's tostring keeps 14 digits. The
-// key lives until the end of the next window.
+// version. It names the window, and SetOverride, ClearOverride and Reset
+// bump its 8-bit version so that every process rereads the limit. A new
+// window's version starts at its cap mod 256. The state stays below 2^53, so
+// the script's float64 arithmetic on it is exact. The script formats it with
+// %.0f, because Lua's tostring keeps 14 digits. The key lives until the end
+// of the next window.
 //
 // The script takes KEYS[1] = state key, KEYS[2] = override key and
 //
@@ -121,7 +122,8 @@ const fixedWindowUnit = 1 << 29
 //     ... PX, or, when even this request is denied, DEL of the key that
 //     the INCRBY created or an INCRBY that takes the cost back from an
 //     older window: 4. This happens when the state vanished under a
-//     process that saw the window, as after a Reset on another process.
+//     process that saw the window, for example when it was deleted by
+//     other means than Reset.
 //
 // A state whose count exceeds 2^28-1, or that is ahead of the caller's
 // window but has no TTL, is not one this script wrote, so it is read as no
@@ -130,12 +132,12 @@ const fixedWindowUnit = 1 << 29
 //
 // A stored window up to 2^14 windows newer than the caller's is used as the
 // current one, so an app server whose clock lags cannot reopen a window that
-// a faster server has left; clocks that disagree by more than 2^14 windows
+// a faster server has left. Clocks that disagree by more than 2^14 windows
 // (16 s at the 1 ms minimum window, 4.5 hours at one second) can. The cap
 // of a window is the limit that a process read when it first saw the
-// window, so a limit change through SetOverride or ClearOverride reaches
-// every process on its next decision (through the version), and an override
-// that expires by its TTL reaches a process at its next window. A process
+// window. A limit change through SetOverride or ClearOverride therefore
+// reaches every process on its next decision, through the version, and an
+// override that expires by its TTL reaches a process at its next window. A process
 // that made no decision for a key during 256 limit changes in one window
 // can see the same version again and keep its old cap for that window.
 const fixedWindowScript = `
@@ -328,9 +330,9 @@ local retry1 = retryN(1)
 // cost n is admitted when units + n <= burst at now. The TAT never moves
 // backwards: a caller whose clock lags reads the units plus its lag, so its
 // decisions are only stricter. When T changes (an override), the spent
-// units stay spent and drain at the new T from the last decision on, so a
-// raised limit admits the difference at once, and after a lowered limit at
-// most the new burst stays outstanding. The key expires when the
+// units stay spent and drain at the new T from the last decision on. A
+// raised limit therefore admits the difference at once, and after a lowered
+// limit at most the new burst stays outstanding. The key expires when the
 // units have drained, at most burst*T after now.
 const gcraScript = scriptPrelude + `
 local T = 0

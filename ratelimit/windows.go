@@ -27,9 +27,9 @@ type window struct {
 	seenAt   int64 // the time in timeArg, when this process first saw the window
 
 	// The script's arguments for a decision in this window, converted to
-	// interface values once per window instead of once per decision: the
-	// keys, header*2^28 + capacity, and the "now period limit" argument
-	// with the time at which this process first saw the window.
+	// interface values once per window instead of once per decision. They
+	// are the two keys, header*2^28 + capacity, and the "now period limit"
+	// argument with the time at which this process first saw the window.
 	stateKeyArg, overrideKeyArg, windowArg, timeArg any
 }
 

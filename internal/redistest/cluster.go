@@ -85,8 +85,8 @@ func StartClusterProcess(nodes int, opts ...Option) (*Cluster, error) {
 }
 
 // join assigns each node its slots and a distinct config epoch, then has
-// the first node MEET the others. Gossip then tells every node about the
-// rest.
+// the first node MEET the others. Gossip then spreads every node's address
+// to the rest.
 func (c *Cluster) join(ctx context.Context) error {
 	for i, s := range c.nodes {
 		err := withNodeClient(s, func(rdb *redis.Client) error {

@@ -114,6 +114,8 @@ func TestSummarizeNoRounds(t *testing.T) {
 	}
 }
 
+// checkSummary compares each column of s with want, and the decisions/s
+// range and run count with the given ones.
 func checkSummary(t *testing.T, s Summary, want Row, minPerSecond, maxPerSecond float64, runs int) {
 	t.Helper()
 	if s.Contender != want.Contender || s.Scenario != want.Scenario || s.UsesRedis != want.UsesRedis {
@@ -125,6 +127,7 @@ func checkSummary(t *testing.T, s Summary, want Row, minPerSecond, maxPerSecond 
 	if s.MinPerSecond != minPerSecond || s.MaxPerSecond != maxPerSecond {
 		t.Errorf("min–max = %v–%v, want %v–%v", s.MinPerSecond, s.MaxPerSecond, minPerSecond, maxPerSecond)
 	}
+
 	if s.Decisions != want.Decisions || s.Allowed != want.Allowed {
 		t.Errorf("Decisions, Allowed = %d, %d, want %d, %d", s.Decisions, s.Allowed, want.Decisions, want.Allowed)
 	}
@@ -140,6 +143,7 @@ func checkSummary(t *testing.T, s Summary, want Row, minPerSecond, maxPerSecond 
 	if s.ClientCPUPerDecision != want.ClientCPUPerDecision || s.ServerCPUPerDecision != want.ServerCPUPerDecision {
 		t.Errorf("client, server CPU per decision = %s, %s, want %s, %s", s.ClientCPUPerDecision, s.ServerCPUPerDecision, want.ClientCPUPerDecision, want.ServerCPUPerDecision)
 	}
+
 	if s.Errors != want.Errors {
 		t.Errorf("Errors = %d, want the sum %d", s.Errors, want.Errors)
 	}
